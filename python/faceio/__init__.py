@@ -1,0 +1,82 @@
+"""faceio: fast, sturdy image, face-metadata and video I/O for face-swap pipelines.
+
+A drop-in replacement for faceswap's ``lib.image``: the same names, parameters and return
+shapes, with a Rust core for the byte work. ``import faceio`` does not import OpenCV or PyAV;
+the pixel and video parts load them on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from faceio.errors import (
+    FaceioError,
+    HeaderSchemaError,
+    MetadataNotFound,
+    MetadataSyntaxError,
+    PngFormatError,
+    TiffFormatError,
+    UnsupportedFormatError,
+)
+from faceio.header import MaskAlignmentsFile, PNGAlignments, PNGHeader, PNGSource
+from faceio.metadata import (
+    get_limits,
+    pack_to_itxt,
+    png_read_meta,
+    png_write_meta,
+    read_image_meta,
+    read_image_meta_batch,
+    set_limits,
+    tiff_read_meta,
+    tiff_write_meta,
+    update_existing_metadata,
+)
+
+__version__ = "0.1.0"
+
+# Names whose modules import OpenCV or PyAV: loaded when first used (PEP 562).
+_LAZY = {
+    "encode_image": "faceio.image",
+    "hex_to_rgb": "faceio.image",
+    "rgb_to_hex": "faceio.image",
+}
+
+__all__ = [
+    "FaceioError",
+    "HeaderSchemaError",
+    "MaskAlignmentsFile",
+    "MetadataNotFound",
+    "MetadataSyntaxError",
+    "PNGAlignments",
+    "PNGHeader",
+    "PNGSource",
+    "PngFormatError",
+    "TiffFormatError",
+    "UnsupportedFormatError",
+    "__version__",
+    "get_limits",
+    "pack_to_itxt",
+    "png_read_meta",
+    "png_write_meta",
+    "read_image_meta",
+    "read_image_meta_batch",
+    "set_limits",
+    "tiff_read_meta",
+    "tiff_write_meta",
+    "update_existing_metadata",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'faceio' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

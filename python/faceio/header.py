@@ -1,0 +1,277 @@
+"""The face header: the alignment data faceswap stores in each extracted face PNG.
+
+The dataclasses mirror faceswap's ``PNGHeader`` family field for field; the field order is part of
+the byte format, because ``str(header.to_dict())`` is what goes into the PNG (COMPAT.md §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from faceio.errors import HeaderSchemaError
+
+__all__ = ["MaskAlignmentsFile", "PNGAlignments", "PNGHeader", "PNGSource"]
+
+CenteringType = Literal["face", "head", "legacy"]
+
+
+def _check_keys(data: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str) -> None:
+    """Raise :class:`HeaderSchemaError` unless ``data`` is a dict with exactly the given keys."""
+    if not isinstance(data, dict):
+        raise HeaderSchemaError(f"{where}: expected a dict, got {type(data).__name__}")
+    keys = data.keys()
+    missing = [k for k in required if k not in keys]
+    if missing:
+        raise HeaderSchemaError(f"{where}: missing required key(s) {missing}")
+    if len(keys) > len(required):
+        unknown = [k for k in keys if k not in required and k not in optional]
+        if unknown:
+            raise HeaderSchemaError(f"{where}: unknown key(s) {unknown}")
+
+
+def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
+    """Convert a nested list of numbers to a float32 array, naming the field on failure."""
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise HeaderSchemaError(f"{where}: not a numeric array ({err})") from None
+
+
+def _arrays_equal(a: Any, b: Any) -> bool:
+    return bool(np.array_equal(a, b))
+
+
+@dataclass(eq=False, slots=True)
+class MaskAlignmentsFile:
+    """A stored mask of a face.
+
+    Parameters
+    ----------
+    mask : bytes
+        The zlib-compressed uint8 mask of shape ``(stored_size, stored_size)``.
+    affine_matrix : numpy.ndarray
+        float32 ``(2, 3)`` matrix that maps the mask onto its source frame.
+    interpolator : int
+        The OpenCV interpolator to use when warping the mask.
+    stored_size : int
+        Height and width of the stored mask.
+    stored_centering : {"face", "head", "legacy"}
+        The centering the mask was stored at.
+    """
+
+    mask: bytes
+    affine_matrix: npt.NDArray[np.float32]
+    interpolator: int
+    stored_size: int
+    stored_centering: CenteringType
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form, keys in field order, arrays as nested lists."""
+        return {
+            "mask": self.mask,
+            "affine_matrix": self.affine_matrix.tolist(),
+            "interpolator": self.interpolator,
+            "stored_size": self.stored_size,
+            "stored_centering": self.stored_centering,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "mask") -> MaskAlignmentsFile:
+        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
+        _check_keys(data, _MASK_FIELDS, (), where)
+        return cls(
+            mask=data["mask"],
+            affine_matrix=_float32(data["affine_matrix"], f"{where}.affine_matrix"),
+            interpolator=data["interpolator"],
+            stored_size=data["stored_size"],
+            stored_centering=data["stored_centering"],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MaskAlignmentsFile):
+            return NotImplemented
+        return (
+            self.mask == other.mask
+            and _arrays_equal(self.affine_matrix, other.affine_matrix)
+            and self.interpolator == other.interpolator
+            and self.stored_size == other.stored_size
+            and self.stored_centering == other.stored_centering
+        )
+
+
+@dataclass(eq=False, slots=True)
+class PNGAlignments:
+    """A face's alignment data.
+
+    Parameters
+    ----------
+    x, y, w, h : int
+        The face's bounding box in the source frame.
+    landmarks_xy : numpy.ndarray
+        float32 ``(N, 2)`` landmark coordinates.
+    mask : dict[str, MaskAlignmentsFile]
+        Stored masks by name.
+    identity : dict[str, numpy.ndarray]
+        float32 identity vectors by name.
+    """
+
+    x: int
+    y: int
+    w: int
+    h: int
+    landmarks_xy: npt.NDArray[np.float32]
+    mask: dict[str, MaskAlignmentsFile] = field(default_factory=dict)
+    identity: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form, keys in field order, arrays as nested lists."""
+        return {
+            "x": self.x,
+            "y": self.y,
+            "w": self.w,
+            "h": self.h,
+            "landmarks_xy": self.landmarks_xy.tolist(),
+            "mask": {k: v.to_dict() for k, v in self.mask.items()},
+            "identity": {k: v.tolist() for k, v in self.identity.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "alignments") -> PNGAlignments:
+        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
+        _check_keys(data, _ALIGNMENTS_REQUIRED, ("mask", "identity"), where)
+        masks = data.get("mask") or {}
+        identity = data.get("identity") or {}
+        if not isinstance(masks, dict) or not isinstance(identity, dict):
+            raise HeaderSchemaError(f"{where}: 'mask' and 'identity' must be dicts")
+        return cls(
+            x=data["x"],
+            y=data["y"],
+            w=data["w"],
+            h=data["h"],
+            landmarks_xy=_float32(data["landmarks_xy"], f"{where}.landmarks_xy"),
+            mask={
+                k: MaskAlignmentsFile.from_dict(v, f"{where}.mask[{k!r}]")
+                for k, v in masks.items()
+            },
+            identity={k: _float32(v, f"{where}.identity[{k!r}]") for k, v in identity.items()},
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PNGAlignments):
+            return NotImplemented
+        return (
+            (self.x, self.y, self.w, self.h) == (other.x, other.y, other.w, other.h)
+            and _arrays_equal(self.landmarks_xy, other.landmarks_xy)
+            and self.mask == other.mask
+            and self.identity.keys() == other.identity.keys()
+            and all(_arrays_equal(v, other.identity[k]) for k, v in self.identity.items())
+        )
+
+
+@dataclass(slots=True)
+class PNGSource:
+    """Where a face came from.
+
+    Parameters
+    ----------
+    alignments_version : float
+        Version of the alignments file format the face was extracted with.
+    original_filename : str
+        The face's file name when it was extracted.
+    face_index : int
+        Index of the face within its source frame.
+    source_filename : str
+        The frame (or video) file name the face was extracted from.
+    source_is_video : bool
+        Whether the source was a video.
+    source_frame_dims : tuple[int, int]
+        ``(height, width)`` of the source frame.
+    """
+
+    alignments_version: float
+    original_filename: str
+    face_index: int
+    source_filename: str
+    source_is_video: bool
+    source_frame_dims: tuple[int, int] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form, keys in field order, tuples as lists."""
+        dims = self.source_frame_dims
+        return {
+            "alignments_version": self.alignments_version,
+            "original_filename": self.original_filename,
+            "face_index": self.face_index,
+            "source_filename": self.source_filename,
+            "source_is_video": self.source_is_video,
+            "source_frame_dims": None if dims is None else list(dims),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "source") -> PNGSource:
+        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
+        _check_keys(data, _SOURCE_FIELDS, (), where)
+        dims = data["source_frame_dims"]
+        return cls(
+            alignments_version=data["alignments_version"],
+            original_filename=data["original_filename"],
+            face_index=data["face_index"],
+            source_filename=data["source_filename"],
+            source_is_video=data["source_is_video"],
+            source_frame_dims=None if dims is None else tuple(dims),
+        )
+
+
+@dataclass(eq=False, slots=True)
+class PNGHeader:
+    """The whole faceswap header of an extracted face.
+
+    Parameters
+    ----------
+    alignments : PNGAlignments
+        The face's alignment data.
+    source : PNGSource
+        Where the face came from.
+    """
+
+    alignments: PNGAlignments
+    source: PNGSource
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form: what ``str()`` turns into the PNG payload."""
+        return {"alignments": self.alignments.to_dict(), "source": self.source.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PNGHeader:
+        """Build from the plain-Python form.
+
+        Raises
+        ------
+        ValueError
+            (:class:`faceio.HeaderSchemaError`) for unknown or missing keys or non-numeric
+            arrays, naming the field.
+        """
+        _check_keys(data, ("alignments", "source"), (), "header")
+        return cls(
+            alignments=PNGAlignments.from_dict(data["alignments"]),
+            source=PNGSource.from_dict(data["source"]),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PNGHeader):
+            return NotImplemented
+        return self.alignments == other.alignments and self.source == other.source
+
+
+_MASK_FIELDS = tuple(f.name for f in fields(MaskAlignmentsFile))
+_ALIGNMENTS_REQUIRED = ("x", "y", "w", "h", "landmarks_xy")
+_SOURCE_FIELDS = tuple(f.name for f in fields(PNGSource))
+
+
+def is_face_header(data: object) -> bool:
+    """Whether a parsed payload has the shape of a face header (rather than other data)."""
+    return isinstance(data, dict) and len(data) == 2 and "alignments" in data and "source" in data

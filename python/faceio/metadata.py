@@ -1,0 +1,318 @@
+"""Face metadata in PNG and TIFF files: pack, write, read, update.
+
+The byte work (chunk walking, CRCs, the Python-literal parser, TIFF IFD rewriting, parallel
+folder reads) is done by the Rust extension :mod:`faceio._core`; this module adapts its inputs
+and outputs to faceswap's ``lib.image`` API (COMPAT.md §3–4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from faceio import _core
+from faceio.errors import MetadataSyntaxError, UnsupportedFormatError
+from faceio.header import PNGHeader, is_face_header
+
+__all__ = [
+    "get_limits",
+    "pack_to_itxt",
+    "png_read_meta",
+    "png_write_meta",
+    "read_image_meta",
+    "read_image_meta_batch",
+    "set_limits",
+    "tiff_read_meta",
+    "tiff_write_meta",
+    "update_existing_metadata",
+]
+
+Metadata = PNGHeader | dict[str, Any] | bytes
+StrPath = str | os.PathLike[str]
+
+
+def _payload(metadata: Metadata) -> bytes:
+    """The PNG payload: ``str(dict)`` as UTF-8, or pre-encoded bytes as they are."""
+    if isinstance(metadata, (bytes, bytearray, memoryview)):
+        return bytes(metadata)
+    if isinstance(metadata, PNGHeader):
+        metadata = metadata.to_dict()
+    if isinstance(metadata, dict):
+        return str(metadata).encode("utf-8")
+    raise TypeError(
+        f"metadata must be a PNGHeader, dict or bytes, not {type(metadata).__name__}"
+    )
+
+
+def _as_header(data: Any) -> PNGHeader | Any:
+    """A face header becomes a :class:`PNGHeader`; any other payload is returned as parsed."""
+    return PNGHeader.from_dict(data) if is_face_header(data) else data
+
+
+def pack_to_itxt(metadata: Metadata) -> bytes:
+    """Pack metadata into a complete faceswap PNG iTXt chunk.
+
+    Parameters
+    ----------
+    metadata : PNGHeader | dict | bytes
+        The header to store. A dict (or header) is written as ``str(dict)``; bytes are used as
+        the UTF-8 payload as they are.
+
+    Returns
+    -------
+    bytes
+        The chunk: length, ``iTXt``, ``faceswap`` keyword and flags, payload, CRC.
+    """
+    return _core.pack_itxt(_payload(metadata))
+
+
+def png_write_meta(image: bytes, data: Metadata) -> bytes:
+    """Write faceswap metadata into PNG bytes.
+
+    The chunk goes immediately before the first IDAT chunk (or replaces an existing faceswap
+    chunk); every other byte is unchanged.
+
+    Parameters
+    ----------
+    image : bytes
+        An encoded PNG.
+    data : PNGHeader | dict | bytes
+        The metadata to store.
+
+    Returns
+    -------
+    bytes
+        The PNG with the metadata.
+
+    Raises
+    ------
+    faceio.PngFormatError
+        If ``image`` is not a well-formed PNG.
+    """
+    return _core.png_write_meta(image, _payload(data))
+
+
+def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
+    """Read the faceswap metadata of PNG bytes.
+
+    Parameters
+    ----------
+    image : bytes
+        An encoded PNG.
+
+    Returns
+    -------
+    PNGHeader | dict
+        A :class:`PNGHeader` for an extracted face, or the stored dict for any other data
+        (for example a patch writer's matrices).
+
+    Raises
+    ------
+    faceio.MetadataNotFound
+        If the PNG has no faceswap chunk (also an ``AssertionError``).
+    faceio.PngFormatError
+        If the PNG is malformed (offset and chunk named).
+    faceio.MetadataSyntaxError
+        If the payload is not a valid Python literal (payload offset named).
+    """
+    return _as_header(_core.png_read_meta(image))
+
+
+def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str, int]:
+    """Width and height of an image whose header faceio cannot read, by decoding it."""
+    import cv2
+    import numpy as np
+
+    try:
+        data = np.fromfile(os.fspath(path), dtype=np.uint8)
+    except OSError:
+        raise
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise UnsupportedFormatError(
+            f"{os.fspath(path)}: not an image faceio or OpenCV can read ({cause})",
+            path=os.fspath(path),
+        ) from None
+    return {"width": int(image.shape[1]), "height": int(image.shape[0])}
+
+
+def read_image_meta(filename: StrPath) -> dict[str, Any]:
+    """Read an image's size and, for a face PNG, its faceswap metadata.
+
+    Only the bytes needed are read: for a PNG, the signature, IHDR and the faceswap chunk. Other
+    formats (JPEG, BMP, TIFF, WebP) give their size from their headers; anything else is decoded
+    with OpenCV.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The image file.
+
+    Returns
+    -------
+    dict
+        ``{"width": int, "height": int}``, plus ``"itxt"`` (the stored dict, not a
+        :class:`PNGHeader`) when the PNG carries faceswap metadata.
+
+    Raises
+    ------
+    faceio.PngFormatError, faceio.MetadataSyntaxError
+        For a malformed ``.png`` (wrong signature included) or payload, naming the file.
+    OSError
+        If the file cannot be read.
+    """
+    try:
+        return _core.read_image_meta(filename)
+    except UnsupportedFormatError as err:
+        return _size_by_decoding(filename, err)
+
+
+def read_image_meta_batch(
+    filenames: Iterable[StrPath], errors: Literal["raise", "collect"] = "raise"
+) -> Iterator[tuple[StrPath, dict[str, Any] | Exception]]:
+    """Read many images' metadata in parallel, yielding results in input order.
+
+    Files are read and parsed on all cores with the GIL released, a chunk at a time, so the
+    first result arrives quickly and memory stays bounded for any number of files.
+
+    Parameters
+    ----------
+    filenames : iterable of str or os.PathLike
+        The image files.
+    errors : {"raise", "collect"}
+        ``"raise"`` (the default, as faceswap does): raise the first failure, after yielding every
+        earlier file. ``"collect"``: yield ``(path, exception)`` for a failed file and go on.
+
+    Yields
+    ------
+    tuple
+        ``(filename, metadata)`` as :func:`read_image_meta` returns it, or
+        ``(filename, exception)`` with ``errors="collect"``.
+    """
+    if errors not in ("raise", "collect"):
+        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
+    return _iter_batch(list(filenames), errors == "collect")
+
+
+def _iter_batch(
+    paths: list[StrPath], collect: bool
+) -> Iterator[tuple[StrPath, dict[str, Any] | Exception]]:
+    for path, result in _core.read_image_meta_batch(paths):
+        if isinstance(result, UnsupportedFormatError):
+            try:
+                result = _size_by_decoding(path, result)
+            except (OSError, ValueError) as err:
+                result = err
+        if isinstance(result, Exception) and not collect:
+            raise result
+        yield path, result
+
+
+def tiff_write_meta(image: bytes, data: Metadata) -> bytes:
+    """Write metadata into a TIFF's ImageDescription (tag 270).
+
+    Parameters
+    ----------
+    image : bytes
+        A little-endian, single-IFD TIFF without an ImageDescription, as OpenCV writes.
+    data : PNGHeader | dict | bytes
+        A dict (or header, as its dict) is stored as ASCII JSON; bytes as they are.
+
+    Returns
+    -------
+    bytes
+        The TIFF with the description added.
+
+    Raises
+    ------
+    faceio.TiffFormatError
+        For a malformed or unsupported TIFF (big-endian, BigTIFF, several IFDs, tag present).
+    """
+    if isinstance(data, PNGHeader):
+        data = data.to_dict()
+    if isinstance(data, dict):
+        payload = json.dumps(data, ensure_ascii=True).encode("ascii")
+        # A value of 4 bytes or less would sit inside the IFD entry, where faceswap's reader
+        # does not look; JSON allows trailing spaces, so pad it out of line.
+        payload = payload.ljust(5)
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+    else:
+        raise TypeError(f"data must be a PNGHeader, dict or bytes, not {type(data).__name__}")
+    return _core.tiff_write_meta(image, payload)
+
+
+def tiff_read_meta(image: bytes) -> dict[str, Any]:
+    """Read the JSON stored in a TIFF's ImageDescription (tag 270).
+
+    Parameters
+    ----------
+    image : bytes
+        An encoded TIFF.
+
+    Returns
+    -------
+    dict
+        The stored data.
+
+    Raises
+    ------
+    faceio.MetadataNotFound
+        If the TIFF has no ImageDescription.
+    faceio.MetadataSyntaxError
+        If the description is not valid JSON.
+    """
+    raw = _core.tiff_read_description(image)
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        offset = getattr(err, "pos", None)
+        raise MetadataSyntaxError(
+            f"TIFF ImageDescription is not valid JSON ({err})", offset=offset
+        ) from None
+
+
+def update_existing_metadata(filename: StrPath, metadata: PNGHeader | bytes) -> None:
+    """Replace the faceswap metadata of a face PNG on disk, crash-safely.
+
+    Every other chunk is kept byte for byte. The new file is written to a uniquely named
+    temporary file in the same folder, flushed to disk, renamed over the original and the folder
+    flushed: a crash leaves either the old file or the new one. Permission bits are kept; a
+    symlink stays a symlink (its target is updated). On any failure the original is untouched and
+    no temporary file is left behind.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The face PNG.
+    metadata : PNGHeader | dict | bytes
+        The new header.
+    """
+    _core.update_png_meta(filename, _payload(metadata))
+
+
+def set_limits(
+    *, max_chunk: int | None = None, max_text: int | None = None, max_depth: int | None = None
+) -> None:
+    """Adjust the limits that protect against hostile files (process-wide).
+
+    Parameters
+    ----------
+    max_chunk : int, optional
+        Largest faceswap text chunk read, in bytes (default 16 MiB).
+    max_text : int, optional
+        Largest decompressed text of a zTXt or compressed iTXt chunk, in bytes (default 16 MiB).
+    max_depth : int, optional
+        Deepest container nesting in a payload (default 64).
+    """
+    for name, value in (("max_chunk", max_chunk), ("max_text", max_text), ("max_depth", max_depth)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    _core.set_limits(max_chunk=max_chunk, max_text=max_text, max_depth=max_depth)
+
+
+def get_limits() -> dict[str, int]:
+    """The limits in force: ``{"max_chunk": ..., "max_text": ..., "max_depth": ...}``."""
+    return _core.get_limits()

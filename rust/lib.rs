@@ -1,0 +1,294 @@
+//! `faceio._core`: the Python bindings. One thin function per entry point; the work is in the
+//! pure-Rust modules below, which know nothing of PyO3.
+
+pub mod error;
+pub mod fsio;
+pub mod imagesize;
+pub mod limits;
+pub mod literal;
+pub mod meta;
+pub mod png;
+pub mod source;
+pub mod tiff;
+
+mod convert;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::convert::{meta_to_dict, to_pyerr, value_to_py};
+use crate::error::Result as CoreResult;
+use crate::meta::ImageMeta;
+
+/// Build the faceswap iTXt chunk (length, type, data, CRC) for a UTF-8 payload.
+#[pyfunction]
+fn pack_itxt<'py>(py: Python<'py>, payload: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let chunk = png::pack_itxt(payload).map_err(|e| to_pyerr(py, e))?;
+    Ok(PyBytes::new(py, &chunk))
+}
+
+/// Put a faceswap chunk for `payload` into a PNG: replacing an existing one, else before IDAT.
+#[pyfunction]
+fn png_write_meta<'py>(
+    py: Python<'py>,
+    image: &[u8],
+    payload: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = png::pack_itxt(payload)
+        .and_then(|chunk| png::put_meta_chunk(image, &chunk))
+        .map_err(|e| to_pyerr(py, e))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The parsed faceswap payload of an in-memory PNG (a plain Python object).
+#[pyfunction]
+fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let lim = limits::current();
+    let value = png::read_meta(&mut source::MemSource(image), &lim)
+        .and_then(|m| {
+            m.text
+                .ok_or_else(|| error::Error::not_found("PNG has no faceswap iTXt chunk"))
+        })
+        .and_then(|t| meta::parse_text(&t, &lim))
+        .map_err(|e| to_pyerr(py, e))?;
+    value_to_py(py, &value)
+}
+
+/// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
+#[pyfunction]
+fn png_verify(py: Python<'_>, image: &[u8]) -> PyResult<()> {
+    png::verify(image).map_err(|e| to_pyerr(py, e))
+}
+
+/// Parse Python-literal text (str or UTF-8 bytes) into Python objects.
+#[pyfunction]
+fn parse_literal<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let owned;
+    let bytes: &[u8] = if let Ok(b) = text.cast::<PyBytes>() {
+        owned = b.as_bytes().to_vec();
+        &owned
+    } else {
+        owned = text.extract::<String>()?.into_bytes();
+        &owned
+    };
+    let value = literal::parse(bytes, limits::current().max_depth).map_err(|e| to_pyerr(py, e))?;
+    value_to_py(py, &value)
+}
+
+/// Size and faceswap payload of one image file, reading only the bytes needed.
+#[pyfunction]
+fn read_image_meta<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let lim = limits::current();
+    let m = py
+        .detach(|| meta::read_image_meta(&path, &lim))
+        .map_err(|e| to_pyerr(py, e))?;
+    meta_to_dict(py, &m)
+}
+
+/// Insert an ImageDescription holding `payload` into a single-IFD little-endian TIFF.
+#[pyfunction]
+fn tiff_write_meta<'py>(
+    py: Python<'py>,
+    image: &[u8],
+    payload: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = tiff::write_description(image, payload).map_err(|e| to_pyerr(py, e))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The ImageDescription bytes of a TIFF (trailing NULs removed).
+#[pyfunction]
+fn tiff_read_description<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let out = tiff::read_description(image).map_err(|e| to_pyerr(py, e))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Rewrite a PNG file with its faceswap chunk replaced (or inserted), crash-safely.
+#[pyfunction]
+fn update_png_meta(py: Python<'_>, path: PathBuf, payload: Vec<u8>) -> PyResult<()> {
+    py.detach(|| -> CoreResult<()> {
+        let target = fsio::resolve(&path).map_err(|e| error::Error::io(e).with_path(&path))?;
+        let run = || -> CoreResult<()> {
+            let data = std::fs::read(&target)?;
+            let chunk = png::pack_itxt(&payload)?;
+            let new = png::put_meta_chunk(&data, &chunk)?;
+            fsio::replace_file(&target, &new)
+        };
+        run().map_err(|e| e.with_path(&path))
+    })
+    .map_err(|e| to_pyerr(py, e))
+}
+
+/// Replace the limits for hostile input; `None` keeps a limit as it is.
+#[pyfunction]
+#[pyo3(signature = (*, max_chunk=None, max_text=None, max_depth=None))]
+fn set_limits(max_chunk: Option<usize>, max_text: Option<usize>, max_depth: Option<usize>) {
+    limits::set(max_chunk, max_text, max_depth);
+}
+
+/// The limits in force, as a dict.
+#[pyfunction]
+fn get_limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let l = limits::current();
+    let d = PyDict::new(py);
+    d.set_item("max_chunk", l.max_chunk)?;
+    d.set_item("max_text", l.max_text)?;
+    d.set_item("max_depth", l.max_depth)?;
+    Ok(d)
+}
+
+type Chunk = Vec<CoreResult<ImageMeta>>;
+
+struct BatchState {
+    rx: Option<Receiver<Chunk>>,
+    ready: VecDeque<CoreResult<ImageMeta>>,
+    next: usize,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// Iterator over `(path, dict_or_exception)` for many files, in input order.
+///
+/// A background thread reads and parses chunks of files on the rayon pool with the GIL released,
+/// at most two chunks ahead of the consumer, so the first result comes early and memory stays
+/// bounded however long the list.
+#[pyclass(module = "faceio._core")]
+struct MetaBatch {
+    paths: Vec<Py<PyAny>>,
+    state: Mutex<BatchState>,
+}
+
+const FIRST_CHUNK: usize = 32;
+
+impl MetaBatch {
+    fn start(paths: Vec<Py<PyAny>>, owned: Vec<PathBuf>, chunk: usize) -> Self {
+        let (tx, rx) = sync_channel::<Chunk>(2);
+        let chunk = chunk.max(1);
+        let worker = std::thread::spawn(move || {
+            let lim = limits::current();
+            let mut start = 0;
+            let mut size = FIRST_CHUNK.min(chunk);
+            while start < owned.len() {
+                let end = (start + size).min(owned.len());
+                let out = meta::read_batch(&owned[start..end], &lim);
+                if tx.send(out).is_err() {
+                    return; // the iterator was dropped: stop reading
+                }
+                start = end;
+                size = chunk;
+            }
+        });
+        MetaBatch {
+            paths,
+            state: Mutex::new(BatchState {
+                rx: Some(rx),
+                ready: VecDeque::new(),
+                next: 0,
+                worker: Some(worker),
+            }),
+        }
+    }
+}
+
+impl Drop for BatchState {
+    fn drop(&mut self) {
+        // Dropping the receiver makes the worker's next send fail, so it ends promptly.
+        self.rx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[pymethods]
+impl MetaBatch {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let mut guard = self.state.try_lock().map_err(|_| {
+            PyRuntimeError::new_err("read_image_meta_batch iterator already executing")
+        })?;
+        let st = &mut *guard;
+        loop {
+            if let Some(item) = st.ready.pop_front() {
+                let path = self.paths[st.next].bind(py).clone();
+                st.next += 1;
+                let value = match item {
+                    Ok(m) => meta_to_dict(py, &m)?.into_any(),
+                    Err(e) => to_pyerr(py, e).into_value(py).into_bound(py).into_any(),
+                };
+                return Ok(Some(PyTuple::new(py, [path, value])?));
+            }
+            let Some(rx) = st.rx.take() else {
+                return Ok(None);
+            };
+            // Wait for the next chunk without holding the GIL (the receiver moves into the
+            // closure because it is not Sync, and comes back with the result).
+            let (rx, got) = py.detach(move || {
+                let got = rx.recv();
+                (rx, got)
+            });
+            match got {
+                Ok(chunk) => {
+                    st.rx = Some(rx);
+                    st.ready.extend(chunk);
+                }
+                Err(_) => {
+                    st.rx = None;
+                    if let Some(w) = st.worker.take() {
+                        if w.join().is_err() {
+                            return Err(PyRuntimeError::new_err("metadata reader thread failed"));
+                        }
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Start reading many files' metadata; yields `(path, dict)` or `(path, exception)` in order.
+#[pyfunction]
+#[pyo3(signature = (paths, chunk_size=256))]
+fn read_image_meta_batch(
+    py: Python<'_>,
+    paths: Vec<Bound<'_, PyAny>>,
+    chunk_size: usize,
+) -> PyResult<MetaBatch> {
+    let owned = paths
+        .iter()
+        .map(|p| p.extract::<PathBuf>())
+        .collect::<PyResult<Vec<_>>>()?;
+    let keep = paths.into_iter().map(Bound::unbind).collect();
+    let _ = py;
+    Ok(MetaBatch::start(keep, owned, chunk_size))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(pack_itxt, m)?)?;
+    m.add_function(wrap_pyfunction!(png_write_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(png_read_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(png_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_literal, m)?)?;
+    m.add_function(wrap_pyfunction!(read_image_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(read_image_meta_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(tiff_write_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(tiff_read_description, m)?)?;
+    m.add_function(wrap_pyfunction!(update_png_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(set_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(get_limits, m)?)?;
+    m.add_class::<MetaBatch>()?;
+    m.add("DEFAULT_MAX_CHUNK", limits::DEFAULT_MAX_CHUNK)?;
+    m.add("DEFAULT_MAX_TEXT", limits::DEFAULT_MAX_TEXT)?;
+    m.add("DEFAULT_MAX_DEPTH", limits::DEFAULT_MAX_DEPTH)?;
+    Ok(())
+}

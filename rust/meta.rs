@@ -1,0 +1,121 @@
+//! File-level metadata reads: one file (`read_image_meta`) or many in parallel (`read_batch`).
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::imagesize;
+use crate::limits::Limits;
+use crate::literal::{self, Value};
+use crate::png::{self, MetaText};
+use crate::source::{FileSource, Source};
+
+/// What `read_image_meta` returns: the size, and the parsed faceswap payload if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageMeta {
+    pub width: u32,
+    pub height: u32,
+    pub itxt: Option<Value>,
+}
+
+/// Parse a faceswap chunk's text, wording errors with the chunk they come from.
+pub fn parse_text(t: &MetaText, limits: &Limits) -> Result<Value> {
+    literal::parse(&t.text, limits.max_depth).map_err(|e| {
+        let at = e.offset.unwrap_or(0);
+        e.context(&format!("{}: payload byte {at}", t.describe()))
+    })
+}
+
+fn is_png_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+}
+
+/// Read one file's size and faceswap header, reading only the bytes needed.
+pub fn read_image_meta(path: &Path, limits: &Limits) -> Result<ImageMeta> {
+    read_inner(path, limits).map_err(|e| e.with_path(path))
+}
+
+fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
+    let mut src = FileSource::open(path)?;
+    if is_png_name(path) {
+        let m = png::read_meta(&mut src, limits)?;
+        let itxt = match &m.text {
+            Some(t) => Some(parse_text(t, limits)?),
+            None => None,
+        };
+        return Ok(ImageMeta {
+            width: m.width,
+            height: m.height,
+            itxt,
+        });
+    }
+    let head = src.read_at(0, 32)?;
+    if head.is_empty() {
+        return Err(Error::new(ErrorKind::Unsupported, Some(0), "empty file"));
+    }
+    let format = imagesize::sniff(head).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            Some(0),
+            "unrecognised image format (not PNG, JPEG, BMP, TIFF or WebP)",
+        )
+    })?;
+    let (width, height) = imagesize::size(&mut src, format)?;
+    Ok(ImageMeta {
+        width,
+        height,
+        itxt: None,
+    })
+}
+
+/// Read many files on the rayon pool; results in input order.
+pub fn read_batch(paths: &[PathBuf], limits: &Limits) -> Vec<Result<ImageMeta>> {
+    paths
+        .par_iter()
+        .map(|p| read_image_meta(p, limits))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_png_file_and_reports_path() {
+        let dir = std::env::temp_dir().join(format!("faceio-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut png = png::SIGNATURE.to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&5u32.to_be_bytes());
+        ihdr.extend_from_slice(&4u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png.extend(png::build_chunk(b"IHDR", &ihdr).unwrap());
+        png.extend(png::pack_itxt(b"{'a': [1, 2.5]}").unwrap());
+        png.extend(png::build_chunk(b"IDAT", b"x").unwrap());
+        png.extend(png::build_chunk(b"IEND", b"").unwrap());
+        let good = dir.join("face.PNG");
+        std::fs::write(&good, &png).unwrap();
+        let m = read_image_meta(&good, &Limits::default()).unwrap();
+        assert_eq!((m.width, m.height), (5, 4));
+        assert!(matches!(m.itxt, Some(Value::Dict(_))));
+
+        let mut broken = png.clone();
+        let at = broken.len() - 12 - 13 - 4;
+        broken[at] = b'!'; // corrupt the payload (and so the CRC)
+        let bad = dir.join("bad.png");
+        std::fs::write(&bad, &broken).unwrap();
+        let e = read_image_meta(&bad, &Limits::default()).unwrap_err();
+        assert_eq!(e.path.as_deref(), Some(bad.as_path()));
+        assert!(e.to_string().contains("CRC mismatch"), "{e}");
+
+        let res = read_batch(
+            &[good.clone(), dir.join("nope.png"), good],
+            &Limits::default(),
+        );
+        assert!(res[0].is_ok() && res[2].is_ok());
+        assert_eq!(res[1].as_ref().unwrap_err().kind, ErrorKind::Io);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,477 @@
+//! TIFF ImageDescription (tag 270): read it, and insert it into the single-IFD little-endian
+//! files that OpenCV writes (COMPAT.md §4).
+//!
+//! Insertion grows the IFD by one 12-byte entry in place, so everything stored after the IFD
+//! moves 12 bytes on: offsets that point there are moved with it. The payload goes at the end.
+
+use crate::error::{Error, Result};
+
+const TAG_DESCRIPTION: u16 = 270;
+const TYPE_ASCII: u16 = 2;
+/// Tags whose values are offsets into the file (strips, tiles, free space, JPEG tables).
+const DATA_OFFSET_TAGS: [u16; 4] = [273, 288, 324, 513];
+/// Tags that point at further IFDs, whose own offsets this writer would have to follow.
+const IFD_POINTER_TAGS: [u16; 3] = [330, 34665, 34853];
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Bytes per value of a TIFF field type.
+fn type_size(t: u16) -> Option<u64> {
+    match t {
+        1 | 2 | 6 | 7 => Some(1),
+        3 | 8 => Some(2),
+        4 | 9 | 11 | 13 => Some(4),
+        5 | 10 | 12 => Some(8),
+        _ => None,
+    }
+}
+
+/// One IFD entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub tag: u16,
+    pub kind: u16,
+    pub count: u32,
+    /// The raw 4-byte value/offset field.
+    pub value: [u8; 4],
+    /// Where the entry sits in the file.
+    pub at: usize,
+}
+
+impl Entry {
+    /// Total size of the value in bytes, if the type is known.
+    fn byte_len(&self) -> Result<u64> {
+        let size = type_size(self.kind).ok_or_else(|| {
+            Error::tiff(
+                self.at as u64 + 2,
+                format!(
+                    "tag {} at byte {} has unknown field type {}",
+                    self.tag, self.at, self.kind
+                ),
+            )
+        })?;
+        Ok(size * u64::from(self.count))
+    }
+
+    fn offset(&self) -> u32 {
+        u32::from_le_bytes(self.value)
+    }
+}
+
+/// The parsed single IFD of a supported TIFF.
+#[derive(Debug)]
+pub struct Ifd {
+    pub offset: usize,
+    pub entries: Vec<Entry>,
+    /// One past the next-IFD pointer.
+    pub end: usize,
+}
+
+/// Check the header and read the one IFD, with every bound checked.
+pub fn parse_ifd(tiff: &[u8]) -> Result<Ifd> {
+    if tiff.is_empty() {
+        return Err(Error::tiff(0, "empty file: not a TIFF"));
+    }
+    if tiff.len() < 8 {
+        return Err(Error::tiff(0, "file too short for a TIFF header"));
+    }
+    match &tiff[..2] {
+        b"II" => {}
+        b"MM" => return Err(Error::tiff(0, "big-endian (MM) TIFF is not supported")),
+        _ => {
+            return Err(Error::tiff(
+                0,
+                "not a TIFF file: byte order mark is not II or MM",
+            ))
+        }
+    }
+    match le16(tiff, 2) {
+        42 => {}
+        43 => return Err(Error::tiff(2, "BigTIFF (version 43) is not supported")),
+        v => {
+            return Err(Error::tiff(
+                2,
+                format!("not a TIFF file: version {v}, expected 42"),
+            ))
+        }
+    }
+    let offset = le32(tiff, 4) as usize;
+    if offset < 8 || offset.checked_add(2).is_none_or(|e| e > tiff.len()) {
+        return Err(Error::tiff(
+            4,
+            format!(
+                "IFD offset {offset} is outside the file ({} bytes)",
+                tiff.len()
+            ),
+        ));
+    }
+    let n = le16(tiff, offset) as usize;
+    let end = offset + 2 + 12 * n + 4;
+    if end > tiff.len() {
+        return Err(Error::tiff(
+            offset as u64,
+            format!(
+                "IFD at byte {offset} with {n} entries runs past the end of the file ({} bytes)",
+                tiff.len()
+            ),
+        ));
+    }
+    let next = le32(tiff, end - 4);
+    if next != 0 {
+        return Err(Error::tiff(
+            (end - 4) as u64,
+            "TIFF with several IFDs (pages) is not supported",
+        ));
+    }
+    let entries = (0..n)
+        .map(|i| {
+            let at = offset + 2 + 12 * i;
+            Entry {
+                tag: le16(tiff, at),
+                kind: le16(tiff, at + 2),
+                count: le32(tiff, at + 4),
+                value: [tiff[at + 8], tiff[at + 9], tiff[at + 10], tiff[at + 11]],
+                at,
+            }
+        })
+        .collect::<Vec<_>>();
+    for e in &entries {
+        let len = e.byte_len()?;
+        if len > 4 {
+            let off = u64::from(e.offset());
+            if off + len > tiff.len() as u64 {
+                return Err(Error::tiff(
+                    e.at as u64 + 8,
+                    format!(
+                        "tag {} at byte {}: value at offset {off} ({len} bytes) runs past the end of the file ({} bytes)",
+                        e.tag,
+                        e.at,
+                        tiff.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Ifd {
+        offset,
+        entries,
+        end,
+    })
+}
+
+/// The value bytes of an entry (inline or at its offset); bounds were checked by `parse_ifd`.
+fn value_bytes<'a>(tiff: &'a [u8], e: &Entry) -> Result<&'a [u8]> {
+    let len = e.byte_len()? as usize;
+    if len <= 4 {
+        Ok(&tiff[e.at + 8..e.at + 8 + len])
+    } else {
+        let off = e.offset() as usize;
+        Ok(&tiff[off..off + len])
+    }
+}
+
+/// The ImageDescription bytes, with trailing NULs removed.
+pub fn read_description(tiff: &[u8]) -> Result<Vec<u8>> {
+    let ifd = parse_ifd(tiff)?;
+    let e = ifd
+        .entries
+        .iter()
+        .find(|e| e.tag == TAG_DESCRIPTION)
+        .ok_or_else(|| Error::not_found("TIFF has no ImageDescription (tag 270)"))?;
+    let mut v = value_bytes(tiff, e)?;
+    while let Some((0, rest)) = v.split_last() {
+        v = rest;
+    }
+    Ok(v.to_vec())
+}
+
+/// Move a file offset that lies after the IFD by the 12 bytes the new entry adds.
+fn shifted(off: u32, ifd_end: usize, at: usize, tag: u16) -> Result<u32> {
+    if (off as usize) < ifd_end {
+        return Ok(off);
+    }
+    off.checked_add(12).ok_or_else(|| {
+        Error::tiff(
+            at as u64,
+            format!("tag {tag} at byte {at}: offset {off} overflows when moved"),
+        )
+    })
+}
+
+/// Insert an ImageDescription holding `payload` (COMPAT.md §4).
+pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+    let ifd = parse_ifd(tiff)?;
+    if ifd.entries.len() >= usize::from(u16::MAX) {
+        return Err(Error::tiff(
+            ifd.offset as u64,
+            "IFD is full (65535 entries)",
+        ));
+    }
+    if let Some(e) = ifd.entries.iter().find(|e| e.tag == TAG_DESCRIPTION) {
+        return Err(Error::tiff(
+            e.at as u64,
+            format!(
+                "TIFF already has an ImageDescription (tag 270) at byte {}",
+                e.at
+            ),
+        ));
+    }
+    let count = u32::try_from(payload.len())
+        .map_err(|_| Error::tiff(0, "payload too large for a TIFF field"))?;
+    let new_len = tiff.len() as u64 + 12 + u64::from(count);
+    if new_len > u64::from(u32::MAX) {
+        return Err(Error::tiff(
+            0,
+            "the file would exceed 4 GiB, the limit of classic TIFF",
+        ));
+    }
+    // Values of up to 4 bytes sit in the entry itself (TIFF 6.0); longer ones at the end.
+    let inline = payload.len() <= 4;
+    let mut desc_value = [0u8; 4];
+    if inline {
+        desc_value[..payload.len()].copy_from_slice(payload);
+    } else {
+        desc_value = ((tiff.len() + 12) as u32).to_le_bytes();
+    }
+
+    let mut out = Vec::with_capacity(new_len as usize);
+    out.extend_from_slice(&tiff[..ifd.offset]);
+    out.extend_from_slice(&((ifd.entries.len() + 1) as u16).to_le_bytes());
+    let mut placed = false;
+    for e in &ifd.entries {
+        if !placed && e.tag > TAG_DESCRIPTION {
+            push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
+            placed = true;
+        }
+        let len = e.byte_len()?;
+        let mut value = e.value;
+        if len > 4 {
+            value = shifted(e.offset(), ifd.end, e.at, e.tag)?.to_le_bytes();
+        }
+        if IFD_POINTER_TAGS.contains(&e.tag) {
+            let pointers = offsets_of(tiff, e)?;
+            if pointers.iter().any(|&p| p as usize >= ifd.end) {
+                return Err(Error::tiff(
+                    e.at as u64,
+                    format!(
+                        "tag {} at byte {}: sub-IFDs after the main IFD are not supported",
+                        e.tag, e.at
+                    ),
+                ));
+            }
+        }
+        if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len <= 4 {
+            value = shift_inline_offsets(e, ifd.end)?;
+        }
+        push_entry(&mut out, e.tag, e.kind, e.count, value);
+    }
+    if !placed {
+        push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
+    }
+    out.extend_from_slice(&tiff[ifd.end - 4..]);
+    // Offset arrays (strips, tiles) that now sit 12 bytes on: move the offsets they hold too.
+    for e in &ifd.entries {
+        if DATA_OFFSET_TAGS.contains(&e.tag) && e.kind == 4 && e.byte_len()? > 4 {
+            let arr = shifted(e.offset(), ifd.end, e.at, e.tag)? as usize;
+            for i in 0..e.count as usize {
+                let at = arr + 4 * i;
+                let v = le32(&out, at);
+                let nv = shifted(v, ifd.end, e.at, e.tag)?;
+                out[at..at + 4].copy_from_slice(&nv.to_le_bytes());
+            }
+        } else if DATA_OFFSET_TAGS.contains(&e.tag) && e.kind == 3 && e.byte_len()? > 4 {
+            let arr = shifted(e.offset(), ifd.end, e.at, e.tag)? as usize;
+            for i in 0..e.count as usize {
+                let at = arr + 2 * i;
+                let v = u32::from(le16(&out, at));
+                let nv = shifted(v, ifd.end, e.at, e.tag)?;
+                let nv = u16::try_from(nv).map_err(|_| {
+                    Error::tiff(
+                        e.at as u64,
+                        format!("tag {}: moved offset does not fit a SHORT", e.tag),
+                    )
+                })?;
+                out[at..at + 2].copy_from_slice(&nv.to_le_bytes());
+            }
+        }
+    }
+    if !inline {
+        out.extend_from_slice(payload);
+    }
+    Ok(out)
+}
+
+fn push_entry(out: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]) {
+    out.extend_from_slice(&tag.to_le_bytes());
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&value);
+}
+
+/// Offsets held by an entry of SHORT or LONG type (inline or out of line).
+fn offsets_of(tiff: &[u8], e: &Entry) -> Result<Vec<u32>> {
+    let v = value_bytes(tiff, e)?;
+    Ok(match e.kind {
+        3 => v
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        4 | 13 => v
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn shift_inline_offsets(e: &Entry, ifd_end: usize) -> Result<[u8; 4]> {
+    let mut v = e.value;
+    match e.kind {
+        4 => {
+            let nv = shifted(u32::from_le_bytes(v), ifd_end, e.at, e.tag)?;
+            v = nv.to_le_bytes();
+        }
+        3 => {
+            for i in 0..e.count as usize {
+                let o = u32::from(u16::from_le_bytes([v[2 * i], v[2 * i + 1]]));
+                let nv = u16::try_from(shifted(o, ifd_end, e.at, e.tag)?).map_err(|_| {
+                    Error::tiff(
+                        e.at as u64,
+                        format!("tag {}: moved offset does not fit a SHORT", e.tag),
+                    )
+                })?;
+                v[2 * i..2 * i + 2].copy_from_slice(&nv.to_le_bytes());
+            }
+        }
+        _ => {}
+    }
+    Ok(v)
+}
+
+/// Width and height from the IFD's tags 256 and 257.
+pub fn size(tiff: &[u8]) -> Result<(u32, u32)> {
+    let ifd = parse_ifd(tiff)?;
+    let get = |tag: u16, name: &str| -> Result<u32> {
+        let e = ifd.entries.iter().find(|e| e.tag == tag).ok_or_else(|| {
+            Error::tiff(ifd.offset as u64, format!("TIFF has no {name} (tag {tag})"))
+        })?;
+        match e.kind {
+            3 => Ok(u32::from(le16(&e.value, 0))),
+            4 => Ok(le32(&e.value, 0)),
+            k => Err(Error::tiff(
+                e.at as u64,
+                format!("{name} has unexpected field type {k}"),
+            )),
+        }
+    };
+    Ok((get(256, "ImageWidth")?, get(257, "ImageLength")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal TIFF: header | IFD | BitsPerSample array | strip data (all after the IFD, so
+    /// every offset moves).
+    fn sample() -> Vec<u8> {
+        let mut t = b"II*\0".to_vec();
+        t.extend_from_slice(&8u32.to_le_bytes());
+        let n = 5u16;
+        let ifd_end = 8 + 2 + 12 * n as usize + 4;
+        let bps_at = ifd_end as u32;
+        let strip_at = bps_at + 6;
+        t.extend_from_slice(&n.to_le_bytes());
+        let mut entry = |tag: u16, kind: u16, count: u32, value: u32| {
+            t.extend_from_slice(&tag.to_le_bytes());
+            t.extend_from_slice(&kind.to_le_bytes());
+            t.extend_from_slice(&count.to_le_bytes());
+            t.extend_from_slice(&value.to_le_bytes());
+        };
+        entry(256, 3, 1, 2);
+        entry(257, 3, 1, 1);
+        entry(258, 3, 3, bps_at);
+        entry(273, 4, 1, strip_at);
+        entry(279, 4, 1, 6);
+        t.extend_from_slice(&0u32.to_le_bytes());
+        for _ in 0..3 {
+            t.extend_from_slice(&8u16.to_le_bytes());
+        }
+        t.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
+        t
+    }
+
+    #[test]
+    fn insert_then_read() {
+        let t = sample();
+        let out = write_description(&t, b"{\"a\": 1}").unwrap();
+        assert_eq!(out.len(), t.len() + 12 + 8);
+        assert_eq!(read_description(&out).unwrap(), b"{\"a\": 1}");
+        let ifd = parse_ifd(&out).unwrap();
+        let tags: Vec<u16> = ifd.entries.iter().map(|e| e.tag).collect();
+        assert_eq!(tags, vec![256, 257, 258, 270, 273, 279]);
+        // BitsPerSample array and strip moved by 12, and still hold the same bytes.
+        let bps = ifd.entries[2].offset() as usize;
+        assert_eq!(&out[bps..bps + 6], &[8, 0, 8, 0, 8, 0]);
+        let strip = ifd.entries[4].offset() as usize;
+        assert_eq!(&out[strip..strip + 6], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(size(&out).unwrap(), (2, 1));
+    }
+
+    #[test]
+    fn rejects_unsupported() {
+        let t = sample();
+        let once = write_description(&t, b"12345").unwrap();
+        assert!(write_description(&once, b"12345")
+            .unwrap_err()
+            .message
+            .contains("already"));
+        let mut mm = t.clone();
+        mm[..2].copy_from_slice(b"MM");
+        assert!(parse_ifd(&mm).unwrap_err().message.contains("big-endian"));
+        let mut big = t.clone();
+        big[2] = 43;
+        assert!(parse_ifd(&big).unwrap_err().message.contains("BigTIFF"));
+        let mut past = t.clone();
+        past[4..8].copy_from_slice(&10_000u32.to_le_bytes());
+        assert!(parse_ifd(&past)
+            .unwrap_err()
+            .message
+            .contains("outside the file"));
+        let mut multi = t.clone();
+        let next_at = 8 + 2 + 12 * 5;
+        multi[next_at] = 1;
+        assert!(parse_ifd(&multi)
+            .unwrap_err()
+            .message
+            .contains("several IFDs"));
+        let mut bad_off = t.clone();
+        let bps_value_at = 8 + 2 + 12 * 2 + 8;
+        bad_off[bps_value_at..bps_value_at + 4].copy_from_slice(&5000u32.to_le_bytes());
+        assert!(parse_ifd(&bad_off)
+            .unwrap_err()
+            .message
+            .contains("past the end"));
+        assert!(parse_ifd(b"").is_err());
+        assert_eq!(
+            read_description(&t).unwrap_err().kind,
+            crate::error::ErrorKind::NotFound
+        );
+        for cut in 0..t.len() {
+            let _ = write_description(&t[..cut], b"{\"x\": 1}");
+            let _ = read_description(&t[..cut]);
+        }
+    }
+
+    #[test]
+    fn short_payload_inline() {
+        let out = write_description(&sample(), b"{}").unwrap();
+        assert_eq!(out.len(), sample().len() + 12);
+        assert_eq!(read_description(&out).unwrap(), b"{}");
+    }
+}

@@ -1,0 +1,185 @@
+"""The payload parser against Python's own ast.literal_eval."""
+
+from __future__ import annotations
+
+import ast
+import math
+import warnings
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceio import MetadataSyntaxError
+from faceio._core import parse_literal
+
+NON_FINITE_NAMES = {
+    "__builtins__": {},
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "nanj": complex(0, float("nan")),
+    "infj": complex(0, float("inf")),
+    "set": set,
+}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality that also checks types, float signs and NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, complex):
+        return same(a.real, b.real) and same(a.imag, b.imag)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def literal_eval(text: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.literal_eval(text)
+
+
+hashables = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.binary(max_size=20),
+    lambda inner: st.tuples(inner, inner) | st.tuples(inner),
+    max_leaves=4,
+)
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**200), max_value=2**200)
+    | st.floats()
+    | st.complex_numbers(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.text(st.sampled_from("'\"\\\n\r\t\x00\x7f\ud800\udfffé€😀 a"))
+    | st.binary()
+)
+
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.lists(inner, max_size=5).map(tuple)
+    | st.dictionaries(hashables, inner, max_size=5)
+    | st.sets(hashables, max_size=5),
+    max_leaves=25,
+)
+
+
+def has_non_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, complex):
+        return not (math.isfinite(v.real) and math.isfinite(v.imag))
+    if isinstance(v, dict):
+        return any(has_non_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple, set)):
+        return any(has_non_finite(x) for x in v)
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(values)
+def test_str_round_trip_matches_literal_eval(value: Any) -> None:
+    # repr is str for containers (what faceswap writes) and quotes a bare string.
+    text = repr(value)
+    got = parse_literal(text)
+    if has_non_finite(value):
+        # literal_eval cannot read these; Python's evaluation with the names bound can.
+        expected = eval(text, dict(NON_FINITE_NAMES))  # noqa: S307 - text is str() of test data
+    else:
+        expected = literal_eval(text)
+    assert same(got, expected), (text, got, expected)
+    assert same(parse_literal(text.encode("utf-8", "surrogatepass")), got) or "\\ud" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats())
+def test_every_float_round_trips(x: float) -> None:
+    got = parse_literal(repr(x))
+    assert same(got, x)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1_0.5_0e1_0", "0x_FF", "-0o17", "0B1_0", "(1+2j)", "-(1)", "(-1-2j)", "'a' 'b'",
+        "  1", "1\n", "\n1", "[1,\n2]", "(1)", "((1,),)", "{}", "set()", "...", "'''a\nb'''",
+        "r'\\n'", "b'\\n'", "-9223372036854775809", "-9223372036854775808", "00", "-0.0",
+        "1e400", "1E+5", "{'a':1,}", "[1,]", "'\\x41\\101\\u0041\\U0001F600'", "'\\q'", "u'x'",
+        "Rb'x'", "1 # comment", "1,2", "1,", "(1,2,)", "[(1+0j)]", "1.5j", "0j", "1_000j",
+        "'\\\n'", "'\\N{BULLET} and \\N{EM DASH}'", "b'\\777'", "'\\777'", "'a\\\r\nb'",
+        "'''x\r\ny\rz'''", "(\n1 # c\n,\n)", "{'a': {'b': {'c': [1, {2, 3}]}}}", "r'''\\''''",
+        "1.", ".5", "1.e3", "0e0", "True", "None", "False", "[True, False, None]",
+        "{1: 'a', 1.0: 'b'}", "{b'x': 2, (1, (2,)): 3}", "'é€😀'", "0\n#c", "0\n \n", "\t\n0",
+        "0\x0c", " \n0", "0\r# ",
+    ],
+)
+def test_forms_match_literal_eval(text: str) -> None:
+    assert same(parse_literal(text), literal_eval(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "", "1 +", "[1, 2", "{'a' 1}", "x", "01", "1__0", "1_", "--1", "-True", "1+2", "2j+1",
+        "'a' b'b'", "'abc", "'a\nb'", "f'x'", "set(1)", "{1: 2, 3}", "1\n2", "b'é'", "[1 2]",
+        "(1 2)", "1 if 2 else 3", "1abc", "0x", "1e", "(1,)(2,)", "1,\n2", "'\\x4'",
+        "'\\u12'", "'\\U00110000'", "{**a}", "1 .real", "0b2", "[1,,2]", "(,)", "{,}", "a=1",
+        "print(1)", "'''abc", "(1+2j)+3j", "-(1+2j)", "1+-2j", "0\n\t", "\n 0", "0\\\r",
+    ],
+)
+def test_rejects_what_literal_eval_rejects(text: str) -> None:
+    with pytest.raises((SyntaxError, ValueError, TypeError)):
+        literal_eval(text)
+    with pytest.raises(MetadataSyntaxError):
+        parse_literal(text)
+
+
+def test_unhashable_keys_raise_type_error_like_literal_eval() -> None:
+    for text in ("{[1]: 2}", "{[1], 2}"):
+        with pytest.raises(TypeError):
+            literal_eval(text)
+        with pytest.raises(TypeError):
+            parse_literal(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(st.sampled_from("0123456789.,:;()[]{}'\"\\ \n\t#+-_jexbo TrueFalsNo"), max_size=30))
+def test_fuzz_agrees_with_literal_eval(text: str) -> None:
+    try:
+        expected = literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        expected = Exception
+    try:
+        got = parse_literal(text)
+    except (MetadataSyntaxError, TypeError):
+        got = Exception
+    if expected is Exception or got is Exception:
+        assert expected is got, (text, expected, got)
+    else:
+        assert same(got, expected), (text, got, expected)
+
+
+def test_error_offsets() -> None:
+    with pytest.raises(MetadataSyntaxError) as info:
+        parse_literal("[1, 2, @]")
+    assert info.value.offset == 7
+    assert "expected a value" in str(info.value)
+    with pytest.raises(MetadataSyntaxError, match="expected ',' or ']', found '}'"):
+        parse_literal("{'a': [1, 2}")
+    with pytest.raises(MetadataSyntaxError, match="opened at byte 6 is never closed"):
+        parse_literal("{'a': [1, 2")
+    with pytest.raises(MetadataSyntaxError, match="not valid UTF-8"):
+        parse_literal(b"'\xff'")

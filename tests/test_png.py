@@ -1,0 +1,263 @@
+"""PNG metadata: identical bytes by COMPAT.md §3, reading every text-chunk form, hostile input."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import faceio
+from faceio import (
+    MetadataNotFound,
+    MetadataSyntaxError,
+    PNGHeader,
+    PngFormatError,
+    pack_to_itxt,
+    png_read_meta,
+    png_write_meta,
+    read_image_meta,
+)
+from tests.conftest import PNG_SIG, chunk, encode_png, insert_before_idat, itxt_rule, split_chunks
+
+
+def test_pack_to_itxt_identical_bytes(header: PNGHeader) -> None:
+    payload = str(header.to_dict()).encode("utf-8")
+    assert pack_to_itxt(header) == itxt_rule(payload)
+    assert pack_to_itxt(header.to_dict()) == itxt_rule(payload)
+    assert pack_to_itxt(payload) == itxt_rule(payload)
+    assert pack_to_itxt({"é": "ü"}) == itxt_rule("{'é': 'ü'}".encode())
+
+
+def test_png_write_meta_identical_bytes(png_bytes: bytes, header: PNGHeader) -> None:
+    payload = str(header.to_dict()).encode("utf-8")
+    expected = insert_before_idat(png_bytes, itxt_rule(payload))
+    assert png_write_meta(png_bytes, header) == expected
+    assert png_write_meta(png_bytes, payload) == expected
+
+
+def test_encode_image_with_metadata_identical_bytes(rng, header: PNGHeader) -> None:
+    import cv2
+
+    image = (rng.random((20, 30, 3)) * 255).astype(np.uint8)
+    plain = cv2.imencode(".png", image)[1].tobytes()
+    got = faceio.encode_image(image, ".png", metadata=header)
+    assert got == insert_before_idat(plain, itxt_rule(str(header.to_dict()).encode()))
+    assert faceio.encode_image(image, ".PNG", metadata=header.to_dict()) == got
+    with pytest.raises(ValueError, match="only be written to .png and .tif"):
+        faceio.encode_image(image, ".jpg", metadata=header)
+    assert faceio.encode_image(image, ".jpg")[:2] == b"\xff\xd8"
+
+
+def test_write_replaces_existing_header(png_bytes: bytes, header: PNGHeader) -> None:
+    once = png_write_meta(png_bytes, {"a": 1})
+    twice = png_write_meta(once, header)
+    assert twice == png_write_meta(png_bytes, header)
+    assert png_read_meta(twice) == header
+
+
+def test_read_round_trip(png_bytes: bytes, header: PNGHeader) -> None:
+    data = insert_before_idat(png_bytes, itxt_rule(str(header.to_dict()).encode()))
+    got = png_read_meta(data)
+    assert isinstance(got, PNGHeader)
+    assert got == header
+    other = {"matrix": [[1.0, 0.0, 2.5]], "frame": "x.png"}
+    assert png_read_meta(png_write_meta(png_bytes, other)) == other
+
+
+def test_read_non_finite_floats(png_bytes: bytes) -> None:
+    meta = {"v": [float("nan"), float("inf"), -float("inf"), 1e-320]}
+    got = png_read_meta(png_write_meta(png_bytes, meta))
+    assert np.isnan(got["v"][0]) and got["v"][1:] == [float("inf"), -float("inf"), 1e-320]
+
+
+def test_no_header_is_metadata_not_found(png_bytes: bytes) -> None:
+    with pytest.raises(MetadataNotFound, match="no faceswap iTXt chunk") as info:
+        png_read_meta(png_bytes)
+    assert isinstance(info.value, AssertionError) and isinstance(info.value, ValueError)
+
+
+def _with_text_chunk(png_bytes: bytes, kind: bytes, data: bytes) -> bytes:
+    return insert_before_idat(png_bytes, chunk(kind, data))
+
+
+def test_reads_text_ztxt_and_compressed_itxt(png_bytes: bytes, header: PNGHeader) -> None:
+    text = str(header.to_dict())
+    # tEXt is Latin-1; the payload of a header with ASCII names is ASCII.
+    t = _with_text_chunk(png_bytes, b"tEXt", b"faceswap\0" + text.encode("latin-1"))
+    assert png_read_meta(t) == header
+    z = _with_text_chunk(
+        png_bytes, b"zTXt", b"faceswap\0\0" + zlib.compress(text.encode("latin-1"))
+    )
+    assert png_read_meta(z) == header
+    ci = _with_text_chunk(
+        png_bytes, b"iTXt", b"faceswap\0\x01\x00en\0Faceswap\0" + zlib.compress(text.encode())
+    )
+    assert png_read_meta(ci) == header
+
+
+def test_itxt_bytes_inside_other_chunks_are_not_chunks(png_bytes: bytes) -> None:
+    decoy = itxt_rule(b"{'decoy': True}")
+    data = _with_text_chunk(png_bytes, b"tEXt", b"Comment\0" + decoy)
+    # ...and inside IDAT data too: replace the IDAT's content with bytes that spell a chunk.
+    pos, _, idat = next(c for c in split_chunks(data) if c[1] == b"IDAT")
+    data = data[:pos] + chunk(b"IDAT", decoy + idat[8:-4]) + data[pos + len(idat) :]
+    with pytest.raises(MetadataNotFound):
+        png_read_meta(data)
+
+
+def test_other_itxt_keywords_are_skipped(png_bytes: bytes) -> None:
+    data = _with_text_chunk(png_bytes, b"iTXt", b"Comment\0\0\0\0\0hello")
+    data = insert_before_idat(data, itxt_rule(b"{'k': 1}"))
+    assert png_read_meta(data) == {"k": 1}
+
+
+def _assert_names(err: BaseException, *needles: str) -> None:
+    for n in needles:
+        assert n in str(err), f"{n!r} not in {err}"
+
+
+def test_truncated_at_every_chunk_boundary(tmp_path: Path, png_bytes: bytes, header) -> None:
+    data = insert_before_idat(png_bytes, itxt_rule(str(header.to_dict()).encode()))
+    chunks = split_chunks(data)
+    header_end = next(pos + len(c) for pos, kind, c in chunks if kind == b"iTXt")
+    cuts = sorted({0, 4, 8} | {pos for pos, _, _ in chunks} | {pos + 6 for pos, _, _ in chunks})
+    for cut in cuts:
+        cut_data = data[:cut]
+        path = tmp_path / f"cut{cut}.png"
+        path.write_bytes(cut_data)
+        if cut >= header_end:
+            # The header is whole: metadata reads stop at it and give it back.
+            assert png_read_meta(cut_data) == header
+            assert read_image_meta(path)["itxt"] == header.to_dict()
+            continue
+        with pytest.raises(PngFormatError) as by_bytes:
+            png_read_meta(cut_data)
+        with pytest.raises(PngFormatError) as by_path:
+            read_image_meta(path)
+        assert str(path) in str(by_path.value)
+        assert by_path.value.path == str(path)
+        assert str(by_bytes.value) in str(by_path.value)
+
+
+def test_bad_crc(png_bytes: bytes) -> None:
+    data = bytearray(insert_before_idat(png_bytes, itxt_rule(b"{'a': 1}")))
+    pos = next(p for p, k, _ in split_chunks(bytes(data)) if k == b"iTXt")
+    data[pos + 12 + 14] ^= 0x01  # flip a payload bit
+    with pytest.raises(PngFormatError) as info:
+        png_read_meta(bytes(data))
+    _assert_names(info.value, "CRC mismatch", "iTXt", f"byte {pos}")
+
+
+def test_length_field_ffffffff(png_bytes: bytes) -> None:
+    ihdr_end = 8 + 25
+    data = png_bytes[:ihdr_end] + struct.pack(">I", 0xFFFFFFFF) + b"iTXt" + b"faceswap\0"
+    with pytest.raises(PngFormatError) as info:
+        png_read_meta(data)
+    _assert_names(info.value, "4294967295", "2^31-1", f"byte {ihdr_end}")
+
+
+def test_100mb_payload_claim(tmp_path: Path, png_bytes: bytes) -> None:
+    ihdr_end = 8 + 25
+    data = (
+        png_bytes[:ihdr_end]
+        + struct.pack(">I", 100_000_000)
+        + b"iTXtfaceswap\0\0\0\0\0{"
+        + b" " * 1000
+    )
+    with pytest.raises(PngFormatError) as info:
+        png_read_meta(data)
+    _assert_names(info.value, "100000000", "limit")
+    path = tmp_path / "claim.png"
+    path.write_bytes(data)
+    with pytest.raises(PngFormatError):
+        read_image_meta(path)
+
+
+def test_limits_are_adjustable(png_bytes: bytes) -> None:
+    data = png_write_meta(png_bytes, {"a": "x" * 1000})
+    before = faceio.get_limits()
+    try:
+        faceio.set_limits(max_chunk=500)
+        with pytest.raises(PngFormatError, match="500-byte limit"):
+            png_read_meta(data)
+        faceio.set_limits(max_depth=2)
+        with pytest.raises(MetadataSyntaxError, match="nesting deeper than 2"):
+            png_read_meta(png_write_meta(png_bytes, {"a": [[1]]}))
+    finally:
+        faceio.set_limits(**before)
+    assert png_read_meta(data) == {"a": "x" * 1000}
+    with pytest.raises(ValueError):
+        faceio.set_limits(max_depth=0)
+
+
+def test_missing_iend(png_bytes: bytes) -> None:
+    with pytest.raises(PngFormatError, match="without an IEND"):
+        png_read_meta(png_bytes[:-12])
+
+
+def test_itxt_without_nul(png_bytes: bytes) -> None:
+    data = _with_text_chunk(png_bytes, b"iTXt", b"faceswap" + b"x" * 100)
+    with pytest.raises(PngFormatError) as info:
+        png_read_meta(data)
+    _assert_names(info.value, "iTXt", "no NUL")
+
+
+def test_deep_nesting(png_bytes: bytes) -> None:
+    data = insert_before_idat(png_bytes, itxt_rule(b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(MetadataSyntaxError) as info:
+        png_read_meta(data)
+    _assert_names(info.value, "nesting deeper than 64", "payload byte 64", "iTXt chunk at byte")
+
+
+def test_syntax_error_names_offset(png_bytes: bytes) -> None:
+    data = insert_before_idat(png_bytes, itxt_rule(b"{'a': 1 'b': 2}"))
+    with pytest.raises(MetadataSyntaxError) as info:
+        png_read_meta(data)
+    assert info.value.offset == 8
+    _assert_names(info.value, "payload byte 8", "expected ',' or '}'")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"GIF89a" + b"\0" * 40, PNG_SIG, PNG_SIG + b"\0\0\0\x0dIHDR"],
+)
+def test_not_png_or_empty(data: bytes) -> None:
+    with pytest.raises(PngFormatError):
+        png_read_meta(data)
+
+
+def test_first_chunk_must_be_ihdr(png_bytes: bytes) -> None:
+    data = PNG_SIG + chunk(b"tEXt", b"a\0b") + png_bytes[8:]
+    with pytest.raises(PngFormatError, match="first chunk must be a 13-byte IHDR"):
+        png_read_meta(data)
+
+
+def test_png_read_meta_and_read_image_meta_agree(tmp_path: Path, rng, header) -> None:
+    """The bytes reader and the file reader give the same answer on odd files too."""
+    base = encode_png(rng)
+    payload = str(header.to_dict()).encode()
+    variants = {
+        "plain": insert_before_idat(base, itxt_rule(payload)),
+        "none": base,
+        # A faceswap chunk after IDAT (moved there by another tool) is still found.
+        "after_idat": base[:-12] + itxt_rule(payload) + base[-12:],
+        "ztxt": insert_before_idat(base, chunk(b"zTXt", b"faceswap\0\0" + zlib.compress(payload))),
+        "bad_crc": insert_before_idat(base, itxt_rule(payload)[:-1] + b"\0"),
+        "syntax": insert_before_idat(base, itxt_rule(b"{'a': }")),
+    }
+    for name, data in variants.items():
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(data)
+        try:
+            by_bytes = png_read_meta(data)
+            by_bytes = by_bytes.to_dict() if isinstance(by_bytes, PNGHeader) else by_bytes
+        except MetadataNotFound:
+            by_bytes = None
+        except ValueError as err:
+            with pytest.raises(type(err)):
+                read_image_meta(path)
+            continue
+        assert read_image_meta(path).get("itxt") == by_bytes, name
