@@ -1,13 +1,15 @@
 //! Rust values to Python objects, and core errors to the `faceio` exception family.
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyComplex, PyDict, PyFloat, PyList, PySet, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBool, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple, PyType,
+};
 
 use crate::error::{Error, ErrorKind};
-use crate::literal::{Text, Value};
+use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
 
 static CLASSES: PyOnceLock<[Py<PyType>; 5]> = PyOnceLock::new();
@@ -73,67 +75,96 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
     }
 }
 
-/// Build the Python object for a parsed literal.
-pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::None => py.None().into_bound(py),
-        Value::Ellipsis => py.Ellipsis().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::BigInt {
-            negative,
-            digits,
+/// Build the Python object for a parsed payload.
+pub fn parsed_to_py<'py>(py: Python<'py>, p: &Parsed) -> PyResult<Bound<'py, PyAny>> {
+    let mut i = 0;
+    node_to_py(py, p, &mut i)
+}
+
+/// The object for the node at `*i` (and its items), advancing `*i` past them. Recursion depth is
+/// bounded by the parser's nesting limit.
+fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound<'py, PyAny>> {
+    let node = p
+        .nodes
+        .get(*i)
+        .copied()
+        .ok_or_else(|| PyValueError::new_err("faceio internal error: truncated parse tape"))?;
+    *i += 1;
+    Ok(match node {
+        Node::None => py.None().into_bound(py),
+        Node::Ellipsis => py.Ellipsis().into_bound(py),
+        Node::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+        Node::Int(v) => v.into_pyobject(py)?.into_any(),
+        Node::BigInt {
+            start,
+            len,
             radix,
+            negative,
         } => {
-            let int = py
-                .get_type::<pyo3::types::PyInt>()
-                .call1((digits.as_str(), *radix))?;
-            if *negative {
+            let digits = utf8(p.slice(start, len))?;
+            let int = py.get_type::<PyInt>().call1((digits, radix))?;
+            if negative {
                 int.neg()?
             } else {
                 int
             }
         }
-        Value::Float(f) => PyFloat::new(py, *f).into_any(),
-        Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
-        Value::Str(Text::Utf8(s)) => PyString::new(py, s).into_any(),
-        Value::Str(Text::Surrogates(b)) => {
-            PyBytes::new(py, b).call_method1(intern!(py, "decode"), ("utf-8", "surrogatepass"))?
+        Node::Float(f) => PyFloat::new(py, f).into_any(),
+        Node::Complex(re, im) => PyComplex::from_doubles(py, re, im).into_any(),
+        Node::Str {
+            start,
+            len,
+            surrogates,
+        } => {
+            let bytes = p.slice(start, len);
+            match (surrogates, std::str::from_utf8(bytes)) {
+                (false, Ok(s)) => PyString::new(py, s).into_any(),
+                _ => PyBytes::new(py, bytes)
+                    .call_method1(intern!(py, "decode"), ("utf-8", "surrogatepass"))?,
+            }
         }
-        Value::PyStr(src) => py
-            .import("ast")?
-            .getattr("literal_eval")?
-            .call1((src.as_str(),))?,
-        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-        Value::List(items) => {
-            let objs = items
-                .iter()
-                .map(|x| value_to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, objs)?.into_any()
+        Node::PyStr { start, len } => {
+            let src = utf8(p.slice(start, len))?;
+            py.import("ast")?.getattr("literal_eval")?.call1((src,))?
         }
-        Value::Tuple(items) => {
-            let objs = items
-                .iter()
-                .map(|x| value_to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyTuple::new(py, objs)?.into_any()
-        }
-        Value::Set(items) => {
+        Node::Bytes { start, len } => PyBytes::new(py, p.slice(start, len)).into_any(),
+        Node::List(n) => PyList::new(py, items(py, p, i, n)?)?.into_any(),
+        Node::Tuple(n) => PyTuple::new(py, items(py, p, i, n)?)?.into_any(),
+        Node::Set(n) => {
             let set = PySet::empty(py)?;
-            for x in items {
-                set.add(value_to_py(py, x)?)?;
+            for _ in 0..n {
+                set.add(node_to_py(py, p, i)?)?;
             }
             set.into_any()
         }
-        Value::Dict(pairs) => {
+        Node::Dict(n) => {
             let d = PyDict::new(py);
-            for (k, val) in pairs {
-                d.set_item(value_to_py(py, k)?, value_to_py(py, val)?)?;
+            for _ in 0..n {
+                let k = node_to_py(py, p, i)?;
+                let v = node_to_py(py, p, i)?;
+                d.set_item(k, v)?;
             }
             d.into_any()
         }
     })
+}
+
+fn utf8(b: &[u8]) -> PyResult<&str> {
+    std::str::from_utf8(b)
+        .map_err(|e| PyValueError::new_err(format!("invalid UTF-8 in payload: {e}")))
+}
+
+fn items<'py>(
+    py: Python<'py>,
+    p: &Parsed,
+    i: &mut usize,
+    n: u32,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        out.push(node_to_py(py, p, i)?);
+    }
+    Ok(out)
 }
 
 /// `{"width": w, "height": h}` plus `"itxt"` when the file has a faceswap header.
@@ -142,7 +173,7 @@ pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> PyResult<Bound<'py, 
     d.set_item(intern!(py, "width"), m.width)?;
     d.set_item(intern!(py, "height"), m.height)?;
     if let Some(v) = &m.itxt {
-        d.set_item(intern!(py, "itxt"), value_to_py(py, v)?)?;
+        d.set_item(intern!(py, "itxt"), parsed_to_py(py, v)?)?;
     }
     Ok(d)
 }

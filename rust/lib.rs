@@ -23,7 +23,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::convert::{meta_to_dict, to_pyerr, value_to_py};
+use crate::convert::{meta_to_dict, parsed_to_py, to_pyerr};
 use crate::error::Result as CoreResult;
 use crate::meta::ImageMeta;
 
@@ -58,13 +58,15 @@ fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAn
         })
         .and_then(|t| meta::parse_text(&t, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    value_to_py(py, &value)
+    parsed_to_py(py, &value)
 }
 
 /// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
 #[pyfunction]
 fn png_verify(py: Python<'_>, image: &[u8]) -> PyResult<()> {
-    png::verify(image).map_err(|e| to_pyerr(py, e))
+    // bytes objects are immutable, so the slice stays valid with the GIL released.
+    py.detach(|| png::verify(image))
+        .map_err(|e| to_pyerr(py, e))
 }
 
 /// Parse Python-literal text (str or UTF-8 bytes) into Python objects.
@@ -79,7 +81,7 @@ fn parse_literal<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bou
         &owned
     };
     let value = literal::parse(bytes, limits::current().max_depth).map_err(|e| to_pyerr(py, e))?;
-    value_to_py(py, &value)
+    parsed_to_py(py, &value)
 }
 
 /// Size and faceswap payload of one image file, reading only the bytes needed.

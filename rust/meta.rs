@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::imagesize;
 use crate::limits::Limits;
-use crate::literal::{self, Value};
+use crate::literal::{self, Parsed};
 use crate::png::{self, MetaText};
 use crate::source::{FileSource, Source};
 
@@ -16,11 +16,11 @@ use crate::source::{FileSource, Source};
 pub struct ImageMeta {
     pub width: u32,
     pub height: u32,
-    pub itxt: Option<Value>,
+    pub itxt: Option<Parsed>,
 }
 
 /// Parse a faceswap chunk's text, wording errors with the chunk they come from.
-pub fn parse_text(t: &MetaText, limits: &Limits) -> Result<Value> {
+pub fn parse_text(t: &MetaText, limits: &Limits) -> Result<Parsed> {
     literal::parse(&t.text, limits.max_depth).map_err(|e| {
         let at = e.offset.unwrap_or(0);
         e.context(&format!("{}: payload byte {at}", t.describe()))
@@ -99,7 +99,10 @@ mod tests {
         std::fs::write(&good, &png).unwrap();
         let m = read_image_meta(&good, &Limits::default()).unwrap();
         assert_eq!((m.width, m.height), (5, 4));
-        assert!(matches!(m.itxt, Some(Value::Dict(_))));
+        assert!(matches!(
+            m.itxt.map(|p| p.to_value()),
+            Some(literal::Value::Dict(_))
+        ));
 
         let mut broken = png.clone();
         let at = broken.len() - 12 - 13 - 4;

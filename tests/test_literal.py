@@ -29,11 +29,13 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     if isinstance(a, complex):
         return same(a.real, b.real) and same(a.imag, b.imag)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     return a == b
@@ -46,11 +48,7 @@ def literal_eval(text: str) -> Any:
 
 
 hashables = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.text()
-    | st.binary(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.text() | st.binary(max_size=20),
     lambda inner: st.tuples(inner, inner) | st.tuples(inner),
     max_leaves=4,
 )
@@ -69,10 +67,12 @@ scalars = (
 
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.lists(inner, max_size=5).map(tuple)
-    | st.dictionaries(hashables, inner, max_size=5)
-    | st.sets(hashables, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.lists(inner, max_size=5).map(tuple)
+        | st.dictionaries(hashables, inner, max_size=5)
+        | st.sets(hashables, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -97,7 +97,7 @@ def test_str_round_trip_matches_literal_eval(value: Any) -> None:
     got = parse_literal(text)
     if has_non_finite(value):
         # literal_eval cannot read these; Python's evaluation with the names bound can.
-        expected = eval(text, dict(NON_FINITE_NAMES))  # noqa: S307 - text is str() of test data
+        expected = eval(text, dict(NON_FINITE_NAMES))
     else:
         expected = literal_eval(text)
     assert same(got, expected), (text, got, expected)
@@ -114,16 +114,72 @@ def test_every_float_round_trips(x: float) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "1_0.5_0e1_0", "0x_FF", "-0o17", "0B1_0", "(1+2j)", "-(1)", "(-1-2j)", "'a' 'b'",
-        "  1", "1\n", "\n1", "[1,\n2]", "(1)", "((1,),)", "{}", "set()", "...", "'''a\nb'''",
-        "r'\\n'", "b'\\n'", "-9223372036854775809", "-9223372036854775808", "00", "-0.0",
-        "1e400", "1E+5", "{'a':1,}", "[1,]", "'\\x41\\101\\u0041\\U0001F600'", "'\\q'", "u'x'",
-        "Rb'x'", "1 # comment", "1,2", "1,", "(1,2,)", "[(1+0j)]", "1.5j", "0j", "1_000j",
-        "'\\\n'", "'\\N{BULLET} and \\N{EM DASH}'", "b'\\777'", "'\\777'", "'a\\\r\nb'",
-        "'''x\r\ny\rz'''", "(\n1 # c\n,\n)", "{'a': {'b': {'c': [1, {2, 3}]}}}", "r'''\\''''",
-        "1.", ".5", "1.e3", "0e0", "True", "None", "False", "[True, False, None]",
-        "{1: 'a', 1.0: 'b'}", "{b'x': 2, (1, (2,)): 3}", "'é€😀'", "0\n#c", "0\n \n", "\t\n0",
-        "0\x0c", " \n0", "0\r# ",
+        "1_0.5_0e1_0",
+        "0x_FF",
+        "-0o17",
+        "0B1_0",
+        "(1+2j)",
+        "-(1)",
+        "(-1-2j)",
+        "'a' 'b'",
+        "  1",
+        "1\n",
+        "\n1",
+        "[1,\n2]",
+        "(1)",
+        "((1,),)",
+        "{}",
+        "set()",
+        "...",
+        "'''a\nb'''",
+        "r'\\n'",
+        "b'\\n'",
+        "-9223372036854775809",
+        "-9223372036854775808",
+        "00",
+        "-0.0",
+        "1e400",
+        "1E+5",
+        "{'a':1,}",
+        "[1,]",
+        "'\\x41\\101\\u0041\\U0001F600'",
+        "'\\q'",
+        "u'x'",
+        "Rb'x'",
+        "1 # comment",
+        "1,2",
+        "1,",
+        "(1,2,)",
+        "[(1+0j)]",
+        "1.5j",
+        "0j",
+        "1_000j",
+        "'\\\n'",
+        "'\\N{BULLET} and \\N{EM DASH}'",
+        "b'\\777'",
+        "'\\777'",
+        "'a\\\r\nb'",
+        "'''x\r\ny\rz'''",
+        "(\n1 # c\n,\n)",
+        "{'a': {'b': {'c': [1, {2, 3}]}}}",
+        "r'''\\''''",
+        "1.",
+        ".5",
+        "1.e3",
+        "0e0",
+        "True",
+        "None",
+        "False",
+        "[True, False, None]",
+        "{1: 'a', 1.0: 'b'}",
+        "{b'x': 2, (1, (2,)): 3}",
+        "'é€😀'",
+        "0\n#c",
+        "0\n \n",
+        "\t\n0",
+        "0\x0c",
+        " \n0",
+        "0\r# ",
     ],
 )
 def test_forms_match_literal_eval(text: str) -> None:
@@ -133,11 +189,52 @@ def test_forms_match_literal_eval(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "1 +", "[1, 2", "{'a' 1}", "x", "01", "1__0", "1_", "--1", "-True", "1+2", "2j+1",
-        "'a' b'b'", "'abc", "'a\nb'", "f'x'", "set(1)", "{1: 2, 3}", "1\n2", "b'é'", "[1 2]",
-        "(1 2)", "1 if 2 else 3", "1abc", "0x", "1e", "(1,)(2,)", "1,\n2", "'\\x4'",
-        "'\\u12'", "'\\U00110000'", "{**a}", "1 .real", "0b2", "[1,,2]", "(,)", "{,}", "a=1",
-        "print(1)", "'''abc", "(1+2j)+3j", "-(1+2j)", "1+-2j", "0\n\t", "\n 0", "0\\\r",
+        "",
+        "1 +",
+        "[1, 2",
+        "{'a' 1}",
+        "x",
+        "01",
+        "1__0",
+        "1_",
+        "--1",
+        "-True",
+        "1+2",
+        "2j+1",
+        "'a' b'b'",
+        "'abc",
+        "'a\nb'",
+        "f'x'",
+        "set(1)",
+        "{1: 2, 3}",
+        "1\n2",
+        "b'é'",
+        "[1 2]",
+        "(1 2)",
+        "1 if 2 else 3",
+        "1abc",
+        "0x",
+        "1e",
+        "(1,)(2,)",
+        "1,\n2",
+        "'\\x4'",
+        "'\\u12'",
+        "'\\U00110000'",
+        "{**a}",
+        "1 .real",
+        "0b2",
+        "[1,,2]",
+        "(,)",
+        "{,}",
+        "a=1",
+        "print(1)",
+        "'''abc",
+        "(1+2j)+3j",
+        "-(1+2j)",
+        "1+-2j",
+        "0\n\t",
+        "\n 0",
+        "0\\\r",
     ],
 )
 def test_rejects_what_literal_eval_rejects(text: str) -> None:
@@ -181,5 +278,9 @@ def test_error_offsets() -> None:
         parse_literal("{'a': [1, 2}")
     with pytest.raises(MetadataSyntaxError, match="opened at byte 6 is never closed"):
         parse_literal("{'a': [1, 2")
-    with pytest.raises(MetadataSyntaxError, match="not valid UTF-8"):
-        parse_literal(b"'\xff'")
+    with pytest.raises(MetadataSyntaxError, match="invalid UTF-8") as info:
+        parse_literal(b"['ok', 'bad \xff']")
+    assert info.value.offset == 12
+    for text in (b"\xff", b"1\x00", b"'a\x00'", b"[1, # \x00\n 2]"):
+        with pytest.raises(MetadataSyntaxError):
+            parse_literal(text)
