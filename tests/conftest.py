@@ -114,7 +114,9 @@ def face_file(tmp_path, rng, header) -> Callable[..., str]:
     """Write a face PNG with a header to tmp_path and return its path."""
 
     def write(name: str = "face.png", hdr: PNGHeader | None = None) -> str:
-        data = insert_before_idat(encode_png(rng), itxt_rule(str((hdr or header).to_dict()).encode()))
+        data = insert_before_idat(
+            encode_png(rng), itxt_rule(str((hdr or header).to_dict()).encode())
+        )
         path = tmp_path / name
         path.write_bytes(data)
         return str(path)

@@ -54,9 +54,7 @@ def test_equality_sees_array_differences(rng: np.random.Generator, header: PNGHe
 
 
 def test_defaults_for_mask_and_identity() -> None:
-    a = PNGAlignments.from_dict(
-        {"x": 1, "y": 2, "w": 3, "h": 4, "landmarks_xy": [[0.0, 1.0]]}
-    )
+    a = PNGAlignments.from_dict({"x": 1, "y": 2, "w": 3, "h": 4, "landmarks_xy": [[0.0, 1.0]]})
     assert a.mask == {} and a.identity == {}
 
 

@@ -13,8 +13,8 @@ import faceio
 from faceio import (
     MetadataNotFound,
     MetadataSyntaxError,
-    PNGHeader,
     PngFormatError,
+    PNGHeader,
     pack_to_itxt,
     png_read_meta,
     png_write_meta,
@@ -46,7 +46,7 @@ def test_encode_image_with_metadata_identical_bytes(rng, header: PNGHeader) -> N
     got = faceio.encode_image(image, ".png", metadata=header)
     assert got == insert_before_idat(plain, itxt_rule(str(header.to_dict()).encode()))
     assert faceio.encode_image(image, ".PNG", metadata=header.to_dict()) == got
-    with pytest.raises(ValueError, match="only be written to .png and .tif"):
+    with pytest.raises(ValueError, match=r"only be written to \.png and \.tif"):
         faceio.encode_image(image, ".jpg", metadata=header)
     assert faceio.encode_image(image, ".jpg")[:2] == b"\xff\xd8"
 

@@ -50,7 +50,7 @@ class TiffFormatError(FaceioError):
     """A TIFF is malformed, or in a form faceio does not rewrite (big-endian, BigTIFF, ...)."""
 
 
-class MetadataNotFound(FaceioError, AssertionError):
+class MetadataNotFound(FaceioError, AssertionError):  # noqa: N818 - name fixed by the API
     """The file is well formed but carries no faceswap metadata.
 
     Also an :class:`AssertionError`: faceswap callers catch that to mean "not a faceswap face".

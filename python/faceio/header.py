@@ -19,7 +19,9 @@ __all__ = ["MaskAlignmentsFile", "PNGAlignments", "PNGHeader", "PNGSource"]
 CenteringType = Literal["face", "head", "legacy"]
 
 
-def _check_keys(data: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str) -> None:
+def _check_keys(
+    data: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str
+) -> None:
     """Raise :class:`HeaderSchemaError` unless ``data`` is a dict with exactly the given keys."""
     if not isinstance(data, dict):
         raise HeaderSchemaError(f"{where}: expected a dict, got {type(data).__name__}")
@@ -154,8 +156,7 @@ class PNGAlignments:
             h=data["h"],
             landmarks_xy=_float32(data["landmarks_xy"], f"{where}.landmarks_xy"),
             mask={
-                k: MaskAlignmentsFile.from_dict(v, f"{where}.mask[{k!r}]")
-                for k, v in masks.items()
+                k: MaskAlignmentsFile.from_dict(v, f"{where}.mask[{k!r}]") for k, v in masks.items()
             },
             identity={k: _float32(v, f"{where}.identity[{k!r}]") for k, v in identity.items()},
         )

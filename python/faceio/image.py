@@ -52,9 +52,7 @@ def encode_image(
 
     ext = extension.lower()
     if metadata is not None and ext not in _METADATA_EXTENSIONS:
-        raise ValueError(
-            f"metadata can only be written to .png and .tif images, not {extension!r}"
-        )
+        raise ValueError(f"metadata can only be written to .png and .tif images, not {extension!r}")
     ok, encoded = cv2.imencode(extension, image, list(encoding_args or ()))
     if not ok:
         raise ValueError(f"OpenCV could not encode the image as {extension!r}")
@@ -91,7 +89,7 @@ def rgb_to_hex(rgb: tuple[int, int, int]) -> str:
     Parameters
     ----------
     rgb : tuple[int, int, int]
-        Channel values 0–255, e.g. ``(0, 255, 255)``.
+        Channel values 0 to 255, e.g. ``(0, 255, 255)``.
 
     Returns
     -------

@@ -2,7 +2,7 @@
 
 The byte work (chunk walking, CRCs, the Python-literal parser, TIFF IFD rewriting, parallel
 folder reads) is done by the Rust extension :mod:`faceio._core`; this module adapts its inputs
-and outputs to faceswap's ``lib.image`` API (COMPAT.md §3–4).
+and outputs to faceswap's ``lib.image`` API (COMPAT.md §3 and §4).
 """
 
 from __future__ import annotations
@@ -34,20 +34,18 @@ StrPath = str | os.PathLike[str]
 
 
 def _payload(metadata: Metadata) -> bytes:
-    """The PNG payload: ``str(dict)`` as UTF-8, or pre-encoded bytes as they are."""
+    """Encode metadata as the PNG payload: ``str(dict)`` as UTF-8; bytes are kept as-is."""
     if isinstance(metadata, (bytes, bytearray, memoryview)):
         return bytes(metadata)
     if isinstance(metadata, PNGHeader):
         metadata = metadata.to_dict()
     if isinstance(metadata, dict):
         return str(metadata).encode("utf-8")
-    raise TypeError(
-        f"metadata must be a PNGHeader, dict or bytes, not {type(metadata).__name__}"
-    )
+    raise TypeError(f"metadata must be a PNGHeader, dict or bytes, not {type(metadata).__name__}")
 
 
 def _as_header(data: Any) -> PNGHeader | Any:
-    """A face header becomes a :class:`PNGHeader`; any other payload is returned as parsed."""
+    """Turn a face header into a :class:`PNGHeader`; return any other payload as parsed."""
     return PNGHeader.from_dict(data) if is_face_header(data) else data
 
 
@@ -314,5 +312,5 @@ def set_limits(
 
 
 def get_limits() -> dict[str, int]:
-    """The limits in force: ``{"max_chunk": ..., "max_text": ..., "max_depth": ...}``."""
+    """Return the limits in force: ``{"max_chunk": ..., "max_text": ..., "max_depth": ...}``."""
     return _core.get_limits()

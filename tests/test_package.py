@@ -1,0 +1,85 @@
+"""The package as users meet it: public names, exception family, cheap import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import faceio
+
+METADATA_NAMES = [
+    "encode_image",
+    "hex_to_rgb",
+    "pack_to_itxt",
+    "png_read_meta",
+    "png_write_meta",
+    "read_image_meta",
+    "read_image_meta_batch",
+    "rgb_to_hex",
+    "tiff_read_meta",
+    "tiff_write_meta",
+    "update_existing_metadata",
+]
+
+
+def test_public_names_exist() -> None:
+    for name in [*METADATA_NAMES, "PNGHeader", "PNGAlignments", "PNGSource", "MaskAlignmentsFile"]:
+        assert callable(getattr(faceio, name)), name
+        assert name in faceio.__all__
+
+
+def test_exception_family() -> None:
+    assert issubclass(faceio.FaceioError, ValueError)
+    for cls in (
+        faceio.PngFormatError,
+        faceio.MetadataSyntaxError,
+        faceio.TiffFormatError,
+        faceio.MetadataNotFound,
+    ):
+        assert issubclass(cls, faceio.FaceioError)
+    assert issubclass(faceio.MetadataNotFound, AssertionError)
+    err = faceio.PngFormatError("boom", path="a.png", offset=12)
+    assert (str(err), err.path, err.offset) == ("boom", "a.png", 12)
+
+
+def test_import_does_not_load_opencv_or_pyav() -> None:
+    code = "import sys, faceio; print(sorted(m for m in ('cv2', 'av') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazy_names_resolve() -> None:
+    code = "import faceio; faceio.encode_image; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+def test_hex_rgb() -> None:
+    assert faceio.hex_to_rgb("#0d25ac") == (13, 37, 172)
+    assert faceio.rgb_to_hex((0, 255, 255)) == "#00ffff"
+    for value in [(0, 0, 0), (255, 128, 1), (12, 200, 99)]:
+        assert faceio.hex_to_rgb(faceio.rgb_to_hex(value)) == value
+    for bad in ("#12345", "#gg0000", "", "#1234567"):
+        try:
+            faceio.hex_to_rgb(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
+    for bad_rgb in [(256, 0, 0), (-1, 0, 0), (1, 2)]:
+        try:
+            faceio.rgb_to_hex(bad_rgb)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        raise AssertionError(bad_rgb)
+
+
+def test_tests_run_against_the_installed_package() -> None:
+    """CI sets FACEIO_EXPECT_INSTALLED: the wheel, not the source tree, must be under test."""
+    import os
+
+    import pytest
+
+    if os.environ.get("FACEIO_EXPECT_INSTALLED") != "1":
+        pytest.skip("only meaningful in CI, which installs the wheel")
+    assert "site-packages" in faceio.__file__, faceio.__file__
+    assert "site-packages" in faceio._core.__file__

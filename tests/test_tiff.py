@@ -1,0 +1,119 @@
+"""TIFF ImageDescription: identical bytes by COMPAT.md §4, and clear errors for other forms."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+import faceio
+from faceio import (
+    MetadataNotFound,
+    MetadataSyntaxError,
+    TiffFormatError,
+    tiff_read_meta,
+    tiff_write_meta,
+)
+
+TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+def rule_insert(tiff: bytes, payload: bytes) -> bytes:
+    """COMPAT.md §4, written out independently with struct."""
+    (ifd,) = struct.unpack("<I", tiff[4:8])
+    (n,) = struct.unpack("<H", tiff[ifd : ifd + 2])
+    ifd_end = ifd + 2 + 12 * n + 4
+    new_entry = struct.pack("<HHII", 270, 2, len(payload), len(tiff) + 12)
+    entries, placed = [], False
+    for i in range(n):
+        tag, kind, count, value = struct.unpack("<HHII", tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
+        if tag > 270 and not placed:
+            entries.append(new_entry)
+            placed = True
+        if count * TYPE_SIZES[kind] > 4 and value >= ifd_end:
+            value += 12
+        entries.append(struct.pack("<HHII", tag, kind, count, value))
+    if not placed:
+        entries.append(new_entry)
+    return tiff[:ifd] + struct.pack("<H", n + 1) + b"".join(entries) + tiff[ifd_end - 4 :] + payload
+
+
+@pytest.fixture
+def tiff_bytes(rng) -> bytes:
+    image = (rng.random((20, 30, 3)) * 255).astype(np.uint8)
+    return cv2.imencode(".tif", image)[1].tobytes()
+
+
+def test_write_identical_bytes(tiff_bytes: bytes) -> None:
+    meta = {"matrix": [[1.0, 0.5, -2.0]], "name": "é"}
+    payload = json.dumps(meta, ensure_ascii=True).encode("ascii")
+    expected = rule_insert(tiff_bytes, payload)
+    assert tiff_write_meta(tiff_bytes, meta) == expected
+    assert tiff_write_meta(tiff_bytes, payload) == expected
+
+
+def test_opencv_decodes_written_file_and_read_round_trips(tiff_bytes: bytes, rng) -> None:
+    meta = {"a": [1, 2, 3], "b": "text"}
+    out = tiff_write_meta(tiff_bytes, meta)
+    assert tiff_read_meta(out) == meta
+    before = cv2.imdecode(np.frombuffer(tiff_bytes, np.uint8), cv2.IMREAD_UNCHANGED)
+    after = cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(before, after)
+
+
+def test_encode_image_tif_with_metadata(rng) -> None:
+    image = (rng.random((8, 9, 3)) * 255).astype(np.uint8)
+    plain = cv2.imencode(".tif", image)[1].tobytes()
+    meta = {"k": 1.5}
+    got = faceio.encode_image(image, ".TIF", metadata=meta)
+    assert got == rule_insert(plain, json.dumps(meta).encode())
+
+
+def test_trailing_nul_tolerated(tiff_bytes: bytes) -> None:
+    out = tiff_write_meta(tiff_bytes, b'{"x": 1}\0')
+    assert tiff_read_meta(out) == {"x": 1}
+
+
+def test_no_description(tiff_bytes: bytes) -> None:
+    with pytest.raises(MetadataNotFound, match="no ImageDescription"):
+        tiff_read_meta(tiff_bytes)
+
+
+def test_description_not_json(tiff_bytes: bytes) -> None:
+    with pytest.raises(MetadataSyntaxError, match="not valid JSON"):
+        tiff_read_meta(tiff_write_meta(tiff_bytes, b"{'python': 1}"))
+
+
+def _patch(data: bytes, at: int, fmt: str, value: int) -> bytes:
+    return data[:at] + struct.pack(fmt, value) + data[at + struct.calcsize(fmt) :]
+
+
+def test_unsupported_forms(tiff_bytes: bytes) -> None:
+    (ifd,) = struct.unpack("<I", tiff_bytes[4:8])
+    (n,) = struct.unpack("<H", tiff_bytes[ifd : ifd + 2])
+    cases = {
+        "big-endian": b"MM" + tiff_bytes[2:],
+        "BigTIFF": _patch(tiff_bytes, 2, "<H", 43),
+        "outside the file": _patch(tiff_bytes, 4, "<I", len(tiff_bytes) + 100),
+        "several IFDs": _patch(tiff_bytes, ifd + 2 + 12 * n, "<I", 8),
+        "runs past the end": _patch(tiff_bytes, ifd + 2 + 12 * 2 + 8, "<I", len(tiff_bytes) - 2),
+        "already has an ImageDescription": tiff_write_meta(tiff_bytes, {"a": 1}),
+        "empty file": b"",
+        "not a TIFF": b"GIF89a" + b"\0" * 20,
+    }
+    for needle, data in cases.items():
+        with pytest.raises(TiffFormatError) as info:
+            tiff_write_meta(data, {"a": 1})
+        assert needle in str(info.value), (needle, str(info.value))
+
+
+def test_truncations_never_crash(tiff_bytes: bytes) -> None:
+    out = tiff_write_meta(tiff_bytes, {"a": 1})
+    for cut in range(0, len(out), 7):
+        try:
+            tiff_read_meta(out[:cut])
+        except (TiffFormatError, MetadataNotFound, MetadataSyntaxError):
+            pass
