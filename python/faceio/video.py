@@ -1,0 +1,681 @@
+"""Video frame access for faceio: packet index, exact random access and fast iteration.
+
+This module backs the video side of ``ImagesLoader`` / ``SingleFrameLoader``. It only
+depends on :mod:`numpy` and PyAV (:mod:`av`).
+
+Public API
+----------
+``VIDEO_EXTENSIONS``
+    Lower-case extensions (with the dot) treated as video files.
+``is_video_path(path) -> bool``
+    Whether ``path`` has a video extension (case-insensitive).
+``frame_filename(video_path, index, extension=None) -> str``
+    Name of frame ``index`` (0-based) of a video: ``f"{stem}_{index + 1:06d}{ext}"``.
+``scan_video(path, progress=False) -> dict[str, list[int]]``
+    Exact ``{"pts_time": [...], "keyframes": [...]}`` index, built by demuxing (no decode).
+``count_frames(path, fast_count=True, progress=False) -> int``
+    Frame count, from the container header when ``fast_count`` else exactly by a demux scan.
+``VideoReader(path, video_meta_data=None, progress=False)``
+    ``frame_at(index)`` (exact random access), ``iter_frames(skip=frozenset())``
+    (sequential decode), ``frame_count``, ``video_meta_data``, ``fps``, ``path``,
+    ``close()`` and context-manager support.
+
+Index format (compatibility contract)
+-------------------------------------
+``video_meta_data = {"pts_time": [int, ...], "keyframes": [int, ...]}``: the presentation
+timestamp of every frame in display order, in units of the video stream's ``time_base``, and
+the (display-order) indices of the keyframes. Passing it to :class:`VideoReader` skips the scan.
+
+Random access
+-------------
+``frame_at(i)`` returns exactly the array that sequential decoding of the file gives for frame
+``i``. It seeks to the timestamp of the last keyframe at or before ``i`` and decodes forward,
+identifying every decoded frame by its timestamp. Where the demuxer lands is never trusted: if
+the first decoded frame is not at or before that keyframe, or the target is passed without
+being seen, it steps back one keyframe and retries, finally decoding from the start of the
+file. No seek is done when the target lies a short way ahead of the last decoded frame. While
+catching up to a target, frames before it that no other frame references are not decoded at all
+(``skip_frame = "NONREF"``), which cannot change any decoded picture, and after a jump the
+decoder is drained right after the target's packet instead of being fed its reorder delay.
+Random access decodes with slice threads only (frame threads add latency) unless keyframes
+are far apart (mean GOP above 32 frames); sequential iteration uses ``thread_type = "AUTO"``.
+MPEG-TS seeks by decode timestamp, so a seek that lands past the keyframe is retried earlier
+by the largest pts-dts gap seen, and the retry that worked is used from then on.
+
+A :class:`VideoReader` is not thread-safe; use one per thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from types import TracebackType
+from typing import Any
+
+import av
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (
+    ".avi",
+    ".flv",
+    ".mkv",
+    ".mov",
+    ".mp4",
+    ".mpeg",
+    ".mpg",
+    ".webm",
+    ".wmv",
+    ".ts",
+    ".vob",
+)
+
+# Demuxers that PyAV/FFmpeg can open but which hold still images or text, not videos.
+_IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
+# Mean keyframe interval (frames) from which random access uses frame threading: frame threads
+# add a few frames of latency, which only pays off when catching up to a target is long.
+_FRAME_THREADS_GOP = 32
+# Decode forward instead of seeking when the target is at most this many frames further than
+# it would be from its own keyframe (a seek also refills the decoder's delay pipeline).
+_FORWARD_SLACK = 4
+_PROGRESS_STEP = 256
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    """Tell whether a path has one of the supported video extensions.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file path (it does not need to exist).
+
+    Returns
+    -------
+    bool
+        ``True`` if the extension, compared case-insensitively, is in
+        :data:`VIDEO_EXTENSIONS`.
+    """
+    return os.path.splitext(os.fspath(path))[1].lower() in VIDEO_EXTENSIONS
+
+
+def frame_filename(
+    video_path: str | os.PathLike[str], index: int, extension: str | None = None
+) -> str:
+    """Return the file name given to a frame of a video.
+
+    Parameters
+    ----------
+    video_path : str or os.PathLike
+        Path of the video, ``.../stem.ext``.
+    index : int
+        0-based frame index.
+    extension : str, optional
+        Extension to use (with the dot). Defaults to the video's own extension.
+
+    Returns
+    -------
+    str
+        ``f"{stem}_{index + 1:06d}{ext}"``, e.g. ``"clip_000001.mp4"`` for frame 0.
+    """
+    stem, ext = os.path.splitext(os.path.basename(os.fspath(video_path)))
+    return f"{stem}_{index + 1:06d}{ext if extension is None else extension}"
+
+
+def _open(path: str, threads: str = "AUTO") -> tuple[av.container.InputContainer, av.VideoStream]:
+    """Open ``path`` and return the container and its main video stream.
+
+    ``threads`` is the decoder ``thread_type`` ("AUTO": frame and slice threads).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file cannot be read as a video or has no video stream.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"Video file not found: '{path}'", path)
+    if os.path.isdir(path):
+        raise ValueError(f"'{path}' is a directory, not a video file")
+    try:
+        container = av.open(path, mode="r")
+    except av.FFmpegError as err:
+        raise ValueError(f"'{path}' is not a readable video file: {err}") from err
+    try:
+        fmt_names = set(container.format.name.split(","))
+        streams = [
+            stream
+            for stream in container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic
+        ]
+        if not streams or fmt_names & _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+            raise ValueError(
+                f"'{path}' is not a video file (format '{container.format.name}', "
+                f"{len(streams)} video stream(s))"
+            )
+        stream = streams[0]
+        stream.codec_context.thread_type = threads
+    except BaseException:
+        container.close()
+        raise
+    return container, stream
+
+
+def _progress_bar(total: int | None, desc: str) -> Any:
+    """Return a tqdm progress bar, or ``None`` when tqdm is not installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        logger.debug("tqdm is not installed: no progress bar for '%s'", desc)
+        return None
+    return tqdm(total=total, desc=desc, unit="frame", leave=False)
+
+
+def _scan(
+    container: av.container.InputContainer, stream: av.VideoStream, path: str, progress: bool
+) -> tuple[dict[str, list[int]], int]:
+    """Build the ``{"pts_time", "keyframes"}`` index of an open stream by demuxing it.
+
+    Also returns the largest ``pts - dts`` seen (0 if none): how far before a keyframe's
+    presentation timestamp to seek in formats that seek by decode timestamp (MPEG-TS).
+    """
+    stamps: list[int] = []
+    reorder = 0
+    key_stamps: list[int] = []
+    pbar = _progress_bar(stream.frames or None, os.path.basename(path)) if progress else None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                continue
+            if packet.dts is not None and stamp - packet.dts > reorder:
+                reorder = stamp - packet.dts
+            stamps.append(stamp)
+            if packet.is_keyframe:
+                key_stamps.append(stamp)
+            if pbar is not None and len(stamps) % _PROGRESS_STEP == 0:
+                pbar.update(_PROGRESS_STEP)
+    except av.FFmpegError as err:
+        # A damaged tail: index what could be read, like a sequential decode would.
+        logger.warning("Stopped indexing '%s' at packet %d: %s", path, len(stamps), err)
+    finally:
+        if pbar is not None:
+            pbar.update(len(stamps) % _PROGRESS_STEP)
+            pbar.close()
+    pts_time = sorted(stamps)
+    keyframes = sorted({bisect.bisect_left(pts_time, stamp) for stamp in key_stamps})
+    logger.debug("Indexed '%s': %d frames, %d keyframes", path, len(pts_time), len(keyframes))
+    return {"pts_time": pts_time, "keyframes": keyframes}, reorder
+
+
+def scan_video(path: str | os.PathLike[str], progress: bool = False) -> dict[str, list[int]]:
+    """Index a video by demuxing its packets (nothing is decoded).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    progress : bool, optional
+        Show a tqdm progress bar (if tqdm is installed). Default ``False``.
+
+    Returns
+    -------
+    dict
+        ``{"pts_time": [int, ...], "keyframes": [int, ...]}``: each frame's presentation
+        timestamp in stream ``time_base`` units, in display order, and the display-order
+        indices of the keyframes.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a video.
+    """
+    path = os.fspath(path)
+    container, stream = _open(path)
+    try:
+        return _scan(container, stream, path, progress)[0]
+    finally:
+        container.close()
+
+
+def count_frames(
+    path: str | os.PathLike[str], fast_count: bool = True, progress: bool = False
+) -> int:
+    """Count the frames of a video.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    fast_count : bool, optional
+        ``True`` (default) trusts the container header (``stream.frames``, else
+        duration x frame rate), falling back to an exact count when the header has neither.
+        ``False`` counts the frames exactly by a demux scan.
+    progress : bool, optional
+        Show a progress bar during an exact count. Default ``False``.
+
+    Returns
+    -------
+    int
+        The number of frames.
+    """
+    path = os.fspath(path)
+    container, stream = _open(path)
+    try:
+        if fast_count:
+            estimate = _header_frame_count(container, stream)
+            if estimate > 0:
+                return estimate
+            logger.debug("No frame count in the header of '%s': counting exactly", path)
+        return len(_scan(container, stream, path, progress)[0]["pts_time"])
+    finally:
+        container.close()
+
+
+def _header_frame_count(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """Frame count from the container header, or 0 when it has none."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    seconds: Fraction | float | None = None
+    if stream.duration and stream.time_base:
+        seconds = stream.duration * stream.time_base
+    elif container.duration:
+        seconds = container.duration / av.time_base
+    if not rate or not seconds:
+        return 0
+    return max(0, round(float(seconds * rate)))
+
+
+def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """Convert a decoded frame to a C-contiguous BGR ``uint8`` array of shape (h, w, 3)."""
+    return np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+
+
+class VideoReader:
+    """Exact random and sequential access to the frames of a video file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    video_meta_data : dict, optional
+        A ``{"pts_time": [...], "keyframes": [...]}`` index from a previous scan (see
+        :attr:`video_meta_data`). When given and valid, the file is not scanned. Float
+        ``pts_time`` values are taken as seconds and converted to ``time_base`` units.
+    progress : bool, optional
+        Show a progress bar while scanning. Default ``False``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a video or has no frames.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        video_meta_data: dict[str, list[Any]] | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.path: str = os.fspath(path)
+        self._closed = False
+        # The random-access container is opened on the first frame_at call.
+        self._container: av.container.InputContainer | None = None
+        container, stream = _open(self.path)
+        try:
+            self._stream: av.VideoStream = stream
+            self._time_base: Fraction | None = stream.time_base
+            self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            meta = self._validated_meta(video_meta_data)
+            self._preroll = 0
+            if meta is None:
+                meta, self._preroll = _scan(container, stream, self.path, progress)
+        finally:
+            container.close()
+        self._pts: list[int] = meta["pts_time"]
+        self._keyframes: list[int] = meta["keyframes"]
+        if not self._pts:
+            self._closed = True
+            raise ValueError(f"'{self.path}' contains no video frames")
+        mean_gop = len(self._pts) / max(1, len(self._keyframes))
+        self._threads = "AUTO" if mean_gop > _FRAME_THREADS_GOP else "SLICE"
+        self._index_of_ts: dict[int, int] = {}
+        for idx, stamp in enumerate(self._pts):
+            self._index_of_ts.setdefault(stamp, idx)
+        # Decoder state: frame generator, index of the last frame it produced (None: unknown),
+        # whether it cannot go on (end of file, or drained), the timestamp below which
+        # non-reference frames are skipped, the timestamp after whose packet the decoder is
+        # drained and the previous request.
+        self._frames: Iterator[av.VideoFrame] = iter(())
+        self._last: int | None = None
+        self._exhausted = True
+        self._skip_below: int | None = None
+        self._drain_at: int | None = None
+        self._previous: int | None = None
+        # Which seek attempt (see _seek_plan) worked last time a seek needed a retry.
+        self._first_attempt = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def frame_count(self) -> int:
+        """int: Number of frames in the video (from the index)."""
+        return len(self._pts)
+
+    def __len__(self) -> int:
+        return len(self._pts)
+
+    @property
+    def fps(self) -> float:
+        """float: Average frame rate reported by the container (0.0 when unknown)."""
+        return self._fps
+
+    @property
+    def video_meta_data(self) -> dict[str, list[int]]:
+        """dict: ``{"pts_time": [int, ...], "keyframes": [int, ...]}`` (a copy)."""
+        return {"pts_time": list(self._pts), "keyframes": list(self._keyframes)}
+
+    # ------------------------------------------------------------------ index input
+    def _validated_meta(self, meta: dict[str, list[Any]] | None) -> dict[str, list[int]] | None:
+        """Return a usable copy of supplied meta data, or ``None`` to scan the file."""
+        if not meta:
+            return None
+        try:
+            raw_pts = list(meta["pts_time"])
+            raw_keys = list(meta["keyframes"])
+            if any(isinstance(val, float) and not val.is_integer() for val in raw_pts):
+                if not self._time_base:
+                    raise ValueError("float timestamps need a stream time base")
+                pts = [round(Fraction(val) / self._time_base) for val in raw_pts]
+            else:
+                pts = [int(val) for val in raw_pts]
+            keys = sorted({int(val) for val in raw_keys})
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            logger.warning("Ignoring invalid video_meta_data for '%s' (%s)", self.path, err)
+            return None
+        if not pts or any(a > b for a, b in itertools.pairwise(pts)):
+            logger.warning("Ignoring video_meta_data for '%s': bad pts_time", self.path)
+            return None
+        if keys and (keys[0] < 0 or keys[-1] >= len(pts)):
+            logger.warning("Ignoring video_meta_data for '%s': bad keyframes", self.path)
+            return None
+        return {"pts_time": pts, "keyframes": keys}
+
+    # ------------------------------------------------------------------ decoding
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"VideoReader for '{self.path}' is closed")
+
+    def _frame_gen(self) -> Iterator[av.VideoFrame]:
+        """Decode the current container's video stream from its current position."""
+        container = self._container
+        assert container is not None
+        codec = self._stream.codec_context
+        codec.skip_frame = "DEFAULT"
+        skipping = False
+        for packet in container.demux(self._stream):
+            if packet.pts is not None and packet.dts is not None:
+                # Learn the seek preroll when the index came from video_meta_data.
+                self._preroll = max(self._preroll, packet.pts - packet.dts)
+            limit = self._skip_below
+            skip = limit is not None and packet.pts is not None and packet.pts < limit
+            if skip != skipping:
+                codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError as err:
+                logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
+                continue
+            yield from frames
+            if self._drain_at is not None and packet.pts == self._drain_at:
+                # The target has been decoded: drain the decoder's reorder delay instead of
+                # decoding more packets. The decoder cannot go on after this.
+                self._exhausted = True
+                try:
+                    yield from codec.decode(None)
+                except av.FFmpegError as err:
+                    logger.debug("Draining the decoder of '%s' failed: %s", self.path, err)
+                return
+        if skipping:
+            codec.skip_frame = "DEFAULT"
+
+    def _restart(self) -> None:
+        """Reopen the file so that decoding starts from its very beginning."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self._container, self._stream = _open(self.path, self._threads)
+        self._frames = self._frame_gen()
+        self._last = -1
+        self._exhausted = False
+
+    def _seek(self, timestamp: int) -> None:
+        """Seek (backwards, to a keyframe) to ``timestamp`` in stream time base units."""
+        assert self._container is not None
+        self._container.seek(timestamp, stream=self._stream, backward=True, any_frame=False)
+        self._stream.codec_context.flush_buffers()
+        self._frames = self._frame_gen()
+        self._last = None
+        self._exhausted = False
+
+    def _decode_to(
+        self, index: int, key_index: int | None, drain: bool = False
+    ) -> av.VideoFrame | None:
+        """Decode forward to frame ``index``; ``None`` if it cannot be reached from here.
+
+        ``key_index`` (after a seek) is the keyframe that ``index`` depends on: the first
+        decoded frame must be at or before it, otherwise the demuxer landed past it.
+        ``drain`` flushes the decoder right after the target's packet (random access).
+        """
+        self._skip_below = self._pts[index]
+        self._drain_at = self._pts[index] if drain else None
+        first = key_index is not None
+        try:
+            for frame in self._frames:
+                stamp = frame.pts if frame.pts is not None else frame.dts
+                idx = self._index_of_ts.get(stamp) if stamp is not None else None
+                if idx is None:
+                    if self._last is None:
+                        return None  # unknown position: cannot identify frames
+                    idx = self._last + 1
+                self._last = idx
+                if first:
+                    first = False
+                    if idx > key_index:  # type: ignore[operator]
+                        logger.debug(
+                            "Seek for frame %d of '%s' landed at %d, past keyframe %d",
+                            index,
+                            self.path,
+                            idx,
+                            key_index,
+                        )
+                        return None
+                if idx == index:
+                    return frame
+                if idx > index:
+                    return None
+            self._exhausted = True
+            return None
+        finally:
+            self._skip_below = None
+            self._drain_at = None
+
+    def _seek_plan(self, key_pos: int) -> Iterator[tuple[int, int]]:
+        """Seek attempts ``(number, timestamp)`` for a target whose keyframe is ``key_pos``.
+
+        In order: the keyframe's own timestamp; the same minus the largest pts-dts gap, for
+        demuxers that seek by decode timestamp (MPEG-TS); then the timestamps of earlier
+        keyframes. Attempts before the one that last had to be used are left out, but at
+        least one attempt is always made.
+        """
+        own = self._pts[self._keyframes[key_pos]]
+        head = [own, own - self._preroll] if self._preroll > 0 else [own]
+        earlier = (self._pts[self._keyframes[pos]] for pos in range(key_pos - 1, -1, -1))
+        attempts = enumerate(itertools.chain(head, earlier))
+        start = min(self._first_attempt, len(head) + key_pos - 1)
+        return itertools.islice(attempts, start, None)
+
+    def _can_continue(self, index: int, key_pos: int) -> bool:
+        """Whether decoding forward from the current position is the way to ``index``."""
+        last = self._last
+        if last is None or self._exhausted or index <= last:
+            return False
+        if key_pos < 0 or self._keyframes[key_pos] <= last:
+            return True  # the target's keyframe is already behind us
+        return index - last <= index - self._keyframes[key_pos] + _FORWARD_SLACK
+
+    def _decoded_frame_at(self, index: int) -> av.VideoFrame:
+        """Return the decoded (not converted) frame at ``index``."""
+        previous, self._previous = self._previous, index
+        if self._container is None:
+            self._restart()
+        key_pos = bisect.bisect_right(self._keyframes, index) - 1
+        if self._can_continue(index, key_pos):
+            frame = self._decode_to(index, None)
+            if frame is not None:
+                return frame
+            logger.debug("Frame %d of '%s' not reached decoding forward", index, self.path)
+        if key_pos >= 0:
+            # Jumps drain the decoder after the target; a request just ahead of the previous
+            # one suggests forward stepping, so the decoder is kept able to go on.
+            drain = previous is None or not 0 < index - previous <= _FORWARD_SLACK
+            key_index = self._keyframes[key_pos]
+            for attempt, timestamp in self._seek_plan(key_pos):
+                self._seek(timestamp)
+                frame = self._decode_to(index, key_index, drain)
+                if frame is not None:
+                    if self._first_attempt < attempt <= 1 + (self._preroll > 0):
+                        logger.debug(
+                            "'%s': seeks need retry %d, using it from now", self.path, attempt
+                        )
+                        self._first_attempt = attempt
+                    return frame
+        self._restart()
+        frame = self._decode_to(index, None)
+        if frame is None:
+            raise RuntimeError(
+                f"Frame {index} of '{self.path}' is in the index but is never output by the decoder"
+            )
+        return frame
+
+    def frame_at(self, index: int) -> np.ndarray:
+        """Return frame ``index`` exactly as sequential decoding of the file gives it.
+
+        Parameters
+        ----------
+        index : int
+            0-based frame index in display order. Negative values are not accepted.
+
+        Returns
+        -------
+        numpy.ndarray
+            BGR ``uint8`` array of shape ``(height, width, 3)``.
+
+        Raises
+        ------
+        IndexError
+            If ``index`` is outside ``[0, frame_count)``.
+        ValueError
+            If the reader is closed.
+        """
+        self._require_open()
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"Frame index must be an int, not {type(index).__name__}")
+        if not 0 <= index < len(self._pts):
+            raise IndexError(
+                f"Frame index {index} is out of range for '{self.path}' "
+                f"({len(self._pts)} frames: valid indices are 0 to {len(self._pts) - 1})"
+            )
+        return _to_bgr(self._decoded_frame_at(int(index)))
+
+    def iter_frames(
+        self, skip: Iterable[int] = frozenset(), progress: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode the whole video in order, yielding ``(index, frame)``.
+
+        Every frame is decoded (decoding is sequential), but frames whose index is in
+        ``skip`` are neither converted to BGR nor yielded. The iteration uses its own
+        container, so it does not disturb :meth:`frame_at`.
+
+        Parameters
+        ----------
+        skip : iterable of int, optional
+            Frame indices not to yield.
+        progress : bool, optional
+            Show a tqdm progress bar. Default ``False``.
+
+        Yields
+        ------
+        tuple of (int, numpy.ndarray)
+            The display-order frame index and the BGR ``uint8`` frame.
+        """
+        self._require_open()
+        skip_set = skip if isinstance(skip, (set, frozenset)) else frozenset(skip)
+        index_of_ts = self._index_of_ts
+        container, stream = _open(self.path)
+        pbar = _progress_bar(len(self._pts), os.path.basename(self.path)) if progress else None
+        try:
+            last = -1
+            for frame in self._decode_all(container, stream):
+                stamp = frame.pts if frame.pts is not None else frame.dts
+                idx = index_of_ts.get(stamp, -1) if stamp is not None else -1
+                if idx <= last:
+                    idx = last + 1
+                last = idx
+                if pbar is not None:
+                    pbar.update(1)
+                if idx in skip_set:
+                    continue
+                yield idx, _to_bgr(frame)
+        finally:
+            if pbar is not None:
+                pbar.close()
+            container.close()
+
+    def _decode_all(
+        self, container: av.container.InputContainer, stream: av.VideoStream
+    ) -> Iterator[av.VideoFrame]:
+        """Decode every frame of ``stream`` in order, skipping undecodable packets."""
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError as err:
+                logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
+                continue
+            yield from frames
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the underlying container. Safe to call more than once."""
+        self._closed = True
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._pts)} frames"
+        return f"{type(self).__name__}({self.path!r}, {state})"

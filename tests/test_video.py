@@ -1,0 +1,540 @@
+"""Tests for faceio.video: index, exact random access, iteration, errors.
+
+Every fixture video is generated here. Each frame carries its own index as a grid of black and
+white blocks (8 bits), so a wrong frame is detectable even after lossy coding; random access is
+also compared pixel for pixel with a plain sequential PyAV decode of the same file.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from faceio import video
+from faceio.video import (
+    VIDEO_EXTENSIONS,
+    VideoReader,
+    count_frames,
+    frame_filename,
+    is_video_path,
+    scan_video,
+)
+
+BITS = 8
+GRID = (2, 4)  # rows, columns of index blocks
+
+
+# --------------------------------------------------------------------------- fixtures helpers
+@dataclass(frozen=True)
+class Spec:
+    """How to encode one fixture video."""
+
+    ext: str
+    codec: str
+    width: int = 64
+    height: int = 48
+    frames: int = 60
+    pix_fmt: str = "yuv420p"
+    rate: int = 25
+    options: dict[str, str] = field(default_factory=dict)
+    gop: int | None = None
+    max_b_frames: int | None = None
+    vfr: bool = False  # irregular timestamps (time base 1/1000)
+    first_pts: int = 0  # negative: frames before 0 are cut by an mp4 edit list
+
+
+def _x264(params: str, **extra: str) -> dict[str, str]:
+    return {"preset": "veryfast", "x264-params": params, **extra}
+
+
+SPECS: dict[str, Spec] = {
+    "cfr_h264": Spec(
+        ".mp4", "libx264", options=_x264("keyint=10:min-keyint=10:scenecut=0:bframes=0")
+    ),
+    "vfr_h264": Spec(
+        ".mkv",
+        "libx264",
+        vfr=True,
+        options=_x264("keyint=15:min-keyint=15:scenecut=0:bframes=2"),
+    ),
+    "bframes_h264": Spec(
+        ".mp4",
+        "libx264",
+        width=80,
+        frames=90,
+        options=_x264("keyint=12:min-keyint=12:scenecut=0:bframes=3:b-pyramid=normal"),
+    ),
+    "open_gop_h264": Spec(
+        ".mp4",
+        "libx264",
+        frames=90,
+        options=_x264("keyint=12:min-keyint=12:scenecut=0:bframes=3:open-gop=1"),
+    ),
+    "single_key_h264": Spec(
+        ".mkv",
+        "libx264",
+        frames=90,
+        options=_x264("keyint=1000:min-keyint=1000:scenecut=0:bframes=2"),
+    ),
+    "hevc": Spec(
+        ".mp4",
+        "libx265",
+        options={
+            "preset": "ultrafast",
+            "x265-params": "keyint=15:min-keyint=15:scenecut=0:bframes=3:open-gop=1:log-level=none",
+        },
+    ),
+    "vp9_webm": Spec(
+        ".webm",
+        "libvpx-vp9",
+        options={"deadline": "good", "cpu-used": "8", "lag-in-frames": "16", "auto-alt-ref": "1"},
+        gop=15,
+    ),
+    "mpeg4_avi": Spec(".avi", "mpeg4", gop=12, options={"qscale": "2"}),
+    "mpeg4_bframes_avi": Spec(".avi", "mpeg4", gop=12, max_b_frames=2, options={"qscale": "2"}),
+    "mpegts_offset": Spec(
+        ".ts",
+        "libx264",
+        first_pts=35,  # 1.4 s, on top of the muxer's own start offset
+        options=_x264("keyint=12:min-keyint=12:scenecut=0:bframes=2"),
+    ),
+    "mp4_edit_list_cut": Spec(
+        ".mp4",
+        "libx264",
+        first_pts=-3,
+        options=_x264("keyint=12:min-keyint=12:scenecut=0:bframes=2"),
+    ),
+    "odd_444_h264": Spec(
+        ".mp4",
+        "libx264",
+        width=65,
+        height=49,
+        pix_fmt="yuv444p",
+        options=_x264("keyint=12:min-keyint=12:scenecut=0:bframes=2"),
+    ),
+    "odd_vp9_webm": Spec(
+        ".webm", "libvpx-vp9", width=63, height=47, gop=15, options={"deadline": "realtime"}
+    ),
+    "odd_ffv1_mkv": Spec(".mkv", "ffv1", width=63, height=47, frames=30),
+}
+
+
+def index_image(index: int, width: int, height: int) -> np.ndarray:
+    """BGR image whose blocks spell ``index`` in binary."""
+    rows, cols = GRID
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    for bit in range(BITS):
+        if index >> bit & 1:
+            row, col = divmod(bit, cols)
+            y0, y1 = row * height // rows, (row + 1) * height // rows
+            x0, x1 = col * width // cols, (col + 1) * width // cols
+            image[y0:y1, x0:x1] = 255
+    return image
+
+
+def read_index(image: np.ndarray) -> int:
+    """Inverse of :func:`index_image`, by thresholding the centre of each block."""
+    rows, cols = GRID
+    height, width = image.shape[:2]
+    value = 0
+    for bit in range(BITS):
+        row, col = divmod(bit, cols)
+        y0, y1 = row * height // rows, (row + 1) * height // rows
+        x0, x1 = col * width // cols, (col + 1) * width // cols
+        dy, dx = (y1 - y0) // 4, (x1 - x0) // 4
+        if image[y0 + dy : y1 - dy, x0 + dx : x1 - dx].mean() > 127:
+            value |= 1 << bit
+    return value
+
+
+def encode(path: Path, spec: Spec) -> None:
+    """Write a fixture video described by ``spec``."""
+    if spec.codec not in av.codecs_available:
+        pytest.skip(f"encoder {spec.codec} is not available in this PyAV build")
+    rng = random.Random(1234)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(spec.codec, rate=spec.rate, options=dict(spec.options))
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        if spec.gop is not None:
+            stream.codec_context.gop_size = spec.gop
+        if spec.max_b_frames is not None:
+            stream.codec_context.max_b_frames = spec.max_b_frames
+        time_base = Fraction(1, 1000) if spec.vfr else Fraction(1, spec.rate)
+        stream.codec_context.time_base = time_base
+        pts = spec.first_pts
+        for i in range(spec.frames):
+            frame = av.VideoFrame.from_ndarray(
+                index_image(i, spec.width, spec.height), format="bgr24"
+            )
+            frame.pts, frame.time_base = pts, time_base
+            pts += rng.randint(15, 90) if spec.vfr else 1
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@dataclass
+class Clip:
+    """A generated video and its sequential decode (the reference)."""
+
+    name: str
+    path: Path
+    spec: Spec
+    reference: list[np.ndarray]
+
+
+def sequential_decode(path: Path) -> list[np.ndarray]:
+    """Plain PyAV decode of every frame, independent of faceio."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(stream)]
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+_CLIPS: dict[str, Clip] = {}
+
+
+def get_clip(name: str, directory: Path) -> Clip:
+    if name not in _CLIPS:
+        spec = SPECS[name]
+        path = directory / f"{name}{spec.ext}"
+        encode(path, spec)
+        _CLIPS[name] = Clip(name, path, spec, sequential_decode(path))
+    return _CLIPS[name]
+
+
+@pytest.fixture(params=sorted(SPECS), scope="session")
+def clip(request: pytest.FixtureRequest, clip_dir: Path) -> Clip:
+    return get_clip(request.param, clip_dir)
+
+
+def check(reader: VideoReader, clip: Clip, order: list[int]) -> None:
+    for i in order:
+        frame = reader.frame_at(i)
+        assert frame.dtype == np.uint8
+        assert frame.shape == (clip.spec.height, clip.spec.width, 3)
+        assert frame.flags["C_CONTIGUOUS"]
+        decoded = read_index(frame)
+        assert decoded == read_index(clip.reference[i]), f"{clip.name}: frame {i} wrong content"
+        assert np.array_equal(frame, clip.reference[i]), f"{clip.name}: frame {i} differs"
+
+
+# --------------------------------------------------------------------------- fixture sanity
+def test_fixture_reference(clip: Clip) -> None:
+    """The generated file decodes to the frames we encoded, in order."""
+    expected = clip.spec.frames + min(clip.spec.first_pts, 0)
+    assert len(clip.reference) == expected
+    offset = -min(clip.spec.first_pts, 0)
+    assert [read_index(f) for f in clip.reference] == list(range(offset, offset + expected))
+
+
+def test_index_matches_file(clip: Clip) -> None:
+    meta = scan_video(clip.path)
+    assert set(meta) == {"pts_time", "keyframes"}
+    pts, keys = meta["pts_time"], meta["keyframes"]
+    assert len(pts) == len(clip.reference)
+    assert all(isinstance(v, int) for v in pts + keys)
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    assert keys == sorted(set(keys))
+    # A cut edit list may drop the first keyframe; otherwise the clip starts with one.
+    assert keys[0] == 0 or clip.spec.first_pts < 0
+    with av.open(str(clip.path)) as container:
+        stream = container.streams.video[0]
+        decoded_pts = [frame.pts for frame in container.decode(stream)]
+    assert decoded_pts == pts
+
+
+def test_file_properties(clip_dir: Path) -> None:
+    """The fixtures really exercise what they are named after."""
+    meta = {name: scan_video(get_clip(name, clip_dir).path) for name in SPECS}
+    assert meta["single_key_h264"]["keyframes"] == [0]
+    assert len(meta["cfr_h264"]["keyframes"]) == 6
+    assert meta["mpegts_offset"]["pts_time"][0] > 0
+    vfr = np.diff(meta["vfr_h264"]["pts_time"])
+    assert len(set(vfr.tolist())) > 5
+    assert b"elst" in get_clip("bframes_h264", clip_dir).path.read_bytes()
+    assert b"elst" in get_clip("mp4_edit_list_cut", clip_dir).path.read_bytes()
+    for name in ("bframes_h264", "open_gop_h264", "hevc", "vfr_h264"):
+        path = get_clip(name, clip_dir).path
+        with av.open(str(path)) as container:
+            packets = [p for p in container.demux(video=0) if p.size]
+        dts_order = [p.pts for p in packets]
+        assert dts_order != sorted(dts_order), f"{name} has no frame reordering"
+
+
+# --------------------------------------------------------------------------- random access
+def test_random_order(clip: Clip) -> None:
+    order = list(range(len(clip.reference)))
+    random.Random(7).shuffle(order)
+    with VideoReader(clip.path) as reader:
+        check(reader, clip, order + order[:10])
+
+
+def test_backwards(clip: Clip) -> None:
+    with VideoReader(clip.path) as reader:
+        check(reader, clip, list(range(len(clip.reference) - 1, -1, -1)))
+
+
+def test_last_then_first(clip: Clip) -> None:
+    last = len(clip.reference) - 1
+    with VideoReader(clip.path) as reader:
+        check(reader, clip, [last, 0, last, 1, last - 1, 0])
+
+
+def test_past_last_keyframe_then_forwards(clip: Clip) -> None:
+    with VideoReader(clip.path) as reader:
+        last_key = reader.video_meta_data["keyframes"][-1]
+        count = reader.frame_count
+        start = min(last_key + 1, count - 1)
+        check(reader, clip, [start, *range(start, count)])
+        check(reader, clip, [last_key, *range(0, min(count, 20))])
+
+
+def test_after_reaching_end(clip: Clip) -> None:
+    count = len(clip.reference)
+    with VideoReader(clip.path) as reader:
+        check(reader, clip, list(range(count)))
+        check(reader, clip, [count - 1, count // 2, count - 1, count - 2, 3])
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    calls: list[int] = []
+    real = getattr(VideoReader, name)
+
+    def spy(self: VideoReader, *args: Any) -> Any:
+        calls.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(VideoReader, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("with_meta", [False, True], ids=["scanned", "meta"])
+def test_access_paths_are_cheap(
+    clip: Clip, with_meta: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forward stepping never seeks; random access never falls back to decoding from the start
+    (except for frames before the first keyframe, which only a cut edit list produces).
+
+    With video_meta_data the seek preroll for MPEG-TS is learnt while decoding."""
+    meta = scan_video(clip.path) if with_meta else None
+    seeks = _count_calls(monkeypatch, "_seek")
+    restarts = _count_calls(monkeypatch, "_restart")
+    count = len(clip.reference)
+    with VideoReader(clip.path, video_meta_data=meta) as reader:
+        check(reader, clip, list(range(count)))
+        assert (len(seeks), len(restarts)) == (0, 1)  # the lazy first open
+        order = list(range(count))
+        random.Random(3).shuffle(order)
+        check(reader, clip, order)
+        leading = reader.video_meta_data["keyframes"][0]
+        assert len(restarts) <= 1 + leading
+        # A retried seek (MPEG-TS seeks by decode timestamp) is learned, not repeated.
+        assert len(seeks) <= count + 2 * (leading + 1) + 3
+
+
+def test_sequential_iteration(clip: Clip) -> None:
+    with VideoReader(clip.path) as reader:
+        got = list(reader.iter_frames())
+    assert [i for i, _ in got] == list(range(len(clip.reference)))
+    for (i, frame), ref in zip(got, clip.reference, strict=True):
+        assert np.array_equal(frame, ref), f"{clip.name}: iterated frame {i} differs"
+
+
+# --------------------------------------------------------------------------- behaviour
+def test_out_of_range(clip_dir: Path) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        for bad in (-1, reader.frame_count, 10_000):
+            with pytest.raises(IndexError, match=clip.path.name):
+                reader.frame_at(bad)
+        check(reader, clip, [5])
+        assert np.array_equal(reader.frame_at(np.int64(7)), clip.reference[7])
+        with pytest.raises(TypeError):
+            reader.frame_at(1.0)  # type: ignore[arg-type]
+        assert [i for i, _ in reader.iter_frames(skip=range(1, 60), progress=True)] == [0]
+
+
+def test_meta_data_round_trip_skips_scan(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = get_clip("bframes_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        meta = reader.video_meta_data
+    assert meta == scan_video(clip.path)
+
+    def no_scan(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the file was scanned although video_meta_data was given")
+
+    monkeypatch.setattr(video, "_scan", no_scan)
+    monkeypatch.setattr(video, "scan_video", no_scan)
+    with VideoReader(clip.path, video_meta_data=meta) as reader:
+        assert reader.video_meta_data == meta
+        assert reader.frame_count == len(clip.reference)
+        check(reader, clip, [40, 3, 89, 0])
+
+
+def test_legacy_float_seconds_meta(clip_dir: Path) -> None:
+    clip = get_clip("mpegts_offset", clip_dir)
+    meta = scan_video(clip.path)
+    with av.open(str(clip.path)) as container:
+        time_base = container.streams.video[0].time_base
+    seconds = [float(p * time_base) for p in meta["pts_time"]]
+    legacy = {"pts_time": seconds, "keyframes": meta["keyframes"]}
+    with VideoReader(clip.path, video_meta_data=legacy) as reader:
+        assert reader.video_meta_data == meta
+        check(reader, clip, [30, 2])
+
+
+def test_invalid_meta_falls_back_to_scan(clip_dir: Path) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    for bad in ({"pts_time": [3, 2, 1], "keyframes": [0]}, {"keyframes": [0]}, {}):
+        with VideoReader(clip.path, video_meta_data=bad) as reader:
+            assert reader.frame_count == len(clip.reference)
+
+
+def test_count_frames(clip_dir: Path) -> None:
+    for name in ("cfr_h264", "bframes_h264", "vp9_webm", "mpegts_offset", "mpeg4_avi"):
+        clip = get_clip(name, clip_dir)
+        exact = count_frames(clip.path, fast_count=False)
+        assert exact == len(clip.reference)
+        fast = count_frames(clip.path, fast_count=True)
+        assert abs(fast - exact) <= 2, (name, fast, exact)
+
+
+def test_count_frames_progress(clip_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    assert count_frames(clip.path, fast_count=False, progress=True) == 60
+    assert count_frames(clip.path, fast_count=False) == 60
+    assert scan_video(clip.path, progress=True) == scan_video(clip.path)
+
+
+def test_skip_set_converts_only_yielded(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = get_clip("bframes_h264", clip_dir)
+    converted: list[int] = []
+    real = video._to_bgr
+
+    def spy(frame: av.VideoFrame) -> np.ndarray:
+        converted.append(frame.pts)
+        return real(frame)
+
+    monkeypatch.setattr(video, "_to_bgr", spy)
+    skip = set(range(0, 90, 3)) | {89}
+    with VideoReader(clip.path) as reader:
+        got = list(reader.iter_frames(skip=skip))
+        pts = reader.video_meta_data["pts_time"]
+    wanted = [i for i in range(90) if i not in skip]
+    assert [i for i, _ in got] == wanted
+    assert converted == [pts[i] for i in wanted]
+    for i, frame in got:
+        assert np.array_equal(frame, clip.reference[i])
+
+
+def test_iteration_does_not_disturb_random_access(clip_dir: Path) -> None:
+    clip = get_clip("open_gop_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        check(reader, clip, [50])
+        frames = reader.iter_frames()
+        next(frames)
+        check(reader, clip, [51, 52, 20])
+        assert sum(1 for _ in frames) == 89
+        frames.close()
+
+
+def test_odd_sizes(clip_dir: Path) -> None:
+    for name in ("odd_444_h264", "odd_vp9_webm", "odd_ffv1_mkv"):
+        clip = get_clip(name, clip_dir)
+        with VideoReader(clip.path) as reader:
+            frame = reader.frame_at(reader.frame_count - 1)
+            assert frame.shape == (clip.spec.height, clip.spec.width, 3)
+            assert frame.flags["C_CONTIGUOUS"]
+            index, first = next(reader.iter_frames())
+            assert index == 0 and first.shape == frame.shape
+
+
+# --------------------------------------------------------------------------- errors and API
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.mp4"
+    for call in (VideoReader, scan_video, count_frames):
+        with pytest.raises(FileNotFoundError, match=r"nope\.mp4"):
+            call(missing)
+
+
+def test_not_a_video(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(bytes(range(256)) * 40)
+    empty = tmp_path / "empty.mkv"
+    empty.write_bytes(b"")
+    audio = tmp_path / "tone.wav"
+    with av.open(str(audio), mode="w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        samples = np.zeros((1, 800), dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 8000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    image = tmp_path / "still.png"
+    with av.open(str(image), mode="w", format="image2") as out:
+        stream = out.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "rgb24"
+        out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8))))
+        out.mux(stream.encode(None))
+    for path in (text, junk, empty, audio, image, tmp_path):
+        for call in (VideoReader, scan_video, count_frames):
+            with pytest.raises(ValueError, match=path.name):
+                call(path)
+
+
+def test_close_twice_and_closed_use(clip_dir: Path) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    reader = VideoReader(clip.path)
+    reader.frame_at(3)
+    reader.close()
+    reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        reader.frame_at(0)
+    with VideoReader(clip.path) as reader:
+        pass
+    reader.close()
+
+
+def test_extensions_and_names() -> None:
+    assert set(VIDEO_EXTENSIONS) == {
+        ".avi",
+        ".flv",
+        ".mkv",
+        ".mov",
+        ".mp4",
+        ".mpeg",
+        ".mpg",
+        ".webm",
+        ".wmv",
+        ".ts",
+        ".vob",
+    }
+    assert is_video_path("a/b/Clip.MP4")
+    assert is_video_path(Path("x.vob"))
+    assert is_video_path("x.Ts")
+    assert not is_video_path("x.png")
+    assert not is_video_path("mp4")
+    assert frame_filename("/data/my.clip.mp4", 0) == "my.clip_000001.mp4"
+    assert frame_filename("clip.mkv", 41) == "clip_000042.mkv"
+    assert frame_filename("clip.mkv", 41, ".png") == "clip_000042.png"
+
+
+def test_fps_and_len(clip_dir: Path) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        assert len(reader) == reader.frame_count == 60
+        assert reader.fps == pytest.approx(25.0)
+        assert "60 frames" in repr(reader)
