@@ -5,10 +5,12 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple, PyType,
+    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyList, PySet, PyString,
+    PyTuple, PyType,
 };
 
 use crate::error::{Error, ErrorKind};
+use crate::face::{Array, FaceParts};
 use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
 
@@ -176,4 +178,81 @@ pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> PyResult<Bound<'py, 
         d.set_item(intern!(py, "itxt"), parsed_to_py(py, v)?)?;
     }
     Ok(d)
+}
+
+/// A float32 array as `(bytearray, shape)`: numpy wraps it without copying, writable.
+fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyTuple>> {
+    let bytes: Vec<u8> = a.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let shape = PyTuple::new(py, &a.shape)?;
+    PyTuple::new(
+        py,
+        [PyByteArray::new(py, &bytes).into_any(), shape.into_any()],
+    )
+}
+
+/// `(x, y, w, h, landmarks, masks, identity, source)` for `faceio.header._header_from_parts`:
+/// masks as `[(name, mask, affine, interpolator, stored_size, stored_centering)]`, identity as
+/// `[(name, array)]`, source as the six field values with the frame dims as a tuple (or None).
+pub fn face_to_py<'py>(py: Python<'py>, p: &Parsed, f: &FaceParts) -> PyResult<Bound<'py, PyAny>> {
+    let node = |i: usize| {
+        let mut at = i;
+        node_to_py(py, p, &mut at)
+    };
+    let bbox = f
+        .bbox
+        .iter()
+        .map(|&i| node(i))
+        .collect::<PyResult<Vec<_>>>()?;
+    let masks = f
+        .masks
+        .iter()
+        .map(|m| {
+            PyTuple::new(
+                py,
+                [
+                    node(m.name)?,
+                    node(m.mask)?,
+                    array_to_py(py, &m.affine)?.into_any(),
+                    node(m.interpolator)?,
+                    node(m.stored_size)?,
+                    node(m.stored_centering)?,
+                ],
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let identity = f
+        .identity
+        .iter()
+        .map(|(name, a)| PyTuple::new(py, [node(*name)?, array_to_py(py, a)?.into_any()]))
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut source = f.source[..5]
+        .iter()
+        .map(|&i| node(i))
+        .collect::<PyResult<Vec<_>>>()?;
+    let dims = match p.nodes.get(f.source[5]) {
+        Some(Node::List(_) | Node::Tuple(_)) => {
+            let items = p.seq_items(f.source[5]).unwrap_or_default();
+            let objs = items.into_iter().map(node).collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, objs)?.into_any()
+        }
+        _ => py.None().into_bound(py),
+    };
+    source.push(dims);
+    let [x, y, w, h]: [Bound<'py, PyAny>; 4] = bbox
+        .try_into()
+        .map_err(|_| PyValueError::new_err("faceio internal error: bounding box"))?;
+    Ok(PyTuple::new(
+        py,
+        [
+            x,
+            y,
+            w,
+            h,
+            array_to_py(py, &f.landmarks)?.into_any(),
+            PyList::new(py, masks)?.into_any(),
+            PyList::new(py, identity)?.into_any(),
+            PyTuple::new(py, source)?.into_any(),
+        ],
+    )?
+    .into_any())
 }

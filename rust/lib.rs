@@ -2,6 +2,7 @@
 //! pure-Rust modules below, which know nothing of PyO3.
 
 pub mod error;
+pub mod face;
 pub mod fsio;
 pub mod imagesize;
 pub mod limits;
@@ -23,7 +24,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::convert::{meta_to_dict, parsed_to_py, to_pyerr};
+use crate::convert::{face_to_py, meta_to_dict, parsed_to_py, to_pyerr};
 use crate::error::Result as CoreResult;
 use crate::meta::ImageMeta;
 
@@ -47,18 +48,31 @@ fn png_write_meta<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+fn parse_png_payload(image: &[u8]) -> CoreResult<literal::Parsed> {
+    let lim = limits::current();
+    let m = png::read_meta(&mut source::MemSource(image), &lim)?;
+    let t = m
+        .text
+        .ok_or_else(|| error::Error::not_found("PNG has no faceswap iTXt chunk"))?;
+    meta::parse_text(&t, &lim)
+}
+
 /// The parsed faceswap payload of an in-memory PNG (a plain Python object).
 #[pyfunction]
 fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let lim = limits::current();
-    let value = png::read_meta(&mut source::MemSource(image), &lim)
-        .and_then(|m| {
-            m.text
-                .ok_or_else(|| error::Error::not_found("PNG has no faceswap iTXt chunk"))
-        })
-        .and_then(|t| meta::parse_text(&t, &lim))
-        .map_err(|e| to_pyerr(py, e))?;
+    let value = parse_png_payload(image).map_err(|e| to_pyerr(py, e))?;
     parsed_to_py(py, &value)
+}
+
+/// Like `png_read_meta`, but a payload with exactly a face header's shape comes back taken
+/// apart with its arrays as float32 bytes: `(True, parts)`; anything else as `(False, object)`.
+#[pyfunction]
+fn png_read_face<'py>(py: Python<'py>, image: &[u8]) -> PyResult<(bool, Bound<'py, PyAny>)> {
+    let value = parse_png_payload(image).map_err(|e| to_pyerr(py, e))?;
+    match face::face_parts(&value) {
+        Some(parts) => Ok((true, face_to_py(py, &value, &parts)?)),
+        None => Ok((false, parsed_to_py(py, &value)?)),
+    }
 }
 
 /// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
@@ -279,6 +293,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_itxt, m)?)?;
     m.add_function(wrap_pyfunction!(png_write_meta, m)?)?;
     m.add_function(wrap_pyfunction!(png_read_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(png_read_face, m)?)?;
     m.add_function(wrap_pyfunction!(png_verify, m)?)?;
     m.add_function(wrap_pyfunction!(parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(read_image_meta, m)?)?;

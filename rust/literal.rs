@@ -69,6 +69,66 @@ impl Parsed {
         self.arena.get(s..s + l).unwrap_or(&[])
     }
 
+    /// The index just past the subtree that starts at node `i`.
+    pub fn skip(&self, mut i: usize) -> usize {
+        let mut pending = 1usize;
+        while pending > 0 {
+            let Some(node) = self.nodes.get(i) else {
+                return i;
+            };
+            i += 1;
+            pending -= 1;
+            pending += match *node {
+                Node::List(n) | Node::Tuple(n) | Node::Set(n) => n as usize,
+                Node::Dict(n) => 2 * n as usize,
+                _ => 0,
+            };
+        }
+        i
+    }
+
+    /// The (key, value) node indices of the dict at node `i`, or `None` if it is not a dict.
+    pub fn dict_items(&self, i: usize) -> Option<Vec<(usize, usize)>> {
+        let Some(Node::Dict(n)) = self.nodes.get(i) else {
+            return None;
+        };
+        let mut out = Vec::with_capacity(*n as usize);
+        let mut k = i + 1;
+        for _ in 0..*n {
+            let v = self.skip(k);
+            out.push((k, v));
+            k = self.skip(v);
+        }
+        Some(out)
+    }
+
+    /// The text of a plain string node (no surrogates, no Python-decoded escapes).
+    pub fn str_at(&self, i: usize) -> Option<&[u8]> {
+        match self.nodes.get(i) {
+            Some(Node::Str {
+                start,
+                len,
+                surrogates: false,
+            }) => Some(self.slice(*start, *len)),
+            _ => None,
+        }
+    }
+
+    /// The item node indices of a list or tuple at node `i`.
+    pub fn seq_items(&self, i: usize) -> Option<Vec<usize>> {
+        let n = match self.nodes.get(i) {
+            Some(Node::List(n) | Node::Tuple(n)) => *n,
+            _ => return None,
+        };
+        let mut out = Vec::with_capacity(n as usize);
+        let mut k = i + 1;
+        for _ in 0..n {
+            out.push(k);
+            k = self.skip(k);
+        }
+        Some(out)
+    }
+
     /// The value as a tree (for tests and debugging).
     pub fn to_value(&self) -> Value {
         let mut i = 0;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -20,7 +21,15 @@ from faceio import (
     png_write_meta,
     read_image_meta,
 )
-from tests.conftest import PNG_SIG, chunk, encode_png, insert_before_idat, itxt_rule, split_chunks
+from tests.conftest import (
+    PNG_SIG,
+    chunk,
+    encode_png,
+    insert_before_idat,
+    itxt_rule,
+    make_header,
+    split_chunks,
+)
 
 
 def test_pack_to_itxt_identical_bytes(header: PNGHeader) -> None:
@@ -65,6 +74,84 @@ def test_read_round_trip(png_bytes: bytes, header: PNGHeader) -> None:
     assert got == header
     other = {"matrix": [[1.0, 0.0, 2.5]], "frame": "x.png"}
     assert png_read_meta(png_write_meta(png_bytes, other)) == other
+
+
+def _via_general_path(data: bytes) -> object:
+    """png_read_meta as the plain rule gives it: the parsed dict, then from_dict."""
+    obj = faceio._core.png_read_meta(data)
+    return PNGHeader.from_dict(obj) if set(obj) == {"alignments", "source"} else obj
+
+
+def _assert_same_header(a: PNGHeader, b: PNGHeader) -> None:
+    assert a == b
+    assert str(a.to_dict()) == str(b.to_dict())  # same payload text, NaN included
+    for x, y in [
+        (a.alignments.landmarks_xy, b.alignments.landmarks_xy),
+        *((a.alignments.identity[k], b.alignments.identity[k]) for k in a.alignments.identity),
+        *(
+            (a.alignments.mask[k].affine_matrix, b.alignments.mask[k].affine_matrix)
+            for k in a.alignments.mask
+        ),
+    ]:
+        assert x.dtype == y.dtype == np.float32 and x.shape == y.shape
+        assert x.flags.writeable
+        np.testing.assert_array_equal(x, y)
+    assert type(a.source.source_frame_dims) is type(b.source.source_frame_dims)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_header_path_equals_from_dict(png_bytes: bytes, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    hdr = make_header(rng, n_masks=seed % 4, identity_len=[0, 3, 512][seed % 3])
+    d = hdr.to_dict()
+    if seed == 1:
+        d["alignments"]["landmarks_xy"] = [[1, 2], [3, 4]]  # ints become float32
+        d["alignments"].pop("identity")
+        d["source"]["source_frame_dims"] = None
+    if seed == 2:
+        d["alignments"]["identity"]["big"] = [1e300, -1e-300, float("nan"), True]
+        d["alignments"]["mask"] = None
+        d = {"source": d["source"], "alignments": d["alignments"]}  # key order is free
+    data = png_write_meta(png_bytes, d)
+    fast = png_read_meta(data)
+    with np.errstate(over="ignore"):  # numpy warns when 1e300 becomes float32 inf
+        expected = _via_general_path(data)
+    _assert_same_header(fast, expected)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["alignments"].update(landmarks_xy=[[1.0, 2.0], [3.0]]),
+        lambda d: d["alignments"].update(landmarks_xy=[]),
+        lambda d: d["alignments"]["identity"].update(x=[[[1.0]]]),
+        lambda d: d["source"].update(source_frame_dims=(5, 6)),
+    ],
+)
+def test_other_shapes_take_the_general_path_with_same_result(png_bytes, header, mutate) -> None:
+    d = header.to_dict()
+    mutate(d)
+    data = png_write_meta(png_bytes, d)
+    try:
+        expected = _via_general_path(data)
+    except ValueError as err:
+        with pytest.raises(type(err), match=re.escape(str(err))):
+            png_read_meta(data)
+        return
+    got = png_read_meta(data)
+    assert got == expected
+    assert got.alignments.landmarks_xy.shape == expected.alignments.landmarks_xy.shape
+
+
+def test_schema_errors_still_name_the_field(png_bytes: bytes, header: PNGHeader) -> None:
+    d = header.to_dict()
+    d["alignments"]["landmarks_xy"] = [["a", "b"]]
+    with pytest.raises(faceio.HeaderSchemaError, match="landmarks_xy"):
+        png_read_meta(png_write_meta(png_bytes, d))
+    d = header.to_dict()
+    d["source"]["extra"] = 1
+    with pytest.raises(faceio.HeaderSchemaError, match="source: unknown key"):
+        png_read_meta(png_write_meta(png_bytes, d))
 
 
 def test_read_non_finite_floats(png_bytes: bytes) -> None:

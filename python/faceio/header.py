@@ -44,7 +44,11 @@ def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
 
 
 def _arrays_equal(a: Any, b: Any) -> bool:
-    return bool(np.array_equal(a, b))
+    # NaN equals NaN here, so that from_dict(h.to_dict()) == h holds for any header.
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # non-numeric arrays cannot hold NaN
+        return bool(np.array_equal(a, b))
 
 
 @dataclass(eq=False, slots=True)
@@ -271,6 +275,36 @@ class PNGHeader:
 _MASK_FIELDS = tuple(f.name for f in fields(MaskAlignmentsFile))
 _ALIGNMENTS_REQUIRED = ("x", "y", "w", "h", "landmarks_xy")
 _SOURCE_FIELDS = tuple(f.name for f in fields(PNGSource))
+
+
+def _array(spec: tuple[bytearray, tuple[int, ...]]) -> npt.NDArray[np.float32]:
+    """Wrap float32 bytes from the Rust core as a writable array of the given shape."""
+    data, shape = spec
+    return np.frombuffer(data, dtype=np.float32).reshape(shape)
+
+
+def header_from_parts(parts: tuple[Any, ...]) -> PNGHeader:
+    """Build a header from the pieces ``_core.png_read_face`` returns for a canonical payload.
+
+    The core has already checked the keys (the same rules as :meth:`PNGHeader.from_dict`) and
+    packed the arrays as float32, so this only assembles the dataclasses.
+    """
+    x, y, w, h, landmarks, masks, identity, source = parts
+    return PNGHeader(
+        alignments=PNGAlignments(
+            x=x,
+            y=y,
+            w=w,
+            h=h,
+            landmarks_xy=_array(landmarks),
+            mask={
+                name: MaskAlignmentsFile(mask, _array(affine), interp, size, centering)
+                for name, mask, affine, interp, size, centering in masks
+            },
+            identity={name: _array(vector) for name, vector in identity},
+        ),
+        source=PNGSource(*source),
+    )
 
 
 def is_face_header(data: object) -> bool:

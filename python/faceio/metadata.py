@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from faceio import _core
 from faceio.errors import MetadataSyntaxError, UnsupportedFormatError
-from faceio.header import PNGHeader, is_face_header
+from faceio.header import PNGHeader, header_from_parts, is_face_header
 
 __all__ = [
     "get_limits",
@@ -115,7 +115,8 @@ def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
     faceio.MetadataSyntaxError
         If the payload is not a valid Python literal (payload offset named).
     """
-    return _as_header(_core.png_read_meta(image))
+    is_face, data = _core.png_read_face(image)
+    return header_from_parts(data) if is_face else _as_header(data)
 
 
 def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str, int]:
