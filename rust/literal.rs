@@ -386,7 +386,17 @@ impl<'a> Parser<'a> {
 
     /// Skip whitespace and comments. Newlines are skipped when inside brackets or when
     /// `newlines` is set; a backslash-newline joins lines anywhere.
+    #[inline]
     fn skip_space(&mut self, newlines: bool) {
+        // Most calls land on a token straight away.
+        match self.peek() {
+            Some(b) if b > b' ' && b != b'#' && b != b'\\' => {}
+            None => {}
+            _ => self.skip_space_slow(newlines),
+        }
+    }
+
+    fn skip_space_slow(&mut self, newlines: bool) {
         let nl_ok = newlines || self.depth > 0;
         while let Some(b) = self.peek() {
             match b {
@@ -936,27 +946,25 @@ impl<'a> Parser<'a> {
         loop {
             // Fast run: printable ASCII and, in bytes, `\xNN`, with the cursor and the arena in
             // locals so they stay in registers. Anything else drops to the general code below.
+            // Within four bytes of the end of the text, the general code takes over.
             let mut i = self.i;
             let mut buf = std::mem::take(&mut self.out.arena);
-            while let Some(&c) = s.get(i) {
-                if c == b'\\' {
-                    if raw || !bytes || s.get(i + 1) != Some(&b'x') {
-                        break;
+            let hex_ok = bytes && !raw;
+            loop {
+                match s.get(i..i + 4) {
+                    Some(&[b'\\', b'x', h, l]) if hex_ok => {
+                        let v = HEX[usize::from(h)] << 4 | HEX[usize::from(l)];
+                        if v > 0xFF {
+                            break;
+                        }
+                        buf.push(v as u8);
+                        i += 4;
                     }
-                    let (Some(&h), Some(&l)) = (s.get(i + 2), s.get(i + 3)) else {
-                        break;
-                    };
-                    let v = HEX[usize::from(h)] << 4 | HEX[usize::from(l)];
-                    if v > 0xFF {
-                        break;
+                    Some(&[c, ..]) if c != q && c != b'\\' && (0x20..0x7f).contains(&c) => {
+                        buf.push(c);
+                        i += 1;
                     }
-                    buf.push(v as u8);
-                    i += 4;
-                } else if c == q || !(0x20..0x7f).contains(&c) {
-                    break;
-                } else {
-                    buf.push(c);
-                    i += 1;
+                    _ => break,
                 }
             }
             self.out.arena = buf;
