@@ -43,7 +43,9 @@ def test_exception_family() -> None:
 
 
 def test_import_does_not_load_opencv_or_pyav() -> None:
-    code = "import sys, faceio; print(sorted(m for m in ('cv2', 'av') if m in sys.modules))"
+    # numpy too: a metadata scan that never builds arrays starts without it.
+    mods = "('cv2', 'av', 'numpy')"
+    code = f"import sys, faceio; print(sorted(m for m in {mods} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -83,3 +85,27 @@ def test_tests_run_against_the_installed_package() -> None:
         pytest.skip("only meaningful in CI, which installs the wheel")
     assert "site-packages" in faceio.__file__, faceio.__file__
     assert "site-packages" in faceio._core.__file__
+
+
+def test_core_stub_matches_the_extension() -> None:
+    """_core.pyi declares exactly what the compiled module exports."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from faceio import _core
+
+    stub = Path(faceio.__file__).with_name("_core.pyi")
+    tree = ast.parse(stub.read_text())
+    declared = {
+        getattr(node, "name", None) or node.target.id  # type: ignore[union-attr]
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AnnAssign))
+    }
+    exported = {name for name in dir(_core) if not name.startswith("_")}
+    assert declared == exported
+    for name in declared:
+        obj = getattr(_core, name)
+        if inspect.isbuiltin(obj):
+            assert obj.__doc__, name
+    assert (stub.parent / "py.typed").exists()

@@ -7,12 +7,16 @@ the byte format, because ``str(header.to_dict())`` is what goes into the PNG (CO
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from faceio.errors import HeaderSchemaError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+# numpy is imported where arrays are made, not here: `import faceio` and a metadata-only scan
+# (plain dicts) never load it, which keeps their start-up at a fifth.
 
 __all__ = ["MaskAlignmentsFile", "PNGAlignments", "PNGHeader", "PNGSource"]
 
@@ -37,6 +41,8 @@ def _check_keys(
 
 def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
     """Convert a nested list of numbers to a float32 array, naming the field on failure."""
+    import numpy as np
+
     try:
         return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as err:
@@ -44,6 +50,8 @@ def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
 
 
 def _arrays_equal(a: Any, b: Any) -> bool:
+    import numpy as np
+
     # NaN equals NaN here, so that from_dict(h.to_dict()) == h holds for any header.
     try:
         return bool(np.array_equal(a, b, equal_nan=True))
@@ -279,6 +287,8 @@ _SOURCE_FIELDS = tuple(f.name for f in fields(PNGSource))
 
 def _array(spec: tuple[bytearray, tuple[int, ...]]) -> npt.NDArray[np.float32]:
     """Wrap float32 bytes from the Rust core as a writable array of the given shape."""
+    import numpy as np
+
     data, shape = spec
     return np.frombuffer(data, dtype=np.float32).reshape(shape)
 

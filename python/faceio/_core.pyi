@@ -1,0 +1,70 @@
+"""Type stubs for faceio._core, the Rust extension (built by maturin from rust/).
+
+The public, documented API is in :mod:`faceio`; these functions take already-encoded payloads
+and return plain Python objects.
+"""
+
+from collections.abc import Iterator, Sequence
+from os import PathLike
+from typing import Any
+
+DEFAULT_MAX_CHUNK: int
+DEFAULT_MAX_TEXT: int
+DEFAULT_MAX_DEPTH: int
+
+def pack_itxt(payload: bytes) -> bytes:
+    """Build the faceswap iTXt chunk (length, type, data, CRC) for a UTF-8 payload."""
+
+def png_write_meta(image: bytes, payload: bytes) -> bytes:
+    """Put a faceswap chunk into a PNG: in place of an existing one, else before the first IDAT."""
+
+def png_read_meta(image: bytes) -> Any:
+    """Parse the faceswap payload of an in-memory PNG into plain Python objects.
+
+    Raises MetadataNotFound, PngFormatError or MetadataSyntaxError.
+    """
+
+def png_read_face(image: bytes) -> tuple[bool, Any]:
+    """Like png_read_meta; a canonical face header comes back as ``(True, parts)``.
+
+    ``parts`` is ``(x, y, w, h, landmarks, masks, identity, source)`` with arrays as
+    ``(bytearray of float32, shape)``; any other payload is ``(False, object)``.
+    """
+
+def png_verify(image: bytes) -> None:
+    """Check every chunk: bounds, CRCs, IHDR first, an IDAT, IEND. Raises PngFormatError."""
+
+def parse_literal(text: bytes | str) -> Any:
+    """Parse Python-literal text (as ``ast.literal_eval`` does, plus nan and inf)."""
+
+def read_image_meta(path: str | PathLike[str]) -> dict[str, Any]:
+    """Width, height and (for a face PNG) the parsed faceswap payload under ``"itxt"``.
+
+    Raises UnsupportedFormatError for formats whose size it cannot read from the header.
+    """
+
+class MetaBatch(Iterator[tuple[Any, dict[str, Any] | Exception]]):
+    """Iterator of ``(path, dict)`` or ``(path, exception)`` in input order."""
+
+    def __iter__(self) -> MetaBatch: ...
+    def __next__(self) -> tuple[Any, dict[str, Any] | Exception]: ...
+
+def read_image_meta_batch(paths: Sequence[str | PathLike[str]], chunk_size: int = 256) -> MetaBatch:
+    """Read many files' metadata on all cores, the GIL released, streamed in chunks."""
+
+def tiff_write_meta(image: bytes, payload: bytes) -> bytes:
+    """Insert an ImageDescription holding ``payload`` into a single-IFD little-endian TIFF."""
+
+def tiff_read_description(image: bytes) -> bytes:
+    """Return the ImageDescription bytes of a TIFF, trailing NULs removed."""
+
+def update_png_meta(path: str | PathLike[str], payload: bytes) -> None:
+    """Rewrite a PNG file with its faceswap chunk replaced or inserted, crash-safely."""
+
+def set_limits(
+    *, max_chunk: int | None = None, max_text: int | None = None, max_depth: int | None = None
+) -> None:
+    """Replace the limits for hostile input; None keeps a limit as it is."""
+
+def get_limits() -> dict[str, int]:
+    """Return the limits in force."""
