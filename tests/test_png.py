@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import faceio
 from faceio import (
@@ -348,3 +351,45 @@ def test_png_read_meta_and_read_image_meta_agree(tmp_path: Path, rng, header) ->
                 read_image_meta(path)
             continue
         assert read_image_meta(path).get("itxt") == by_bytes, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "cut", "insert"]), st.integers(0, 10**6), st.binary(max_size=8)
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_bytes_and_file_readers_agree_on_damaged_files(edits) -> None:
+    """png_read_meta and read_image_meta give the same answer on any damaged face."""
+    rng = np.random.default_rng(0)
+    data = bytearray(
+        insert_before_idat(
+            encode_png(rng, 8, 8),
+            itxt_rule(str(make_header(rng, n_masks=1, identity_len=8).to_dict()).encode()),
+        )
+    )
+    for kind, pos, blob in edits:
+        pos %= len(data) + 1
+        if kind == "flip" and pos < len(data):
+            data[pos] ^= blob[0] if blob else 0xFF
+        elif kind == "cut":
+            del data[pos:]
+        else:
+            data[pos:pos] = blob
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "damaged.png"
+        path.write_bytes(bytes(data))
+        try:
+            by_bytes = repr(faceio._core.png_read_meta(bytes(data)))
+        except MetadataNotFound:
+            by_bytes = None
+        except (ValueError, TypeError) as err:
+            with pytest.raises(type(err)):
+                read_image_meta(path)
+            return
+        got = read_image_meta(path).get("itxt")
+        assert (None if got is None else repr(got)) == by_bytes
