@@ -63,6 +63,15 @@ fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
         )
     })?;
     let (width, height) = imagesize::size(&mut src, format)?;
+    if width == 0 || height == 0 {
+        // E.g. a JPEG that gives its height in a later DNL segment: let the caller decode it
+        // rather than report a size of zero.
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            Some(0),
+            format!("the {format:?} header gives a size of {width}x{height}"),
+        ));
+    }
     Ok(ImageMeta {
         width,
         height,

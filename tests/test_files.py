@@ -312,3 +312,19 @@ def test_faceio_written_files_read_by_plain_rule(tmp_path: Path, rng, header: PN
             found.append(key)
             assert PNGHeader.from_dict(ast.literal_eval(value[4:].decode("utf-8"))) == header
     assert found == [b"faceswap"]
+
+
+def test_zero_size_in_header_falls_back_to_decoding(tmp_path: Path, rng) -> None:
+    """A JPEG whose SOF gives height 0 (a DNL segment follows) is sized by decoding instead."""
+    image = (rng.random((12, 10, 3)) * 255).astype(np.uint8)
+    jpg = bytearray(cv2.imencode(".jpg", image)[1].tobytes())
+    sof = jpg.index(b"\xff\xc0")
+    jpg[sof + 5 : sof + 7] = b"\x00\x00"  # height 0
+    path = tmp_path / "dnl.jpg"
+    path.write_bytes(bytes(jpg))
+    decoded = cv2.imdecode(np.frombuffer(bytes(jpg), np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        with pytest.raises(UnsupportedFormatError, match="size of 10x0"):
+            read_image_meta(path)
+    else:
+        assert read_image_meta(path) == {"width": decoded.shape[1], "height": decoded.shape[0]}
