@@ -1,20 +1,37 @@
-"""Pixel I/O with OpenCV: encoding with metadata, colour helpers.
+"""Pixel I/O with OpenCV: reading, encoding, thumbnails and colour conversion (COMPAT.md §5).
 
 OpenCV is imported on first use, so ``import faceio`` stays fast for metadata-only scripts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+import numpy as np
+
+from faceio.errors import FaceioError, MetadataNotFound
 from faceio.header import PNGHeader
-from faceio.metadata import png_write_meta, tiff_write_meta
+from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
-__all__ = ["encode_image", "hex_to_rgb", "rgb_to_hex"]
+__all__ = [
+    "batch_convert_color",
+    "encode_image",
+    "generate_thumbnail",
+    "hex_to_rgb",
+    "read_image",
+    "read_image_batch",
+    "rgb_to_hex",
+]
+
+logger = logging.getLogger(__name__)
 
 _METADATA_EXTENSIONS = (".png", ".tif")
 
@@ -100,3 +117,410 @@ def rgb_to_hex(rgb: tuple[int, int, int]) -> str:
     if len(values) != 3 or any(int(v) != v or not 0 <= v <= 255 for v in values):
         raise ValueError(f"not an (R, G, B) tuple of 0-255 integers: {rgb!r}")
     return "#{:02x}{:02x}{:02x}".format(*(int(v) for v in values))
+
+
+# ---------------------------------------------------------------------------------- reading
+StrPath = str | os.PathLike[str]
+Metadata = PNGHeader | dict[str, Any]
+
+
+def _cpu_count() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _read_bytes(filename: str) -> bytes:
+    """Read a whole file (the read releases the GIL; any path the OS accepts works)."""
+    # Unbuffered: FileIO.readall sizes its buffer from fstat, one copy less than BufferedReader.
+    with open(filename, "rb", buffering=0) as handle:
+        return handle.read()
+
+
+def _to_bgr_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
+    """Apply COMPAT.md §5 to a decoded image: 3-channel BGR, uint8.
+
+    Grayscale (and gray + alpha) becomes BGR, an alpha channel is dropped, integer images whose
+    dtype maximum is not 255 are scaled by ``astype(float32) / dtype_max * 255``, float images are
+    clipped to 0..1 (NaN taken as 0) then multiplied by 255; the result is clipped to 0..255 and
+    truncated to uint8.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    channels = image.shape[2]
+    if channels == 1 or channels == 2:  # gray or gray + alpha
+        image = np.repeat(image[:, :, :1], 3, axis=2)
+    elif channels >= 4:
+        image = image[:, :, :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if np.issubdtype(image.dtype, np.floating):
+        scaled = np.clip(np.nan_to_num(image.astype(np.float32), nan=0.0), 0.0, 1.0) * 255
+    else:
+        scaled = image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max) * 255
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
+    """Decode encoded image bytes to BGR uint8 (OpenCV releases the GIL while decoding)."""
+    import cv2
+
+    if not data:
+        raise ValueError(f"Unable to read image '{filename}': the file is empty")
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"Unable to read image '{filename}': OpenCV cannot decode it")
+    return _to_bgr_uint8(image)
+
+
+def _read_meta(data: bytes, filename: str) -> Metadata:
+    """Parse the faceswap header of PNG bytes; errors are re-raised naming the file."""
+    try:
+        return png_read_meta(data)
+    except MetadataNotFound as err:
+        raise MetadataNotFound(
+            f"'{filename}' has no faceswap metadata: {err}", path=filename
+        ) from err
+    except FaceioError as err:
+        raise type(err)(
+            f"Invalid faceswap metadata in '{filename}': {err}", path=filename, offset=err.offset
+        ) from err
+
+
+@overload
+def read_image(
+    filename: StrPath, raise_error: Literal[False] = False, with_metadata: Literal[False] = False
+) -> npt.NDArray[np.uint8] | None: ...
+
+
+@overload
+def read_image(
+    filename: StrPath, raise_error: Literal[True], with_metadata: Literal[False] = False
+) -> npt.NDArray[np.uint8]: ...
+
+
+@overload
+def read_image(
+    filename: StrPath, raise_error: Literal[False] = False, *, with_metadata: Literal[True]
+) -> tuple[npt.NDArray[np.uint8], Metadata] | None: ...
+
+
+@overload
+def read_image(
+    filename: StrPath, raise_error: Literal[True], with_metadata: Literal[True]
+) -> tuple[npt.NDArray[np.uint8], Metadata]: ...
+
+
+@overload
+def read_image(
+    filename: StrPath, raise_error: bool = False, with_metadata: bool = False
+) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], Metadata] | None: ...
+
+
+def read_image(
+    filename: StrPath, raise_error: bool = False, with_metadata: bool = False
+) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], Metadata] | None:
+    """Read an image file as 3-channel BGR ``uint8``.
+
+    The file is read once; OpenCV decodes the bytes with ``IMREAD_UNCHANGED`` and the result is
+    converted as COMPAT.md §5 says: grayscale becomes BGR, an alpha channel is dropped, 16-bit
+    (any integer type whose maximum is not 255) is scaled by ``value / dtype_max * 255`` and
+    float is clipped to 0..1 then multiplied by 255, truncated to ``uint8``. Paths with spaces or
+    non-ASCII characters work.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        Full path to the image.
+    raise_error : bool, optional
+        ``True``: raise on any failure. ``False`` (default): log an error naming the file and
+        return ``None``.
+    with_metadata : bool, optional
+        Also return the faceswap metadata of a ``.png`` face, parsed from the same bytes.
+        Default ``False``.
+
+    Returns
+    -------
+    numpy.ndarray or tuple or None
+        The ``(H, W, 3)`` BGR ``uint8`` image; with ``with_metadata`` the tuple
+        ``(image, metadata)`` where ``metadata`` is a :class:`~faceio.PNGHeader` (or the stored
+        dict for a non-face payload). ``None`` on failure when ``raise_error`` is ``False``,
+        including a file without faceswap metadata when ``with_metadata`` is ``True``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read (``FileNotFoundError``, ``PermissionError``...), when
+        ``raise_error`` is ``True``.
+    ValueError
+        If OpenCV cannot decode the file (message naming it), when ``raise_error`` is ``True``.
+    faceio.MetadataNotFound
+        With ``with_metadata`` and ``raise_error``, if the file has no faceswap metadata (the
+        message names the file; also an ``AssertionError``). Other malformed metadata raises the
+        matching :class:`~faceio.FaceioError`.
+
+    Examples
+    --------
+    >>> image = read_image("/path/to/image.png", raise_error=True)
+    >>> face, header = read_image("/path/to/face.png", raise_error=True, with_metadata=True)
+    """
+    path = os.fspath(filename)
+    try:
+        data = _read_bytes(path)
+        image = _decode(data, path)
+        if not with_metadata:
+            return image
+        return image, _read_meta(data, path)
+    except Exception as err:
+        if raise_error:
+            raise
+        message = str(err)
+        if path in message:
+            logger.error("%s", message)
+        else:
+            logger.error("Error while reading image '%s': %s", path, message)
+        return None
+
+
+class _BatchReader:
+    """Decode a list of files into one preallocated array, on every core, in input order."""
+
+    def __init__(self, paths: list[str], with_metadata: bool) -> None:
+        self.paths = paths
+        self.with_metadata = with_metadata
+        self.batch: npt.NDArray[np.uint8] | None = None
+        self.shapes: list[tuple[int, ...] | None] = [None] * len(paths)
+        self.headers: list[Metadata | None] = [None] * len(paths)
+        self.errors: dict[int, BaseException] = {}
+        self.mismatch = False
+        self._next = itertools.count()  # next() on a count is atomic under the GIL
+        self._lock = threading.Lock()
+        self._stop = False
+
+    def _target(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """Return the batch array, allocated from the first image decoded."""
+        batch = self.batch
+        if batch is None:
+            with self._lock:
+                if self.batch is None:
+                    self.batch = np.empty((len(self.paths), *image.shape), dtype=np.uint8)
+                batch = self.batch
+        return batch
+
+    def work(self) -> None:
+        """Take indices until none are left (or a file failed) and decode each into place."""
+        count = len(self.paths)
+        while not self._stop:
+            index = next(self._next)
+            if index >= count:
+                return
+            path = self.paths[index]
+            try:
+                data = _read_bytes(path)
+                image = _decode(data, path)
+                if self.with_metadata:
+                    self.headers[index] = _read_meta(data, path)
+            except Exception as err:
+                self.errors[index] = err
+                self._stop = True
+                return
+            self.shapes[index] = image.shape
+            batch = self._target(image)
+            if batch.shape[1:] != image.shape:
+                self.mismatch = self._stop = True
+                return
+            batch[index] = image
+
+    def run(self) -> None:
+        """Run :meth:`work` on one thread per core (this thread is one of them)."""
+        workers = min(_cpu_count(), len(self.paths))
+        threads = [
+            threading.Thread(target=self.work, name=f"faceio-read-batch-{i}", daemon=True)
+            for i in range(workers - 1)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self.work()
+        except BaseException:
+            self._stop = True  # an interrupt in this thread: ask the others to stop too
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+
+    def raise_first_problem(self) -> None:
+        """Raise for the first file in input order that failed or whose size differs."""
+        problems = sorted(self.errors)
+        if self.mismatch:
+            reference = self.shapes[0]
+            odd = next(
+                (
+                    i
+                    for i, shape in enumerate(self.shapes)
+                    if shape is not None and reference is not None and shape != reference
+                ),
+                None,
+            )
+            if odd is not None:
+                problems = sorted([*problems, odd])
+        if not problems:
+            return
+        first = problems[0]
+        if first in self.errors:
+            raise self.errors[first]
+        raise ValueError(
+            f"read_image_batch: '{self.paths[first]}' has shape {self.shapes[first]} but "
+            f"'{self.paths[0]}' has shape {self.shapes[0]}: all images of a batch must have "
+            "the same size"
+        )
+
+
+@overload
+def read_image_batch(
+    filenames: Sequence[StrPath], with_metadata: Literal[False] = False
+) -> npt.NDArray[np.uint8]: ...
+
+
+@overload
+def read_image_batch(
+    filenames: Sequence[StrPath], with_metadata: Literal[True]
+) -> tuple[npt.NDArray[np.uint8], list[Metadata]]: ...
+
+
+def read_image_batch(
+    filenames: Sequence[StrPath], with_metadata: bool = False
+) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], list[Metadata]]:
+    """Load a batch of same-sized images into one ``(N, H, W, 3)`` array, in input order.
+
+    Files are read and decoded on one thread per core (OpenCV releases the GIL while
+    decoding), each straight into its slot of a preallocated array. Each image is converted as
+    :func:`read_image` does. With ``with_metadata`` each file's header is parsed from the bytes
+    already read (one read per file).
+
+    Parameters
+    ----------
+    filenames : sequence of str or os.PathLike
+        Full paths to the images.
+    with_metadata : bool, optional
+        Also return the faceswap metadata of each face. Default ``False``.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        The ``(N, H, W, 3)`` BGR ``uint8`` batch (``(0, 0, 0, 3)`` for no files); with
+        ``with_metadata`` the tuple ``(batch, metadata)`` where ``metadata`` is a list of
+        :class:`~faceio.PNGHeader`, one per file.
+
+    Raises
+    ------
+    OSError
+        If a file cannot be read.
+    ValueError
+        If a file cannot be decoded (message naming it), or if the images do not all have the
+        shape of the first one (message naming the first file that differs).
+    faceio.MetadataNotFound
+        With ``with_metadata``, if a file has no faceswap metadata (message naming it).
+
+    Examples
+    --------
+    >>> images = read_image_batch(["/path/to/image_1.png", "/path/to/image_2.png"])
+    >>> images.shape
+    (2, 64, 64, 3)
+    >>> images, metadata = read_image_batch(filenames, with_metadata=True)
+    """
+    paths = [os.fspath(name) for name in filenames]
+    if not paths:
+        empty = np.empty((0, 0, 0, 3), dtype=np.uint8)
+        return (empty, []) if with_metadata else empty
+    reader = _BatchReader(paths, with_metadata)
+    reader.run()
+    reader.raise_first_problem()
+    assert reader.batch is not None
+    if with_metadata:
+        return reader.batch, list(reader.headers)  # type: ignore[arg-type]
+    return reader.batch
+
+
+# ---------------------------------------------------------------------------------- helpers
+def generate_thumbnail(
+    image: npt.NDArray[np.uint8], size: int = 96, quality: int = 60
+) -> npt.NDArray[np.uint8]:
+    """Generate a JPEG thumbnail of an image.
+
+    The image is resized to ``size`` x ``size`` (``INTER_AREA`` when its height is larger than
+    ``size``, ``INTER_CUBIC`` when it is smaller; not resized when already that size) and
+    encoded as a JPEG.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Three-channel BGR image.
+    size : int, optional
+        Width and height of the thumbnail in pixels. Default 96.
+    quality : int, optional
+        JPEG quality (0-100). Default 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        The JPEG bytes as the ``uint8`` array that ``cv2.imencode`` returns.
+
+    Raises
+    ------
+    ValueError
+        If OpenCV cannot encode the image.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    if (height, width) != (size, size):
+        interpolation = cv2.INTER_CUBIC if height < size else cv2.INTER_AREA
+        image = cv2.resize(image, (size, size), interpolation=interpolation)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the thumbnail as JPEG")
+    return encoded
+
+
+def batch_convert_color(batch: npt.NDArray[Any], colorspace: str) -> npt.NDArray[Any]:
+    """Convert a batch of images from one colour space to another in one OpenCV call.
+
+    The ``(N, H, W, C)`` batch is viewed as one ``(N * H, W, C)`` image, converted with
+    ``cv2.cvtColor(..., cv2.COLOR_<colorspace>)`` and reshaped back, which is much faster than
+    converting image by image.
+
+    Parameters
+    ----------
+    batch : numpy.ndarray
+        The ``(N, H, W, C)`` batch (``uint8`` or ``float32``; 8-bit conversions lose some
+        precision, prefer ``float32`` for round trips).
+    colorspace : str
+        The OpenCV conversion name without its ``COLOR_`` prefix, e.g. ``"BGR2LAB"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The converted ``(N, H, W, C')`` batch.
+
+    Raises
+    ------
+    ValueError
+        If ``batch`` is not 4-dimensional or ``colorspace`` is not an OpenCV conversion.
+
+    Examples
+    --------
+    >>> images_lab = batch_convert_color(images_bgr, "BGR2LAB")
+    """
+    import cv2
+
+    if batch.ndim != 4:
+        raise ValueError(f"batch must have shape (N, H, W, C), not {batch.shape}")
+    code = getattr(cv2, f"COLOR_{colorspace}", None)
+    if not isinstance(code, int):
+        raise ValueError(f"{colorspace!r} is not an OpenCV colour conversion (cv2.COLOR_...)")
+    count, height, width, channels = batch.shape
+    converted = cv2.cvtColor(batch.reshape(count * height, width, channels), code)
+    return converted.reshape(count, height, width, -1)

@@ -1,0 +1,292 @@
+"""Pixel functions of faceio.image: read_image, read_image_batch, thumbnails, batch colour."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceio import MetadataNotFound, PNGHeader
+from faceio.image import (
+    batch_convert_color,
+    encode_image,
+    generate_thumbnail,
+    read_image,
+    read_image_batch,
+)
+from tests.conftest import make_header
+
+
+def write(path: Path, image: np.ndarray, ext: str | None = None) -> Path:
+    ok, data = cv2.imencode(ext or path.suffix, image)
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def no_faceio_threads() -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith("faceio")]
+
+
+@pytest.fixture
+def bgr(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+
+
+# ------------------------------------------------------------------ conversions (COMPAT §5)
+def test_bgr_png_round_trip(tmp_path: Path, bgr: np.ndarray) -> None:
+    image = read_image(write(tmp_path / "a.png", bgr), raise_error=True)
+    assert image.dtype == np.uint8 and image.shape == (24, 32, 3)
+    np.testing.assert_array_equal(image, bgr)
+
+
+def test_gray_becomes_bgr(tmp_path: Path, bgr: np.ndarray) -> None:
+    gray = bgr[:, :, 0].copy()
+    image = read_image(write(tmp_path / "g.png", gray), raise_error=True)
+    np.testing.assert_array_equal(image, np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def test_alpha_is_dropped(tmp_path: Path, rng: np.random.Generator) -> None:
+    bgra = rng.integers(0, 256, (20, 10, 4), dtype=np.uint8)
+    image = read_image(write(tmp_path / "a.png", bgra), raise_error=True)
+    assert image.shape == (20, 10, 3) and image.flags.c_contiguous
+    np.testing.assert_array_equal(image, bgra[:, :, :3])
+
+
+def test_16bit_is_scaled(tmp_path: Path, rng: np.random.Generator) -> None:
+    img16 = rng.integers(0, 65536, (16, 12, 3), dtype=np.uint16)
+    img16[0, 0] = 0
+    img16[0, 1] = 65535
+    image = read_image(write(tmp_path / "deep.png", img16), raise_error=True)
+    expected = np.clip(img16.astype(np.float32) / 65535 * 255, 0, 255).astype(np.uint8)
+    assert image.dtype == np.uint8
+    np.testing.assert_array_equal(image, expected)
+    assert image[0, 0, 0] == 0 and image[0, 1, 0] == 255
+
+
+def test_16bit_gray_with_alpha_channel(tmp_path: Path, rng: np.random.Generator) -> None:
+    img16 = rng.integers(0, 65536, (16, 12, 4), dtype=np.uint16)
+    image = read_image(write(tmp_path / "deep.png", img16), raise_error=True)
+    expected = np.clip(img16[:, :, :3].astype(np.float32) / 65535 * 255, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(image, expected)
+    gray16 = img16[:, :, 0].copy()
+    image = read_image(write(tmp_path / "gray.png", gray16), raise_error=True)
+    expected = np.clip(gray16.astype(np.float32) / 65535 * 255, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(image, np.repeat(expected[:, :, None], 3, axis=2))
+
+
+def test_float_is_clipped_and_scaled(tmp_path: Path, rng: np.random.Generator) -> None:
+    img = (rng.random((16, 12, 3)) * 1.6 - 0.3).astype(np.float32)
+    image = read_image(write(tmp_path / "f.tiff", img), raise_error=True)
+    expected = np.clip(np.clip(img, 0.0, 1.0) * 255, 0, 255).astype(np.uint8)
+    assert image.dtype == np.uint8
+    np.testing.assert_array_equal(image, expected)
+    assert (expected == 0).any() and (expected == 255).any()
+
+
+def test_float_gray(tmp_path: Path, rng: np.random.Generator) -> None:
+    img = rng.random((9, 7)).astype(np.float32)
+    image = read_image(write(tmp_path / "f.tif", img), raise_error=True)
+    expected = (np.clip(img, 0.0, 1.0) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(image, np.repeat(expected[:, :, None], 3, axis=2))
+
+
+def test_unicode_and_space_path(tmp_path: Path, bgr: np.ndarray) -> None:
+    folder = tmp_path / "dossier été 顔"
+    folder.mkdir()
+    path = write(folder / "visage ü.jpg", bgr)
+    image = read_image(str(path), raise_error=True)
+    assert image.shape == bgr.shape
+    np.testing.assert_array_equal(read_image(path), image)
+
+
+# ------------------------------------------------------------------ errors
+def test_missing_file_logged_or_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "missing file.png"
+    with caplog.at_level(logging.ERROR, logger="faceio.image"):
+        assert read_image(path) is None
+    assert str(path) in caplog.text
+    with pytest.raises(FileNotFoundError, match=r"missing file\.png"):
+        read_image(path, raise_error=True)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an image at all"])
+def test_undecodable_logged_or_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with caplog.at_level(logging.ERROR, logger="faceio.image"):
+        assert read_image(path) is None
+        assert read_image(path, with_metadata=True) is None
+    assert len(caplog.records) == 2
+    assert all(str(path) in record.getMessage() for record in caplog.records)
+    with pytest.raises(ValueError, match=r"broken\.png"):
+        read_image(path, raise_error=True)
+
+
+def test_with_metadata(tmp_path: Path, rng: np.random.Generator, bgr: np.ndarray) -> None:
+    header = make_header(rng)
+    path = tmp_path / "face.png"
+    path.write_bytes(encode_image(bgr, ".png", metadata=header))
+    image, meta = read_image(path, raise_error=True, with_metadata=True)
+    np.testing.assert_array_equal(image, bgr)
+    assert isinstance(meta, PNGHeader) and meta == header
+    result = read_image(path, with_metadata=True)
+    assert result is not None and result[1] == header
+
+
+def test_with_metadata_no_header(
+    tmp_path: Path, bgr: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path / "plain.png", bgr)
+    with pytest.raises(MetadataNotFound, match=r"plain\.png"):
+        read_image(path, raise_error=True, with_metadata=True)
+    with pytest.raises(AssertionError):  # faceswap callers catch this
+        read_image(path, raise_error=True, with_metadata=True)
+    with caplog.at_level(logging.ERROR, logger="faceio.image"):
+        assert read_image(path, with_metadata=True) is None
+    assert str(path) in caplog.text
+    # Without metadata the same file reads fine.
+    np.testing.assert_array_equal(read_image(path, raise_error=True), bgr)
+
+
+# ------------------------------------------------------------------ read_image_batch
+def make_batch(tmp_path: Path, count: int, shape: tuple[int, int] = (20, 30)) -> list[str]:
+    paths = []
+    for i in range(count):
+        image = np.full((*shape, 3), i, dtype=np.uint8)
+        image[0, 0] = (i, 255 - i, 7)
+        paths.append(str(write(tmp_path / f"img_{i:03d}.png", image)))
+    return paths
+
+
+def test_batch_order_and_shape(tmp_path: Path) -> None:
+    paths = make_batch(tmp_path, 23)
+    shuffled = paths[::-1][:5] + paths[5:]
+    batch = read_image_batch(shuffled)
+    assert batch.shape == (len(shuffled), 20, 30, 3) and batch.dtype == np.uint8
+    for i, path in enumerate(shuffled):
+        np.testing.assert_array_equal(batch[i], read_image(path, raise_error=True))
+    assert no_faceio_threads()
+
+
+def test_batch_with_metadata(tmp_path: Path, rng: np.random.Generator) -> None:
+    headers, paths = [], []
+    for i in range(9):
+        header = make_header(rng, name=f"face_{i}.png")
+        path = tmp_path / f"face_{i}.png"
+        path.write_bytes(encode_image(np.full((16, 16, 3), i, np.uint8), ".png", metadata=header))
+        headers.append(header)
+        paths.append(path)
+    batch, metas = read_image_batch(paths, with_metadata=True)
+    assert batch.shape == (9, 16, 16, 3)
+    assert [int(img[0, 0, 0]) for img in batch] == list(range(9))
+    assert metas == headers and all(isinstance(m, PNGHeader) for m in metas)
+
+
+def test_batch_missing_header_names_file(tmp_path: Path, rng: np.random.Generator) -> None:
+    paths = make_batch(tmp_path, 3)
+    with pytest.raises(MetadataNotFound, match=r"img_000\.png"):
+        read_image_batch(paths, with_metadata=True)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "odd"),
+    [
+        ([(20, 30)] * 5 + [(21, 30)] * 3, 5),
+        ([(10, 10)] + [(20, 30)] * 6, 1),
+        ([(20, 30)] * 3 + [(20, 31)] + [(20, 30)] * 3, 3),
+    ],
+)
+def test_batch_size_mismatch(tmp_path: Path, shapes: list[tuple[int, int]], odd: int) -> None:
+    paths = [
+        str(write(tmp_path / f"s_{i}.png", np.zeros((*shape, 3), np.uint8)))
+        for i, shape in enumerate(shapes)
+    ]
+    with pytest.raises(ValueError, match=f"s_{odd}.png") as excinfo:
+        read_image_batch(paths)
+    assert "same size" in str(excinfo.value)
+    assert no_faceio_threads()
+
+
+def test_batch_failed_file(tmp_path: Path) -> None:
+    paths = make_batch(tmp_path, 12)
+    Path(paths[4]).write_bytes(b"garbage")
+    Path(paths[9]).write_bytes(b"garbage too")
+    with pytest.raises(ValueError, match=r"img_004\.png"):
+        read_image_batch(paths)
+    paths[2] = str(tmp_path / "nope.png")
+    with pytest.raises(FileNotFoundError, match=r"nope\.png"):
+        read_image_batch(paths)
+    assert no_faceio_threads()
+
+
+def test_batch_empty_and_single(tmp_path: Path) -> None:
+    assert read_image_batch([]).shape == (0, 0, 0, 3)
+    batch, metas = read_image_batch([], with_metadata=True)
+    assert batch.shape[0] == 0 and metas == []
+    assert read_image_batch(make_batch(tmp_path, 1)).shape == (1, 20, 30, 3)
+
+
+# ------------------------------------------------------------------ thumbnails
+def jpeg(image: np.ndarray, size: int, interpolation: int | None, quality: int) -> np.ndarray:
+    if interpolation is not None:
+        image = cv2.resize(image, (size, size), interpolation=interpolation)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data
+
+
+@pytest.mark.parametrize(
+    ("side", "size", "quality", "interpolation"),
+    [
+        (200, 96, 60, cv2.INTER_AREA),
+        (50, 96, 60, cv2.INTER_CUBIC),
+        (96, 96, 60, None),
+        (256, 64, 90, cv2.INTER_AREA),
+        (40, 128, 30, cv2.INTER_CUBIC),
+    ],
+)
+def test_thumbnail(
+    rng: np.random.Generator, side: int, size: int, quality: int, interpolation: int | None
+) -> None:
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    thumb = generate_thumbnail(image, size=size, quality=quality)
+    assert thumb.dtype == np.uint8
+    np.testing.assert_array_equal(thumb, jpeg(image, size, interpolation, quality))
+    assert cv2.imdecode(thumb, cv2.IMREAD_COLOR).shape == (size, size, 3)
+    if interpolation is not None:  # the choice of interpolator is visible in the bytes
+        other = cv2.INTER_CUBIC if interpolation == cv2.INTER_AREA else cv2.INTER_AREA
+        assert not np.array_equal(thumb, jpeg(image, size, other, quality))
+
+
+def test_thumbnail_defaults(rng: np.random.Generator) -> None:
+    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(generate_thumbnail(image), jpeg(image, 96, cv2.INTER_AREA, 60))
+
+
+# ------------------------------------------------------------------ batch_convert_color
+@pytest.mark.parametrize("colorspace", ["BGR2LAB", "BGR2HSV", "BGR2YCrCb", "BGR2RGB"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_batch_convert_color(rng: np.random.Generator, colorspace: str, dtype: type) -> None:
+    batch = rng.integers(0, 256, (5, 12, 9, 3), dtype=np.uint8)
+    if dtype is np.float32:
+        batch = batch.astype(np.float32) / 255
+    converted = batch_convert_color(batch, colorspace)
+    code = getattr(cv2, f"COLOR_{colorspace}")
+    expected = np.stack([cv2.cvtColor(image, code) for image in batch])
+    assert converted.shape == batch.shape and converted.dtype == batch.dtype
+    np.testing.assert_array_equal(converted, expected)
+
+
+def test_batch_convert_color_errors(rng: np.random.Generator) -> None:
+    batch = rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="BGR2NOTHING"):
+        batch_convert_color(batch, "BGR2NOTHING")
+    with pytest.raises(ValueError, match="N, H, W, C"):
+        batch_convert_color(batch[0], "BGR2LAB")
