@@ -60,7 +60,11 @@ fn parse_png_payload(image: &[u8]) -> CoreResult<literal::Parsed> {
 /// The parsed faceswap payload of an in-memory PNG (a plain Python object).
 #[pyfunction]
 fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let value = parse_png_payload(image).map_err(|e| to_pyerr(py, e))?;
+    // bytes objects are immutable, so the slice stays valid with the GIL released; parsing
+    // then overlaps other threads' work (image decoding in read_image_batch, loaders).
+    let value = py
+        .detach(|| parse_png_payload(image))
+        .map_err(|e| to_pyerr(py, e))?;
     parsed_to_py(py, &value)
 }
 
@@ -68,8 +72,15 @@ fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAn
 /// apart with its arrays as float32 bytes: `(True, parts)`; anything else as `(False, object)`.
 #[pyfunction]
 fn png_read_face<'py>(py: Python<'py>, image: &[u8]) -> PyResult<(bool, Bound<'py, PyAny>)> {
-    let value = parse_png_payload(image).map_err(|e| to_pyerr(py, e))?;
-    match face::face_parts(&value) {
+    let (value, parts) = py
+        .detach(|| {
+            parse_png_payload(image).map(|value| {
+                let parts = face::face_parts(&value);
+                (value, parts)
+            })
+        })
+        .map_err(|e| to_pyerr(py, e))?;
+    match parts {
         Some(parts) => Ok((true, face_to_py(py, &value, &parts)?)),
         None => Ok((false, parsed_to_py(py, &value)?)),
     }

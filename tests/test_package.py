@@ -7,12 +7,22 @@ import sys
 
 import faceio
 
-METADATA_NAMES = [
+# The 20 names of faceswap's lib.image (COMPAT.md §1).
+SEED_NAMES = [
+    "FacesLoader",
+    "ImageIO",
+    "ImagesLoader",
+    "ImagesSaver",
+    "SingleFrameLoader",
+    "batch_convert_color",
     "encode_image",
+    "generate_thumbnail",
     "hex_to_rgb",
     "pack_to_itxt",
     "png_read_meta",
     "png_write_meta",
+    "read_image",
+    "read_image_batch",
     "read_image_meta",
     "read_image_meta_batch",
     "rgb_to_hex",
@@ -23,7 +33,8 @@ METADATA_NAMES = [
 
 
 def test_public_names_exist() -> None:
-    for name in [*METADATA_NAMES, "PNGHeader", "PNGAlignments", "PNGSource", "MaskAlignmentsFile"]:
+    assert len(SEED_NAMES) == 20
+    for name in [*SEED_NAMES, "PNGHeader", "PNGAlignments", "PNGSource", "MaskAlignmentsFile"]:
         assert callable(getattr(faceio, name)), name
         assert name in faceio.__all__
 
@@ -51,7 +62,7 @@ def test_import_does_not_load_opencv_or_pyav() -> None:
 
 
 def test_lazy_names_resolve() -> None:
-    code = "import faceio; faceio.encode_image; print('ok')"
+    code = "import faceio; faceio.encode_image; faceio.ImagesLoader; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
 

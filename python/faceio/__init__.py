@@ -37,9 +37,18 @@ __version__ = "0.1.0"
 
 # Names whose modules import OpenCV or PyAV: loaded when first used (PEP 562).
 _LAZY = {
+    "batch_convert_color": "faceio.image",
     "encode_image": "faceio.image",
+    "generate_thumbnail": "faceio.image",
     "hex_to_rgb": "faceio.image",
+    "read_image": "faceio.image",
+    "read_image_batch": "faceio.image",
     "rgb_to_hex": "faceio.image",
+    "FacesLoader": "faceio.loaders",
+    "ImageIO": "faceio.loaders",
+    "ImagesLoader": "faceio.loaders",
+    "ImagesSaver": "faceio.loaders",
+    "SingleFrameLoader": "faceio.loaders",
 }
 
 __all__ = [
