@@ -1,6 +1,7 @@
 //! `faceio._core`: the Python bindings. One thin function per entry point; the work is in the
 //! pure-Rust modules below, which know nothing of PyO3.
 
+pub mod decode;
 pub mod error;
 pub mod face;
 pub mod fsio;
@@ -22,7 +23,8 @@ use std::thread::JoinHandle;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use rayon::prelude::*;
 
 use crate::convert::{face_to_py, meta_to_dict, parsed_to_py, to_pyerr};
 use crate::error::Result as CoreResult;
@@ -151,6 +153,103 @@ fn update_png_meta(py: Python<'_>, path: PathBuf, payload: Vec<u8>) -> PyResult<
         run().map_err(|e| e.with_path(&path))
     })
     .map_err(|e| to_pyerr(py, e))
+}
+
+/// One file of a pixel batch, read and (optionally) its header parsed, with the GIL released.
+struct BatchFile {
+    data: Vec<u8>,
+    meta: Option<(literal::Parsed, Option<face::FaceParts>)>,
+}
+
+/// Decode a batch of same-sized 8-bit RGB/RGBA PNGs into one BGR bytearray of
+/// `n * height * width * 3` bytes, on all cores with the GIL released.
+///
+/// Returns `(bytearray, height, width, headers)` where `headers` (with `with_meta`) holds, per
+/// file, `(True, face parts)` or `(False, payload)` as `png_read_face` gives them; or `None`
+/// when any file is not of that kind, differs in size, fails to read, decode or parse: the
+/// caller then takes the OpenCV path, which reports the problem file by name.
+#[pyfunction]
+#[pyo3(signature = (paths, with_meta=false))]
+fn decode_png_batch<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+    with_meta: bool,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let lim = limits::current();
+    let files: Option<Vec<BatchFile>> = py.detach(|| {
+        paths
+            .par_iter()
+            .map(|p| {
+                let data = std::fs::read(p).ok()?;
+                let meta = if with_meta {
+                    let text = png::read_meta(&mut source::MemSource(&data), &lim)
+                        .ok()?
+                        .text?;
+                    let parsed = meta::parse_text(&text, &lim).ok()?;
+                    let parts = face::face_parts(&parsed);
+                    Some((parsed, parts))
+                } else {
+                    None
+                };
+                Some(BatchFile { data, meta })
+            })
+            .collect()
+    });
+    let Some(files) = files else {
+        return Ok(None);
+    };
+    let Some((width, height, _)) = files.first().and_then(|f| decode::fast_path_size(&f.data))
+    else {
+        return Ok(None);
+    };
+    let frame = width as usize * height as usize * 3;
+    let Some(total) = frame.checked_mul(files.len()) else {
+        return Ok(None);
+    };
+    let mut decoded = true;
+    let pixels = PyByteArray::new_with(py, total, |buf| {
+        // The bytearray is not yet visible to any Python code, so it may be filled without the
+        // GIL.
+        decoded = py.detach(|| {
+            buf.par_chunks_mut(frame)
+                .zip(files.par_iter())
+                .all(|(out, f)| decode::decode_bgr(&f.data, width, height, out).is_some())
+        });
+        Ok(())
+    })?;
+    if !decoded {
+        return Ok(None);
+    }
+    let headers = if with_meta {
+        let items = files
+            .iter()
+            .map(|f| -> PyResult<Bound<'py, PyAny>> {
+                let Some((parsed, parts)) = &f.meta else {
+                    return Ok(py.None().into_bound(py));
+                };
+                let (is_face, obj) = match parts {
+                    Some(parts) => (true, face_to_py(py, parsed, parts)?),
+                    None => (false, parsed_to_py(py, parsed)?),
+                };
+                Ok(
+                    PyTuple::new(py, [is_face.into_pyobject(py)?.to_owned().into_any(), obj])?
+                        .into_any(),
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)?.into_any()
+    } else {
+        py.None().into_bound(py)
+    };
+    Ok(Some(PyTuple::new(
+        py,
+        [
+            pixels.into_any(),
+            height.into_pyobject(py)?.into_any(),
+            width.into_pyobject(py)?.into_any(),
+            headers,
+        ],
+    )?))
 }
 
 /// Replace the limits for hostile input; `None` keeps a limit as it is.
@@ -306,6 +405,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(png_read_meta, m)?)?;
     m.add_function(wrap_pyfunction!(png_read_face, m)?)?;
     m.add_function(wrap_pyfunction!(png_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_png_batch, m)?)?;
     m.add_function(wrap_pyfunction!(parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(read_image_meta, m)?)?;
     m.add_function(wrap_pyfunction!(read_image_meta_batch, m)?)?;

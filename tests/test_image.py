@@ -18,6 +18,7 @@ from faceio.image import (
     read_image,
     read_image_batch,
 )
+from faceio.metadata import png_read_meta
 from tests.conftest import make_header
 
 
@@ -224,6 +225,65 @@ def test_batch_failed_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.png"):
         read_image_batch(paths)
     assert no_faceio_threads()
+
+
+def _opencv_bgr(path: str) -> np.ndarray:
+    """The independent expectation: OpenCV's decode, alpha dropped."""
+    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    return image[:, :, :3]
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (64, 64)])
+def test_rust_png_path_equals_opencv(
+    tmp_path: Path, rng: np.random.Generator, channels: int, shape: tuple[int, int]
+) -> None:
+    """8-bit BGR and BGRA faces take the Rust decoder, and give exactly OpenCV's pixels."""
+    from faceio import _core
+
+    paths = []
+    for i in range(7):
+        image = (rng.random((*shape, channels)) * 255).astype(np.uint8)
+        image[: shape[0] // 2] //= 16  # some smooth, some noisy rows: every PNG filter is used
+        level = [0, 1, 9][i % 3]
+        path = tmp_path / f"c{channels}_{i}.png"
+        path.write_bytes(cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, level])[1])
+        paths.append(str(path))
+    assert _core.decode_png_batch(paths) is not None
+    batch = read_image_batch(paths)
+    assert batch.flags.writeable and batch.flags.c_contiguous
+    np.testing.assert_array_equal(batch, np.stack([_opencv_bgr(p) for p in paths]))
+
+
+def test_rust_png_path_headers_equal_single_reads(tmp_path: Path, rng: np.random.Generator) -> None:
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"f{i}.png"
+        meta = {"patch": [i, 2.5]} if i == 3 else make_header(rng, name=f"f{i}.png")
+        image = (rng.random((12, 10, 3)) * 255).astype(np.uint8)
+        path.write_bytes(encode_image(image, ".png", metadata=meta))
+        paths.append(str(path))
+    batch, metas = read_image_batch(paths, with_metadata=True)
+    assert metas == [png_read_meta(Path(p).read_bytes()) for p in paths]
+    assert metas[3] == {"patch": [3, 2.5]}
+    np.testing.assert_array_equal(batch, np.stack([_opencv_bgr(p) for p in paths]))
+
+
+def test_other_kinds_fall_back_to_opencv(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Grey, 16-bit and JPEG files are not for the Rust decoder; the batch is still right."""
+    from faceio import _core
+
+    base = (rng.random((9, 8, 3)) * 255).astype(np.uint8)
+    others = {
+        "gray.png": cv2.cvtColor(base, cv2.COLOR_BGR2GRAY),
+        "deep.png": base.astype(np.uint16) * 257,
+    }
+    for name, image in others.items():
+        paths = [str(write(tmp_path / f"rgb_{i}.png", base)) for i in range(3)]
+        paths.append(str(write(tmp_path / name, image)))
+        assert _core.decode_png_batch(paths) is None
+        batch = read_image_batch(paths)
+        np.testing.assert_array_equal(batch[3], read_image(paths[3], raise_error=True))
 
 
 def test_batch_empty_and_single(tmp_path: Path) -> None:

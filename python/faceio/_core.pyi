@@ -34,6 +34,14 @@ def png_read_face(image: bytes) -> tuple[bool, Any]:
 def png_verify(image: bytes) -> None:
     """Check every chunk: bounds, CRCs, IHDR first, an IDAT, IEND. Raises PngFormatError."""
 
+def decode_png_batch(
+    paths: Sequence[str | PathLike[str]], with_meta: bool = False
+) -> tuple[bytearray, int, int, list[tuple[bool, Any]] | None] | None:
+    """Decode same-sized 8-bit RGB/RGBA PNGs to one BGR buffer on all cores.
+
+    Returns ``(pixels, height, width, headers)``, or None if any file needs the OpenCV path.
+    """
+
 def parse_literal(text: bytes | str) -> Any:
     """Parse Python-literal text (as ``ast.literal_eval`` does, plus nan and inf)."""
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from faceio import _core
 from faceio.errors import FaceioError, MetadataNotFound
-from faceio.header import PNGHeader
+from faceio.header import PNGHeader, header_from_parts, is_face_header
 from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
 
 if TYPE_CHECKING:
@@ -435,6 +436,9 @@ def read_image_batch(
     if not paths:
         empty = np.empty((0, 0, 0, 3), dtype=np.uint8)
         return (empty, []) if with_metadata else empty
+    fast = _fast_png_batch(paths, with_metadata)
+    if fast is not None:
+        return fast
     reader = _BatchReader(paths, with_metadata)
     reader.run()
     reader.raise_first_problem()
@@ -442,6 +446,29 @@ def read_image_batch(
     if with_metadata:
         return reader.batch, list(reader.headers)  # type: ignore[arg-type]
     return reader.batch
+
+
+def _fast_png_batch(
+    paths: list[str], with_metadata: bool
+) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], list[Metadata]] | None:
+    """Decode a batch of 8-bit RGB/RGBA PNGs (every face) in the Rust core, if all are such.
+
+    The core reads, parses and decodes on all cores with the GIL released, about twice as fast
+    as OpenCV's decoder, into one buffer that becomes the batch without a copy. ``None`` (any
+    other file, a size mismatch, any failure) leaves the batch to the OpenCV path, which names
+    the problem file.
+    """
+    result = _core.decode_png_batch(paths, with_metadata)
+    if result is None:
+        return None
+    pixels, height, width, parsed = result
+    batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
+    if not with_metadata:
+        return batch
+    if any(not is_face and is_face_header(data) for is_face, data in parsed):
+        return None  # a malformed face header: the OpenCV path raises naming the file
+    headers = [header_from_parts(data) if is_face else data for is_face, data in parsed]
+    return batch, headers
 
 
 # ---------------------------------------------------------------------------------- helpers
