@@ -281,6 +281,25 @@ def test_limits_are_adjustable(png_bytes: bytes) -> None:
     assert png_read_meta(data) == {"a": "x" * 1000}
     with pytest.raises(ValueError):
         faceio.set_limits(max_depth=0)
+    with pytest.raises(ValueError, match="at most 1000"):
+        faceio.set_limits(max_depth=1001)
+
+
+def test_deepest_allowed_nesting_parses_on_worker_threads(tmp_path: Path, png_bytes: bytes) -> None:
+    """At the ceiling, recursion fits the stacks of the batch reader's threads."""
+    before = faceio.get_limits()
+    payload = b"[" * 1000 + b"1" + b"]" * 1000
+    path = tmp_path / "deep.png"
+    path.write_bytes(insert_before_idat(png_bytes, itxt_rule(payload)))
+    try:
+        faceio.set_limits(max_depth=1000)
+        [(_, meta)] = list(faceio.read_image_meta_batch([path]))
+        depth, value = 0, meta["itxt"]
+        while isinstance(value, list):
+            depth, value = depth + 1, value[0]
+        assert (depth, value) == (1000, 1)
+    finally:
+        faceio.set_limits(**before)
 
 
 def test_missing_iend(png_bytes: bytes) -> None:

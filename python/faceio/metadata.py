@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 Metadata = PNGHeader | dict[str, Any] | bytes
+
+#: The deepest nesting set_limits allows: parsing recurses per level on threads with 2 MiB
+#: stacks, which this keeps well inside.
+MAX_DEPTH_CEILING = 1000
 StrPath = str | os.PathLike[str]
 
 
@@ -304,11 +308,15 @@ def set_limits(
     max_text : int, optional
         Largest decompressed text of a zTXt or compressed iTXt chunk, in bytes (default 16 MiB).
     max_depth : int, optional
-        Deepest container nesting in a payload (default 64).
+        Deepest container nesting in a payload (default 64, at most 1000).
     """
     for name, value in (("max_chunk", max_chunk), ("max_text", max_text), ("max_depth", max_depth)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive int, not {value!r}")
+    if max_depth is not None and max_depth > MAX_DEPTH_CEILING:
+        raise ValueError(
+            f"max_depth must be at most {MAX_DEPTH_CEILING} (the parser recurses once per level)"
+        )
     _core.set_limits(max_chunk=max_chunk, max_text=max_text, max_depth=max_depth)
 
 
