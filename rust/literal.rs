@@ -233,7 +233,9 @@ pub fn parse(text: &[u8], max_depth: usize) -> Result<Parsed> {
         out: Parsed {
             // About one node per 20 bytes of a face header; the arena holds its masks.
             nodes: Vec::with_capacity(text.len() / 16 + 4),
-            arena: Vec::with_capacity(text.len() / 4),
+            // The arena holds the masks' bytes, about half a face header's text; sized so that it
+            // does not grow (and copy) mid-parse.
+            arena: Vec::with_capacity(text.len() / 2),
         },
     };
     // ast.literal_eval strips leading spaces and tabs; blank lines are ignored by the tokenizer,
