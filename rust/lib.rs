@@ -50,13 +50,32 @@ fn png_write_meta<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
-fn parse_png_payload(image: &[u8]) -> CoreResult<literal::Parsed> {
-    let lim = limits::current();
-    let m = png::read_meta(&mut source::MemSource(image), &lim)?;
+fn parse_png_payload(image: &[u8], lim: &limits::Limits) -> CoreResult<literal::Parsed> {
+    let m = png::read_meta(&mut source::MemSource(image), lim)?;
     let t = m
         .text
         .ok_or_else(|| error::Error::not_found("PNG has no faceswap iTXt chunk"))?;
-    meta::parse_text(&t, &lim)
+    meta::parse_text(&t, lim)
+}
+
+/// A parsed payload, and its face parts when it has a face header's shape.
+type FacePayload = (literal::Parsed, Option<face::FaceParts>);
+
+fn parse_face_payload(image: &[u8], lim: &limits::Limits) -> CoreResult<FacePayload> {
+    let parsed = parse_png_payload(image, lim)?;
+    let parts = face::face_parts(&parsed);
+    Ok((parsed, parts))
+}
+
+/// `(True, face parts)` for a face header, else `(False, payload)`.
+fn face_payload_to_py<'py>(
+    py: Python<'py>,
+    (parsed, parts): &FacePayload,
+) -> PyResult<(bool, Bound<'py, PyAny>)> {
+    match parts {
+        Some(parts) => Ok((true, face_to_py(py, parsed, parts)?)),
+        None => Ok((false, parsed_to_py(py, parsed)?)),
+    }
 }
 
 /// The parsed faceswap payload of an in-memory PNG (a plain Python object).
@@ -64,8 +83,9 @@ fn parse_png_payload(image: &[u8]) -> CoreResult<literal::Parsed> {
 fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // bytes objects are immutable, so the slice stays valid with the GIL released; parsing
     // then overlaps other threads' work (image decoding in read_image_batch, loaders).
+    let lim = limits::current();
     let value = py
-        .detach(|| parse_png_payload(image))
+        .detach(|| parse_png_payload(image, &lim))
         .map_err(|e| to_pyerr(py, e))?;
     parsed_to_py(py, &value)
 }
@@ -74,18 +94,11 @@ fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAn
 /// apart with its arrays as float32 bytes: `(True, parts)`; anything else as `(False, object)`.
 #[pyfunction]
 fn png_read_face<'py>(py: Python<'py>, image: &[u8]) -> PyResult<(bool, Bound<'py, PyAny>)> {
-    let (value, parts) = py
-        .detach(|| {
-            parse_png_payload(image).map(|value| {
-                let parts = face::face_parts(&value);
-                (value, parts)
-            })
-        })
+    let lim = limits::current();
+    let payload = py
+        .detach(|| parse_face_payload(image, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    match parts {
-        Some(parts) => Ok((true, face_to_py(py, &value, &parts)?)),
-        None => Ok((false, parsed_to_py(py, &value)?)),
-    }
+    face_payload_to_py(py, &payload)
 }
 
 /// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
@@ -155,29 +168,6 @@ fn update_png_meta(py: Python<'_>, path: PathBuf, payload: Vec<u8>) -> PyResult<
     .map_err(|e| to_pyerr(py, e))
 }
 
-/// A file's parsed header, and its face parts when it has a face header's shape.
-type BatchMeta = (literal::Parsed, Option<face::FaceParts>);
-
-/// A file's faceswap header, parsed; `None` if it has none or it does not parse.
-fn parse_batch_meta(data: &[u8], lim: &limits::Limits) -> Option<BatchMeta> {
-    let text = png::read_meta(&mut source::MemSource(data), lim)
-        .ok()?
-        .text?;
-    let parsed = meta::parse_text(&text, lim).ok()?;
-    let parts = face::face_parts(&parsed);
-    Some((parsed, parts))
-}
-
-/// `(True, face parts)` or `(False, payload)` for one parsed header, as `png_read_face` gives.
-fn batch_meta_to_py<'py>(py: Python<'py>, m: &BatchMeta) -> PyResult<Bound<'py, PyAny>> {
-    let (parsed, parts) = m;
-    let (is_face, obj) = match parts {
-        Some(parts) => (true, face_to_py(py, parsed, parts)?),
-        None => (false, parsed_to_py(py, parsed)?),
-    };
-    Ok(PyTuple::new(py, [is_face.into_pyobject(py)?.to_owned().into_any(), obj])?.into_any())
-}
-
 /// The base of a bytearray's buffer, handed to worker threads that each fill their own slot.
 #[derive(Clone, Copy)]
 struct SlotBase(*mut u8);
@@ -245,7 +235,7 @@ fn decode_png_batch<'py>(
     if base.0.is_null() {
         return Ok(None);
     }
-    let results: Option<Vec<Option<BatchMeta>>> = py.detach(|| {
+    let results: Option<Vec<Option<FacePayload>>> = py.detach(|| {
         paths
             .par_iter()
             .enumerate()
@@ -256,7 +246,7 @@ fn decode_png_batch<'py>(
                 // One read per file; header and pixels come from the same bytes.
                 let data = std::fs::read(path).ok()?;
                 let meta = match with_meta {
-                    true => Some(parse_batch_meta(&data, &lim)?),
+                    true => Some(parse_face_payload(&data, &lim).ok()?),
                     false => None,
                 };
                 decode::decode_bgr(&data, width, height, out)?;
@@ -271,7 +261,13 @@ fn decode_png_batch<'py>(
         let items = results
             .iter()
             .flatten()
-            .map(|m| batch_meta_to_py(py, m))
+            .map(|m| {
+                let (is_face, obj) = face_payload_to_py(py, m)?;
+                Ok(
+                    PyTuple::new(py, [is_face.into_pyobject(py)?.to_owned().into_any(), obj])?
+                        .into_any(),
+                )
+            })
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)?.into_any()
     } else {

@@ -112,6 +112,19 @@ impl ChunkHead {
     fn name(&self) -> Cow<'_, str> {
         chunk_name(&self.kind)
     }
+
+    /// The error for a chunk whose claimed length runs past the end of the data at `eof`.
+    fn runs_past(&self, eof: u64) -> Error {
+        Error::png(
+            self.offset,
+            format!(
+                "{} chunk at byte {} claims {} data bytes but the file ends at byte {eof}",
+                self.name(),
+                self.offset,
+                self.length
+            ),
+        )
+    }
 }
 
 /// Walks chunk headers over a [`Source`], checking bounds, without reading chunk data.
@@ -149,16 +162,7 @@ impl<'s, S: Source> Walker<'s, S> {
             if let Some(prev) = self.prev {
                 let eof = self.src.len_hint().unwrap_or(pos + got as u64);
                 if eof < pos {
-                    return Err(Error::png(
-                        prev.offset,
-                        format!(
-                            "{} chunk at byte {} claims {} data bytes but the file ends at byte {}",
-                            prev.name(),
-                            prev.offset,
-                            prev.length,
-                            eof
-                        ),
-                    ));
+                    return Err(prev.runs_past(eof));
                 }
             }
             if got == 0 {
@@ -210,16 +214,7 @@ impl<'s, S: Source> Walker<'s, S> {
         let total = 12 + c.length as usize;
         let bytes = self.src.read_at(c.offset, total)?;
         if bytes.len() < total {
-            let eof = c.offset + bytes.len() as u64;
-            return Err(Error::png(
-                c.offset,
-                format!(
-                    "{} chunk at byte {} claims {} data bytes but the file ends at byte {eof}",
-                    c.name(),
-                    c.offset,
-                    c.length
-                ),
-            ));
+            return Err(c.runs_past(c.offset + bytes.len() as u64));
         }
         let data = &bytes[8..total - 4];
         let stored = be32(&bytes[total - 4..]);
@@ -259,16 +254,7 @@ fn text_keyword<S: Source>(src: &mut S, c: &ChunkHead) -> Result<Vec<u8>> {
                 c.offset
             ),
         )),
-        None if head.len() < span => Err(Error::png(
-            c.offset,
-            format!(
-                "{} chunk at byte {} claims {} data bytes but the file ends at byte {}",
-                c.name(),
-                c.offset,
-                c.length,
-                c.offset + 8 + head.len() as u64
-            ),
-        )),
+        None if head.len() < span => Err(c.runs_past(c.offset + 8 + head.len() as u64)),
         None => Err(Error::png(
             c.offset + 8,
             format!(
@@ -453,16 +439,7 @@ fn layout(png: &[u8]) -> Result<Layout> {
             return Err(w.missing_iend());
         };
         if c.end() > png.len() as u64 {
-            return Err(Error::png(
-                c.offset,
-                format!(
-                    "{} chunk at byte {} claims {} data bytes but the file ends at byte {}",
-                    c.name(),
-                    c.offset,
-                    c.length,
-                    png.len()
-                ),
-            ));
+            return Err(c.runs_past(png.len() as u64));
         }
         match &c.kind {
             b"IDAT" if out.first_idat.is_none() => out.first_idat = Some(c.offset as usize),

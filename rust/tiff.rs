@@ -267,7 +267,7 @@ pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
             }
         }
         if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len <= 4 {
-            value = shift_inline_offsets(e, ifd.end)?;
+            shift_offsets(&mut value[..len as usize], e, ifd.end)?;
         }
         push_entry(&mut out, e.tag, e.kind, e.count, value);
     }
@@ -277,28 +277,17 @@ pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(&tiff[ifd.end - 4..]);
     // Offset arrays (strips, tiles) that now sit 12 bytes on: move the offsets they hold too.
     for e in &ifd.entries {
-        if DATA_OFFSET_TAGS.contains(&e.tag) && e.kind == 4 && e.byte_len()? > 4 {
+        let len = e.byte_len()?;
+        if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len > 4 {
             let arr = shifted(e.offset(), ifd.end, e.at, e.tag)? as usize;
-            for i in 0..e.count as usize {
-                let at = arr + 4 * i;
-                let v = le32(&out, at);
-                let nv = shifted(v, ifd.end, e.at, e.tag)?;
-                out[at..at + 4].copy_from_slice(&nv.to_le_bytes());
-            }
-        } else if DATA_OFFSET_TAGS.contains(&e.tag) && e.kind == 3 && e.byte_len()? > 4 {
-            let arr = shifted(e.offset(), ifd.end, e.at, e.tag)? as usize;
-            for i in 0..e.count as usize {
-                let at = arr + 2 * i;
-                let v = u32::from(le16(&out, at));
-                let nv = shifted(v, ifd.end, e.at, e.tag)?;
-                let nv = u16::try_from(nv).map_err(|_| {
-                    Error::tiff(
-                        e.at as u64,
-                        format!("tag {}: moved offset does not fit a SHORT", e.tag),
-                    )
-                })?;
-                out[at..at + 2].copy_from_slice(&nv.to_le_bytes());
-            }
+            // parse_ifd checked the array lies inside the file, and `out` is 12 bytes longer.
+            let slot = out.get_mut(arr..arr + len as usize).ok_or_else(|| {
+                Error::tiff(
+                    e.at as u64,
+                    format!("tag {}: offset array outside the file", e.tag),
+                )
+            })?;
+            shift_offsets(slot, e, ifd.end)?;
         }
     }
     if !inline {
@@ -330,28 +319,31 @@ fn offsets_of(tiff: &[u8], e: &Entry) -> Result<Vec<u32>> {
     })
 }
 
-fn shift_inline_offsets(e: &Entry, ifd_end: usize) -> Result<[u8; 4]> {
-    let mut v = e.value;
+/// Move every SHORT or LONG offset held in `values` (an entry's value bytes, inline or from its
+/// array) that points past the IFD by the 12 bytes the new entry adds.
+fn shift_offsets(values: &mut [u8], e: &Entry, ifd_end: usize) -> Result<()> {
     match e.kind {
         4 => {
-            let nv = shifted(u32::from_le_bytes(v), ifd_end, e.at, e.tag)?;
-            v = nv.to_le_bytes();
+            for c in values.chunks_exact_mut(4) {
+                let v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                c.copy_from_slice(&shifted(v, ifd_end, e.at, e.tag)?.to_le_bytes());
+            }
         }
         3 => {
-            for i in 0..e.count as usize {
-                let o = u32::from(u16::from_le_bytes([v[2 * i], v[2 * i + 1]]));
-                let nv = u16::try_from(shifted(o, ifd_end, e.at, e.tag)?).map_err(|_| {
+            for c in values.chunks_exact_mut(2) {
+                let v = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                let nv = u16::try_from(shifted(v, ifd_end, e.at, e.tag)?).map_err(|_| {
                     Error::tiff(
                         e.at as u64,
                         format!("tag {}: moved offset does not fit a SHORT", e.tag),
                     )
                 })?;
-                v[2 * i..2 * i + 2].copy_from_slice(&nv.to_le_bytes());
+                c.copy_from_slice(&nv.to_le_bytes());
             }
         }
         _ => {}
     }
-    Ok(v)
+    Ok(())
 }
 
 /// Width and height from the IFD's tags 256 and 257.

@@ -128,10 +128,7 @@ def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str,
     import cv2
     import numpy as np
 
-    try:
-        data = np.fromfile(os.fspath(path), dtype=np.uint8)
-    except OSError:
-        raise
+    data = np.fromfile(os.fspath(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise UnsupportedFormatError(
