@@ -1177,6 +1177,10 @@ impl<'a> Parser<'a> {
     fn number(&mut self) -> Result<Num> {
         let start = self.i;
         let s = self.s;
+        if let Some(v) = self.plain_float(start) {
+            self.push(Node::Float(v));
+            return Ok(Num::Real);
+        }
         // Based integers.
         if s[start] == b'0' {
             let radix = match s.get(start + 1).map(u8::to_ascii_lowercase) {
@@ -1295,6 +1299,29 @@ impl<'a> Parser<'a> {
             radix: radix as u8,
             negative: false,
         });
+    }
+
+    /// The common float literal (`12.5`, `3e-05`, as `repr` writes them) in one pass, or
+    /// `None` to leave the text to the general code: ints, underscores, imaginary numbers,
+    /// a number running into a name, and every error.
+    ///
+    /// Landmark and identity floats are most of a face header's tokens; scanning each once
+    /// and then handing the text to `str::parse` cost twice the work.
+    fn plain_float(&mut self, start: usize) -> Option<f64> {
+        let (v, len) = fast_float2::parse_partial::<f64, _>(&self.s[start..]).ok()?;
+        let end = start + len;
+        let is_float = self.s[start..end]
+            .iter()
+            .any(|&b| matches!(b, b'.' | b'e' | b'E'));
+        let runs_on = self
+            .s
+            .get(end)
+            .is_some_and(|&b| is_ident_char(b) || b == b'.');
+        if !is_float || runs_on {
+            return None;
+        }
+        self.i = end;
+        Some(v)
     }
 
     /// A number must not run straight into a name (`1abc`) or a stray digit.

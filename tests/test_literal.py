@@ -111,6 +111,19 @@ def test_every_float_round_trips(x: float) -> None:
     assert same(got, x)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"\A[0-9]{1,25}\.?[0-9]{0,25}([eE][+-]?[0-9]{1,3})?\Z"))
+def test_decimal_literals_match_literal_eval(text: str) -> None:
+    # Long mantissas and extreme exponents, where rounding is hardest to get right.
+    try:
+        expected = literal_eval(text)
+    except SyntaxError:  # an int with leading zeros
+        with pytest.raises(MetadataSyntaxError):
+            parse_literal(text)
+        return
+    assert same(parse_literal(text), expected), text
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -167,6 +180,13 @@ def test_every_float_round_trips(x: float) -> None:
         ".5",
         "1.e3",
         "0e0",
+        "00.5",
+        "1e-400",
+        "4.9e-324",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "123456789012345678901234567890.123456789012345678901234567890",
+        "[114.31097412109375, -0.5e-05, 7.0]",
         "True",
         "None",
         "False",
@@ -215,6 +235,12 @@ def test_forms_match_literal_eval(text: str) -> None:
         "1abc",
         "0x",
         "1e",
+        "1.5.3",
+        "1.5e",
+        "1.5_",
+        "1._5",
+        "1.5x",
+        "1.5e5é",
         "(1,)(2,)",
         "1,\n2",
         "'\\x4'",
