@@ -98,23 +98,25 @@ fn number(node: Node) -> Option<f32> {
 
 /// A numeric list (1-D) or list of equal-length numeric lists (2-D), as numpy would read it.
 fn array(p: &Parsed, i: usize) -> Option<Array> {
-    let rows = p.seq_items(i)?;
-    let mut data = Vec::with_capacity(rows.len() * 2);
+    let (Node::List(rows, _) | Node::Tuple(rows, _)) = *p.nodes.get(i)? else {
+        return None;
+    };
+    let mut data = Vec::with_capacity(rows as usize * 2);
     let mut width: Option<usize> = None;
     let mut scalars = false;
-    for &r in &rows {
-        match p.nodes.get(r).copied()? {
-            Node::List(_) | Node::Tuple(_) => {
-                if scalars {
+    // One pass along the tape: a row's items must all be numbers, one node each.
+    let mut k = i + 1;
+    for _ in 0..rows {
+        match *p.nodes.get(k)? {
+            Node::List(cols, _) | Node::Tuple(cols, _) => {
+                let cols = cols as usize;
+                if scalars || *width.get_or_insert(cols) != cols {
                     return None;
                 }
-                let cols = p.seq_items(r)?;
-                if *width.get_or_insert(cols.len()) != cols.len() {
-                    return None;
+                for node in p.nodes.get(k + 1..k + 1 + cols)? {
+                    data.push(number(*node)?);
                 }
-                for c in cols {
-                    data.push(number(p.nodes.get(c).copied()?)?);
-                }
+                k += 1 + cols;
             }
             node => {
                 // A 1-D array: every item a number, none a list.
@@ -123,15 +125,17 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
                 }
                 scalars = true;
                 data.push(number(node)?);
+                k += 1;
             }
         }
     }
+    let rows = rows as usize;
     // Empty arrays (and rows) keep numpy's own shape rules: the general path handles them.
     let shape = match width {
-        Some(w) if w > 0 => vec![rows.len(), w],
+        Some(w) if w > 0 => vec![rows, w],
         Some(_) => return None,
-        None if rows.is_empty() => return None,
-        None => vec![rows.len()],
+        None if rows == 0 => return None,
+        None => vec![rows],
     };
     Some(Array { data, shape })
 }
@@ -142,7 +146,7 @@ fn optional_dict(p: &Parsed, node: Option<usize>) -> Option<Vec<(usize, usize)>>
         None => Some(Vec::new()),
         Some(i) => match p.nodes.get(i)? {
             Node::None => Some(Vec::new()),
-            Node::Dict(_) => p.dict_items(i),
+            Node::Dict(_, _) => p.dict_items(i),
             _ => None,
         },
     }
@@ -190,7 +194,7 @@ pub fn face_parts(p: &Parsed) -> Option<FaceParts> {
     let dims = get(&src, "source_frame_dims")?;
     if !matches!(
         p.nodes.get(dims)?,
-        Node::None | Node::List(_) | Node::Tuple(_)
+        Node::None | Node::List(_, _) | Node::Tuple(_, _)
     ) {
         return None;
     }

@@ -13,6 +13,8 @@
 //! payload instead of one per value: on a 23 KB face header this parses about 3x faster than a
 //! tree of boxed values. Errors carry the byte offset into the text and what was expected there.
 
+use std::hint::select_unpredictable;
+
 use crate::error::{Error, Result};
 
 /// One value on the tape. Offsets index [`Parsed::arena`].
@@ -48,11 +50,12 @@ pub enum Node {
         start: u32,
         len: u32,
     },
-    /// Containers: the number of items (pairs, for a dict) that follow.
-    List(u32),
-    Tuple(u32),
-    Set(u32),
-    Dict(u32),
+    /// Containers: the number of items (pairs, for a dict) that follow, and the number of
+    /// nodes they take up (so that a container is skipped in one step).
+    List(u32, u32),
+    Tuple(u32, u32),
+    Set(u32, u32),
+    Dict(u32, u32),
 }
 
 /// A parsed payload: nodes in pre-order and the bytes they point into.
@@ -70,26 +73,21 @@ impl Parsed {
     }
 
     /// The index just past the subtree that starts at node `i`.
-    pub fn skip(&self, mut i: usize) -> usize {
-        let mut pending = 1usize;
-        while pending > 0 {
-            let Some(node) = self.nodes.get(i) else {
-                return i;
-            };
-            i += 1;
-            pending -= 1;
-            pending += match *node {
-                Node::List(n) | Node::Tuple(n) | Node::Set(n) => n as usize,
-                Node::Dict(n) => 2 * n as usize,
-                _ => 0,
-            };
+    pub fn skip(&self, i: usize) -> usize {
+        match self.nodes.get(i) {
+            Some(
+                Node::List(_, size)
+                | Node::Tuple(_, size)
+                | Node::Set(_, size)
+                | Node::Dict(_, size),
+            ) => i + 1 + *size as usize,
+            _ => i + 1,
         }
-        i
     }
 
     /// The (key, value) node indices of the dict at node `i`, or `None` if it is not a dict.
     pub fn dict_items(&self, i: usize) -> Option<Vec<(usize, usize)>> {
-        let Some(Node::Dict(n)) = self.nodes.get(i) else {
+        let Some(Node::Dict(n, _)) = self.nodes.get(i) else {
             return None;
         };
         let mut out = Vec::with_capacity(*n as usize);
@@ -117,7 +115,7 @@ impl Parsed {
     /// The item node indices of a list or tuple at node `i`.
     pub fn seq_items(&self, i: usize) -> Option<Vec<usize>> {
         let n = match self.nodes.get(i) {
-            Some(Node::List(n) | Node::Tuple(n)) => *n,
+            Some(Node::List(n, _) | Node::Tuple(n, _)) => *n,
             _ => return None,
         };
         let mut out = Vec::with_capacity(n as usize);
@@ -172,10 +170,10 @@ impl Parsed {
                 Value::PyStr(String::from_utf8_lossy(self.slice(start, len)).into_owned())
             }
             Node::Bytes { start, len } => Value::Bytes(self.slice(start, len).to_vec()),
-            Node::List(n) => Value::List(items(n, i)),
-            Node::Tuple(n) => Value::Tuple(items(n, i)),
-            Node::Set(n) => Value::Set(items(n, i)),
-            Node::Dict(n) => {
+            Node::List(n, _) => Value::List(items(n, i)),
+            Node::Tuple(n, _) => Value::Tuple(items(n, i)),
+            Node::Set(n, _) => Value::Set(items(n, i)),
+            Node::Dict(n, _) => {
                 let flat = items(2 * n, i);
                 let mut pairs = Vec::with_capacity(n as usize);
                 let mut it = flat.into_iter();
@@ -254,7 +252,7 @@ pub fn parse(text: &[u8], max_depth: usize) -> Result<Parsed> {
     p.skip_space(false);
     if p.peek() == Some(b',') {
         // A bare tuple at the top level: `1, 2`.
-        p.out.nodes.insert(0, Node::Tuple(0));
+        p.out.nodes.insert(0, Node::Tuple(0, 0));
         p.sequence_tail(0, None)?;
     }
     let end_of_value = p.i;
@@ -326,6 +324,113 @@ const HEX: [u16; 256] = {
     t
 };
 
+/// Two-character escapes that `bytes_blocks` decodes (their value), others 0x100.
+const SIMPLE_ESCAPE: [u16; 256] = {
+    let mut t = [0x100u16; 256];
+    t[b'\\' as usize] = b'\\' as u16;
+    t[b'\'' as usize] = b'\'' as u16;
+    t[b'"' as usize] = b'"' as u16;
+    t[b'a' as usize] = 0x07;
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0c;
+    t[b'n' as usize] = b'\n' as u16;
+    t[b'r' as usize] = b'\r' as u16;
+    t[b't' as usize] = b'\t' as u16;
+    t[b'v' as usize] = 0x0b;
+    t
+};
+
+/// Bit `k` set for each byte `k` of the 64 that equals `c`: eight bytes at a time, as words.
+fn byte_mask(block: &[u8], c: u8) -> u64 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut mask = 0;
+    for (w, word) in block.chunks_exact(8).take(8).enumerate() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ (LOW * u64::from(c));
+        // High bit of each byte set where that byte of `x` is zero (no carries between bytes).
+        let zero = !(((x & !HIGH) + !HIGH) | x) & HIGH;
+        // Gather the eight high bits into one byte, byte k's at bit k.
+        let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        mask |= bits << (8 * w);
+    }
+    mask
+}
+
+/// Bit `k` set for each byte `k` that a backslash escapes: every second backslash of a run of
+/// them, and the byte after a run of odd length. The block must start outside any escape.
+fn escaped(backslashes: u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let starts = backslashes & !(backslashes << 1);
+    // Adding a run's first bit to the run clears it and carries into the byte after it, so
+    // `x ^ backslashes` is each such run plus the byte after it. In a run starting on an even
+    // bit the odd bits are the escaped bytes, and the other way round.
+    let even_runs = backslashes.wrapping_add(starts & EVEN) ^ backslashes;
+    let odd_runs = backslashes.wrapping_add(starts & !EVEN) ^ backslashes;
+    (even_runs & !EVEN) | (odd_runs & EVEN)
+}
+
+/// Decode a non-raw bytes literal's body from `i` in blocks of 64 bytes, for as long as it is
+/// made of printable ASCII, the escapes of `SIMPLE_ESCAPE` and `\xNN`. Returns where it
+/// stopped, at the start of an escape or character: the closing quote, anything else, and the
+/// last bytes of the text are left to the byte-by-byte code.
+///
+/// Compressed masks are bytes literals of random bytes, where one-byte characters and
+/// four-byte `\xNN` escapes alternate at random: decoding byte by byte, the branch on which
+/// comes next is mispredicted about every other time, and each step waits for the one before.
+/// Here the escapes of a whole block are found at once with bit masks, and then each
+/// character is decoded from the masks' bits without branching on its kind.
+fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> usize {
+    // Every character read below starts in the block, and reads at most 3 bytes past it.
+    while let Some(Ok(block)) = s.get(i..i + 67).map(<&[u8; 67]>::try_from) {
+        let backslashes = byte_mask(block, b'\\');
+        let escaped = escaped(backslashes);
+        let hex_escapes = escaped & byte_mask(block, b'x');
+        let hex_digits = (hex_escapes << 1) | (hex_escapes << 2);
+        let starts = !(escaped | hex_digits);
+        // A character that begins in the block but ends past it waits for the next block.
+        let escape_starts = backslashes & !escaped;
+        let split = (escape_starts & 1 << 63) | ((hex_escapes & 0b11 << 62) >> 1);
+        let end = split.trailing_zeros() as usize;
+        let mut todo = match end {
+            64 => starts,
+            _ => starts & ((1u64 << end) - 1),
+        };
+        // Decoded into a local array (kept in registers and L1), appended once per block.
+        let mut out = [0u8; 64];
+        let mut count = 0;
+        let mut unusual = 0u16;
+        while todo != 0 {
+            let k = todo.trailing_zeros() as usize & 63;
+            todo &= todo - 1;
+            let (c, n, h, l) = (block[k], block[k + 1], block[k + 2], block[k + 3]);
+            let is_escape = c == b'\\';
+            let hex = HEX[usize::from(h)] << 4 | HEX[usize::from(l)];
+            let escape = select_unpredictable(n == b'x', hex, SIMPLE_ESCAPE[usize::from(n)]);
+            let value = select_unpredictable(is_escape, escape, u16::from(c));
+            // Values above 0xFF mark bad hex digits and other escapes; a plain character must
+            // be printable and not the quote. Summed up as bits, so that nothing branches.
+            let odd_char = (c == q) | !(0x20..0x7f).contains(&c);
+            unusual |= (value >> 8) | u16::from(!is_escape & odd_char);
+            if let Some(slot) = out.get_mut(count) {
+                *slot = value as u8;
+            }
+            count += 1;
+        }
+        if unusual != 0 {
+            break;
+        }
+        // All 64 bytes, then cut back: a copy of a constant size is inlined, where one of
+        // `count` bytes calls `memmove` (a tenth of a header's parse time).
+        let before = buf.len();
+        buf.extend_from_slice(&out);
+        buf.truncate(before + count.min(64));
+        i += end;
+    }
+    i
+}
+
 fn hex_val(b: u8) -> Option<u32> {
     let v = HEX[usize::from(b)];
     (v < 16).then_some(u32::from(v))
@@ -363,6 +468,11 @@ impl<'a> Parser<'a> {
     fn arena_pos(&self) -> u32 {
         // The arena never outgrows the text, whose size parse() checked fits in u32.
         u32::try_from(self.out.arena.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The number of nodes after the container node at `at`: its subtree, now complete.
+    fn size_from(&self, at: usize) -> u32 {
+        Self::count(self.out.nodes.len() - at - 1)
     }
 
     fn count(n: usize) -> u32 {
@@ -589,9 +699,9 @@ impl<'a> Parser<'a> {
                 self.i += 1;
                 self.enter(start)?;
                 let at = self.out.nodes.len();
-                self.push(Node::List(0));
+                self.push(Node::List(0, 0));
                 let n = self.items(b']', start)?;
-                self.out.nodes[at] = Node::List(n);
+                self.out.nodes[at] = Node::List(n, self.size_from(at));
                 self.depth -= 1;
                 Ok(Num::No)
             }
@@ -630,7 +740,9 @@ impl<'a> Parser<'a> {
                 None => return Err(self.unclosed(open_at)),
                 _ => {}
             }
-            self.expr()?;
+            if !self.list_float(close) {
+                self.expr()?;
+            }
             n += 1;
             self.skip_space(false);
             match self.peek() {
@@ -659,7 +771,9 @@ impl<'a> Parser<'a> {
     /// tuple, up to `close` (or the end of the line, at the top level).
     fn sequence_tail(&mut self, node: usize, close: Option<(u8, usize)>) -> Result<()> {
         let mut n = 1usize;
-        let finish = |p: &mut Self, n: usize| p.out.nodes[node] = Node::Tuple(Self::count(n));
+        let finish = |p: &mut Self, n: usize| {
+            p.out.nodes[node] = Node::Tuple(Self::count(n), p.size_from(node))
+        };
         loop {
             // We are at a comma.
             self.i += 1;
@@ -711,7 +825,7 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b')') {
             self.i += 1;
             self.depth -= 1;
-            self.push(Node::Tuple(0));
+            self.push(Node::Tuple(0, 0));
             return Ok(Num::No);
         }
         let first = self.out.nodes.len();
@@ -724,7 +838,7 @@ impl<'a> Parser<'a> {
                 kind
             }
             Some(b',') => {
-                self.out.nodes.insert(first, Node::Tuple(0));
+                self.out.nodes.insert(first, Node::Tuple(0, 0));
                 self.sequence_tail(first, Some((b')', open_at)))?;
                 Num::No
             }
@@ -746,7 +860,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         self.enter(open_at)?;
         let at = self.out.nodes.len();
-        self.push(Node::Dict(0));
+        self.push(Node::Dict(0, 0));
         self.skip_space(false);
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -787,7 +901,7 @@ impl<'a> Parser<'a> {
                 self.expr()?;
                 pairs += 1;
             }
-            self.out.nodes[at] = Node::Dict(Self::count(pairs));
+            self.out.nodes[at] = Node::Dict(Self::count(pairs), self.size_from(at));
         } else {
             let mut n = 1usize;
             match self.peek() {
@@ -804,7 +918,7 @@ impl<'a> Parser<'a> {
                     )))
                 }
             }
-            self.out.nodes[at] = Node::Set(Self::count(n));
+            self.out.nodes[at] = Node::Set(Self::count(n), self.size_from(at));
         }
         self.depth -= 1;
         Ok(())
@@ -840,7 +954,7 @@ impl<'a> Parser<'a> {
                 let r = self.expect(b')', "')': only 'set()' with no arguments is allowed");
                 self.depth -= 1;
                 r?;
-                (Node::Set(0), Num::No)
+                (Node::Set(0, 0), Num::No)
             }
             _ => {
                 let name = String::from_utf8_lossy(word);
@@ -948,6 +1062,9 @@ impl<'a> Parser<'a> {
             let mut i = self.i;
             let mut buf = std::mem::take(&mut self.out.arena);
             let hex_ok = bytes && !raw;
+            if hex_ok {
+                i = bytes_blocks(s, i, q, &mut buf);
+            }
             loop {
                 match s.get(i..i + 4) {
                     Some(&[b'\\', b'x', h, l]) if hex_ok => {
@@ -1301,6 +1418,30 @@ impl<'a> Parser<'a> {
         });
     }
 
+    /// A float item of a list (`12.5,` or `-0.25]`), pushed without the general expression
+    /// code, which costs more than the number itself for the hundreds of landmark and
+    /// identity floats in a face header. `false`, with nothing consumed, for anything else.
+    fn list_float(&mut self, close: u8) -> bool {
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        let digits = start + usize::from(negative);
+        if !self.s.get(digits).is_some_and(u8::is_ascii_digit) {
+            return false;
+        }
+        let Some(v) = self.plain_float(digits) else {
+            self.i = start;
+            return false;
+        };
+        self.skip_space(false);
+        if !matches!(self.peek(), Some(c) if c == b',' || c == close) {
+            // `1.5+2j` and the like, or an error: the general code reads it again.
+            self.i = start;
+            return false;
+        }
+        self.push(Node::Float(if negative { -v } else { v }));
+        true
+    }
+
     /// The common float literal (`12.5`, `3e-05`, as `repr` writes them) in one pass, or
     /// `None` to leave the text to the general code: ints, underscores, imaginary numbers,
     /// a number running into a name, and every error.
@@ -1479,6 +1620,152 @@ mod tests {
             Value::Str(Text::Surrogates(vec![0xED, 0xA0, 0x80]))
         );
         assert!(matches!(p(r"'\N{BULLET}'"), Value::PyStr(_)));
+    }
+
+    /// A small deterministic generator, so the tests need no extra crate.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+    }
+
+    /// Write `data` as a bytes literal the way the rule allows: printable bytes as themselves,
+    /// the others as `\xNN` (`upper` picks the hex case) or, with `named`, `\t` and company.
+    fn bytes_literal(data: &[u8], named: bool, upper: bool) -> String {
+        let mut text = String::from("b'");
+        for &b in data {
+            match b {
+                b'\\' => text.push_str("\\\\"),
+                b'\'' => text.push_str("\\'"),
+                b'\t' if named => text.push_str("\\t"),
+                b'\n' if named => text.push_str("\\n"),
+                0x07 if named => text.push_str("\\a"),
+                0x20..=0x7e => text.push(b as char),
+                _ if upper => text.push_str(&format!("\\x{b:02X}")),
+                _ => text.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        text.push('\'');
+        text
+    }
+
+    #[test]
+    fn escaped_bytes_match_a_byte_by_byte_scan() {
+        let mut rng = Lcg(7);
+        for _ in 0..20_000 {
+            let block: Vec<u8> = (0..64)
+                .map(|_| [b'\\', b'\\', b'x', b'a'][(rng.next() % 4) as usize])
+                .collect();
+            let backslashes = byte_mask(&block, b'\\');
+            let mut expected = 0u64;
+            let mut k = 0;
+            while k < 64 {
+                if block[k] == b'\\' {
+                    if k < 63 {
+                        expected |= 1 << (k + 1);
+                    }
+                    k += 2;
+                } else {
+                    k += 1;
+                }
+            }
+            assert_eq!(escaped(backslashes), expected, "{block:?}");
+            let xs = (0..64)
+                .filter(|&k| block[k] == b'x')
+                .fold(0u64, |m, k| m | 1 << k);
+            assert_eq!(byte_mask(&block, b'x'), xs);
+        }
+    }
+
+    #[test]
+    fn long_bytes_literals_decode_to_their_bytes() {
+        // Long enough for the 64-byte blocks, with every byte value, escapes split across
+        // block ends at every offset, and bodies of each kind.
+        let mut rng = Lcg(11);
+        for case in 0..3_000 {
+            let len = (rng.next() % 400) as usize;
+            let data: Vec<u8> = match case % 4 {
+                0 => (0..len).map(|_| rng.next() as u8).collect(),
+                1 => (0..len)
+                    .map(|_| b"\\x'a\t"[(rng.next() % 5) as usize])
+                    .collect(),
+                2 => (0..len).map(|_| (rng.next() % 0x60 + 0x20) as u8).collect(),
+                _ => (0..len).map(|i| (i % 256) as u8).collect(),
+            };
+            let text = bytes_literal(&data, case % 3 == 0, case % 5 == 0);
+            assert_eq!(p(&text), Value::Bytes(data.clone()), "{text}");
+            // The same literal inside a list, followed by more text.
+            let listed = format!("[{text}, 1]");
+            assert_eq!(
+                p(&listed),
+                Value::List(vec![Value::Bytes(data), Value::Int(1)]),
+                "{listed}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_bytes_literals_with_rare_escapes_and_errors() {
+        let body = "\\x41".repeat(40);
+        let a40 = vec![b'A'; 40];
+        // Octal, unknown and line-continuation escapes, a raw prefix, a quote in a triple.
+        let octal = format!("b'{body}\\101{body}'");
+        assert_eq!(p(&octal), Value::Bytes(vec![b'A'; 81]));
+        let unknown = format!("b'{body}\\q{body}'");
+        let expected = [a40.clone(), b"\\q".to_vec(), a40.clone()].concat();
+        assert_eq!(p(&unknown), Value::Bytes(expected));
+        let continued = format!("b'{body}\\\n{body}'");
+        assert_eq!(p(&continued), Value::Bytes(vec![b'A'; 80]));
+        let raw = format!("rb'{body}'");
+        assert_eq!(p(&raw), Value::Bytes(body.clone().into_bytes()));
+        let triple = format!("b'''{body}'{body}'''");
+        let expected = [a40.clone(), b"'".to_vec(), a40].concat();
+        assert_eq!(p(&triple), Value::Bytes(expected));
+        assert_eq!(bad(&format!("b'{body}\\xZ1{body}'")).offset, Some(162));
+        assert!(bad(&format!("b'{body}é{body}'"))
+            .to_string()
+            .contains("ASCII"));
+        assert!(bad(&format!("b'{body}\n{body}'"))
+            .to_string()
+            .contains("newline"));
+        assert!(bad(&format!("b'{body}{body}"))
+            .to_string()
+            .contains("never closed"));
+    }
+
+    #[test]
+    fn skip_jumps_over_whole_subtrees() {
+        // Against counting items node by node, for every node of nested values, bare and
+        // parenthesised tuples (whose node is inserted before their first item) and sets.
+        let texts = [
+            "{'a': [1, (2, 3), {4: {5}}], 'b': ((), [], {}, set()), 'c': -1.5}",
+            "1, [2, 3], (4, (5, 6)), {7: 8}",
+            "([1, 2], 3), 4",
+            "[[[[]]], [[1], [2, [3, [4]]]], {1, 2, (3, 4)}]",
+        ];
+        for text in texts {
+            let parsed = parse(text.as_bytes(), 64).unwrap_or_default();
+            assert!(!parsed.nodes.is_empty(), "{text}");
+            for i in 0..parsed.nodes.len() {
+                let mut end = i;
+                let mut pending = 1usize;
+                while pending > 0 {
+                    pending = pending - 1
+                        + match parsed.nodes[end] {
+                            Node::List(n, _) | Node::Tuple(n, _) | Node::Set(n, _) => n as usize,
+                            Node::Dict(n, _) => 2 * n as usize,
+                            _ => 0,
+                        };
+                    end += 1;
+                }
+                assert_eq!(parsed.skip(i), end, "{text} node {i}");
+            }
+        }
     }
 
     #[test]

@@ -111,6 +111,23 @@ def test_every_float_round_trips(x: float) -> None:
     assert same(got, x)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=60, max_size=700), st.lists(st.floats(width=32), max_size=40))
+def test_long_bytes_and_float_lists_match_literal_eval(data: bytes, floats: list[float]) -> None:
+    # The shapes of a face header's bulk: compressed masks (long bytes literals, decoded in
+    # 64-byte blocks) and landmark / identity lists of floats.
+    text = repr(
+        {
+            "mask": data,
+            "floats": floats,
+            "rows": [floats[i : i + 2] for i in range(0, len(floats), 2)],
+        }
+    )
+    expected = eval(text, dict(NON_FINITE_NAMES))
+    assert same(parse_literal(text), expected)
+    assert same(parse_literal(repr(data)), data)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.from_regex(r"\A[0-9]{1,25}\.?[0-9]{0,25}([eE][+-]?[0-9]{1,3})?\Z"))
 def test_decimal_literals_match_literal_eval(text: str) -> None:
