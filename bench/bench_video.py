@@ -6,7 +6,9 @@ prints, in one run, a markdown table of timings and ratios:
 * random access to 120 seeded random frames: faceio ``VideoReader.frame_at`` versus
   (a) decoding from the start of the file for every request (only a sample of the requests is
   timed and the per-request time extrapolated) and (b) ``container.seek(pts, backward=True)``
-  to the target's timestamp, then decoding until ``frame.pts >= target``;
+  to the target's timestamp, then decoding until ``frame.pts >= target``; faceio runs with its
+  default decoded-frame cache (``DEFAULT_CACHE_BYTES``), a fresh reader per run, and an info
+  row shows it with the cache off (``cache_bytes=0``: every request decodes);
 * index build (``scan_video``) as a percentage of a full decode;
 * sequential iteration (``VideoReader.iter_frames``) versus a bare PyAV
   ``for frame in container.decode(stream): frame.to_ndarray(format="bgr24")`` loop.
@@ -27,7 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceio.video import VideoReader, scan_video
+from faceio.video import DEFAULT_CACHE_BYTES, VideoReader, scan_video
 
 FRAMES = 600
 WIDTH, HEIGHT = 640, 360
@@ -189,10 +191,17 @@ def main() -> None:
         )
 
         # ---- random access
-        def faceio_random() -> None:
-            with VideoReader(path, video_meta_data=meta) as reader:
+        def faceio_random(cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+            with VideoReader(path, video_meta_data=meta, cache_bytes=cache_bytes) as reader:
                 for i in requests:
                     reader.frame_at(i)
+
+        with VideoReader(path, video_meta_data=meta) as reader:
+            hits = 0
+            for i in requests:
+                hits += reader._cache.get(i) is not None
+                reader.frame_at(i)
+            cached_frames, cached_bytes = len(reader._cache), reader._cache.size
 
         t_faceio_scan = best_of(repeats, lambda: VideoReader(path).close())
 
@@ -232,6 +241,20 @@ def main() -> None:
                     ">= 2x",
                 )
             )
+            if threads is None:
+                t_seek, t_nocache = (
+                    t / REQUESTS
+                    for t in paired(repeats, seek_random, lambda: faceio_random(cache_bytes=0))
+                )
+                rows.append(
+                    (
+                        f"(info) same, faceio with the frame cache off ({label})",
+                        f"{t_nocache * 1e3:.2f} ms/frame",
+                        f"{t_seek * 1e3:.2f} ms/frame",
+                        f"{t_seek / t_nocache:.2f}x",
+                        "",
+                    )
+                )
 
         # ---- sequential iteration
         with VideoReader(path, video_meta_data=meta) as reader:
@@ -252,6 +275,11 @@ def main() -> None:
     print(f"{REQUESTS} seeded random requests; best of {repeats} runs; 'VideoReader(path)'")
     print(f"construction with the scan takes {t_faceio_scan * 1e3:.1f} ms (not in the per-frame")
     print("random-access time, which reuses the index through video_meta_data).")
+    print(
+        f"Frame cache ({DEFAULT_CACHE_BYTES / 2**20:.0f} MiB default): {hits} of {REQUESTS} "
+        f"requests served from it; {cached_frames} frames ({cached_bytes / 2**20:.1f} MiB) "
+        "cached at the end."
+    )
     print()
     print("| measurement | faceio | baseline | ratio | target |")
     print("|---|---|---|---|---|")

@@ -218,6 +218,12 @@ def clip(request: pytest.FixtureRequest, clip_dir: Path) -> Clip:
     return get_clip(request.param, clip_dir)
 
 
+@pytest.fixture(params=[0, video.DEFAULT_CACHE_BYTES], ids=["nocache", "cache"])
+def cache_bytes(request: pytest.FixtureRequest) -> int:
+    """Random access with the frame cache off (every request decodes) and at its default."""
+    return int(request.param)
+
+
 def check(reader: VideoReader, clip: Clip, order: list[int]) -> None:
     for i in order:
         frame = reader.frame_at(i)
@@ -273,26 +279,26 @@ def test_file_properties(clip_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- random access
-def test_random_order(clip: Clip) -> None:
+def test_random_order(clip: Clip, cache_bytes: int) -> None:
     order = list(range(len(clip.reference)))
     random.Random(7).shuffle(order)
-    with VideoReader(clip.path) as reader:
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
         check(reader, clip, order + order[:10])
 
 
-def test_backwards(clip: Clip) -> None:
-    with VideoReader(clip.path) as reader:
+def test_backwards(clip: Clip, cache_bytes: int) -> None:
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
         check(reader, clip, list(range(len(clip.reference) - 1, -1, -1)))
 
 
-def test_last_then_first(clip: Clip) -> None:
+def test_last_then_first(clip: Clip, cache_bytes: int) -> None:
     last = len(clip.reference) - 1
-    with VideoReader(clip.path) as reader:
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
         check(reader, clip, [last, 0, last, 1, last - 1, 0])
 
 
-def test_past_last_keyframe_then_forwards(clip: Clip) -> None:
-    with VideoReader(clip.path) as reader:
+def test_past_last_keyframe_then_forwards(clip: Clip, cache_bytes: int) -> None:
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
         last_key = reader.video_meta_data["keyframes"][-1]
         count = reader.frame_count
         start = min(last_key + 1, count - 1)
@@ -300,9 +306,9 @@ def test_past_last_keyframe_then_forwards(clip: Clip) -> None:
         check(reader, clip, [last_key, *range(0, min(count, 20))])
 
 
-def test_after_reaching_end(clip: Clip) -> None:
+def test_after_reaching_end(clip: Clip, cache_bytes: int) -> None:
     count = len(clip.reference)
-    with VideoReader(clip.path) as reader:
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
         check(reader, clip, list(range(count)))
         check(reader, clip, [count - 1, count // 2, count - 1, count - 2, 3])
 
@@ -321,7 +327,7 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
 
 @pytest.mark.parametrize("with_meta", [False, True], ids=["scanned", "meta"])
 def test_access_paths_are_cheap(
-    clip: Clip, with_meta: bool, monkeypatch: pytest.MonkeyPatch
+    clip: Clip, with_meta: bool, cache_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forward stepping never seeks; random access never falls back to decoding from the start
     (except for frames before the first keyframe, which only a cut edit list produces).
@@ -331,7 +337,7 @@ def test_access_paths_are_cheap(
     seeks = _count_calls(monkeypatch, "_seek")
     restarts = _count_calls(monkeypatch, "_restart")
     count = len(clip.reference)
-    with VideoReader(clip.path, video_meta_data=meta) as reader:
+    with VideoReader(clip.path, video_meta_data=meta, cache_bytes=cache_bytes) as reader:
         check(reader, clip, list(range(count)))
         assert (len(seeks), len(restarts)) == (0, 1)  # the lazy first open
         order = list(range(count))
@@ -341,6 +347,99 @@ def test_access_paths_are_cheap(
         assert len(restarts) <= 1 + leading
         # A retried seek (MPEG-TS seeks by decode timestamp) is learned, not repeated.
         assert len(seeks) <= count + 2 * (leading + 1) + 3
+
+
+def _cached(reader: VideoReader) -> dict[int, np.ndarray]:
+    """The frames a reader has cached, converted like frame_at converts them."""
+    return {index: video._to_bgr(frame) for index, frame in reader._cache.items()}
+
+
+def test_cached_frames_are_exact(clip: Clip) -> None:
+    """Every frame the cache holds after random jumps is the sequentially decoded one, and a
+    cache hit returns it without decoding anything."""
+    order = list(range(len(clip.reference)))
+    random.Random(11).shuffle(order)
+    with VideoReader(clip.path, cache_bytes=1 << 30) as reader:
+        check(reader, clip, order[: len(order) // 3])
+        cached = _cached(reader)
+        assert len(cached) >= len(order) // 3  # every request, and what was decoded on the way
+        for index, frame in cached.items():
+            assert np.array_equal(frame, clip.reference[index]), f"{clip.name}: cached {index}"
+
+        def no_decoding(*args: Any) -> None:
+            raise AssertionError("a cached frame was decoded again")
+
+        for name in ("_decode_to", "_seek", "_restart"):
+            setattr(reader, name, no_decoding)
+        check(reader, clip, sorted(cached))
+
+
+def test_cache_skips_frames_before_the_seek_keyframe(clip: Clip) -> None:
+    """After a jump into a GOP, frames displayed before its keyframe (open-GOP leading
+    pictures, which may reference the previous GOP) are not cached."""
+    with VideoReader(clip.path, cache_bytes=1 << 30) as reader:
+        keys = reader.video_meta_data["keyframes"]
+    for key in keys[1:]:
+        with VideoReader(clip.path, cache_bytes=1 << 30) as reader:
+            target = min(key + 5, reader.frame_count - 1)
+            check(reader, clip, [target])
+            cached = _cached(reader)
+            assert target in cached
+            assert min(cached) >= key, f"{clip.name}: frame {min(cached)} cached, key {key}"
+
+
+def test_cache_budget(clip_dir: Path) -> None:
+    clip = get_clip("bframes_h264", clip_dir)
+    order = list(range(len(clip.reference)))
+    random.Random(5).shuffle(order)
+    with av.open(str(clip.path)) as container:
+        frame_bytes = video._frame_bytes(next(container.decode(video=0)))
+    assert frame_bytes >= 80 * 48 * 3 // 2  # the planes with their row padding
+    for budget in (0, 1, 3 * frame_bytes, 10 * frame_bytes):
+        with VideoReader(clip.path, cache_bytes=budget) as reader:
+            assert reader.cache_bytes == budget
+            check(reader, clip, order + order[:20])
+            assert reader._cache.size <= budget
+            assert len(reader._cache) == budget // frame_bytes
+    with VideoReader(clip.path) as reader:
+        assert reader.cache_bytes == video.DEFAULT_CACHE_BYTES
+        check(reader, clip, order)
+        assert len(reader._cache) == len(order)
+    assert len(reader._cache) == 0  # closing frees the cache
+
+
+def test_frame_cache_lru(clip_dir: Path) -> None:
+    clip = get_clip("cfr_h264", clip_dir)
+    with av.open(str(clip.path)) as container:
+        frames = [frame for _, frame in zip(range(5), container.decode(video=0), strict=False)]
+    size = video._frame_bytes(frames[0])
+    cache = video._FrameCache(3 * size)
+    for index in range(3):
+        cache.put(index, frames[index])
+    assert cache.get(0) is frames[0]  # 0 is now the most recently used
+    cache.put(0, frames[4])  # already cached: kept, not replaced
+    assert cache.get(0) is frames[0]
+    cache.put(3, frames[3])  # evicts 1, the least recently used
+    assert [index for index, _ in cache.items()] == [2, 0, 3]
+    assert cache.get(1) is None and cache.size == 3 * size
+    cache.clear()
+    assert len(cache) == 0 and cache.size == 0
+
+
+def test_returned_frames_are_independent(clip_dir: Path) -> None:
+    """Arrays from the cache are copies: changing one does not change the next request."""
+    clip = get_clip("cfr_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        for _ in range(3):
+            frame = reader.frame_at(7)
+            assert np.array_equal(frame, clip.reference[7])
+            frame[:] = 1
+    bgr = np.arange(4 * 64 * 3, dtype=np.uint8).reshape(4, 64, 3)  # rows without padding
+    native = av.VideoFrame.from_ndarray(bgr, format="bgr24")  # no conversion needed
+    converted = video._to_bgr(native)
+    assert np.array_equal(converted, native.to_ndarray(format="bgr24"))
+    assert converted.flags["C_CONTIGUOUS"] and converted.flags["OWNDATA"]
+    assert not np.shares_memory(converted, native.to_ndarray())
 
 
 def test_sequential_iteration(clip: Clip) -> None:
