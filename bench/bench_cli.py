@@ -17,6 +17,7 @@ Run with ``python bench/bench_cli.py [FOLDER]``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -116,9 +117,12 @@ def best(fn: Callable[[], object], repeats: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", help="where the faces are made and reused")
+    args = parser.parse_args()
     tmp = None
-    if len(sys.argv) > 1:
-        folder = Path(sys.argv[1])
+    if args.folder:
+        folder = Path(args.folder)
         folder.mkdir(parents=True, exist_ok=True)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="faceio-bench-cli-")

@@ -6,6 +6,7 @@ folder, and reused when present). Prints a markdown table of times and ratios.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 import struct
@@ -117,9 +118,14 @@ def bare_read(paths: list[str]) -> None:
 
 
 def main() -> None:
-    folder = (
-        sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.gettempdir(), "faceio-bench")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        default=os.path.join(tempfile.gettempdir(), "faceio-bench"),
+        help="where the corpus is generated and reused (default: a folder under the temp dir)",
     )
+    folder = parser.parse_args().folder
     paths = corpus.build(os.path.join(folder, "faces"))
     corpus.warm(paths)
     n = len(paths)
