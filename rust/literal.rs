@@ -373,15 +373,16 @@ fn escaped(backslashes: u64) -> u64 {
 
 /// Decode a non-raw bytes literal's body from `i` in blocks of 64 bytes, for as long as it is
 /// made of printable ASCII, the escapes of `SIMPLE_ESCAPE` and `\xNN`. Returns where it
-/// stopped, at the start of an escape or character: the closing quote, anything else, and the
-/// last bytes of the text are left to the byte-by-byte code.
+/// stopped, at the start of an escape or character, and whether a block had something
+/// unusual in it: the closing quote, anything else, and the last bytes of the text are left
+/// to the byte-by-byte code.
 ///
 /// Compressed masks are bytes literals of random bytes, where one-byte characters and
 /// four-byte `\xNN` escapes alternate at random: decoding byte by byte, the branch on which
 /// comes next is mispredicted about every other time, and each step waits for the one before.
 /// Here the escapes of a whole block are found at once with bit masks, and then each
 /// character is decoded from the masks' bits without branching on its kind.
-fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> usize {
+fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, bool) {
     // Every character read below starts in the block, and reads at most 3 bytes past it.
     while let Some(Ok(block)) = s.get(i..i + 67).map(<&[u8; 67]>::try_from) {
         let backslashes = byte_mask(block, b'\\');
@@ -419,7 +420,7 @@ fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> usize {
             count += 1;
         }
         if unusual != 0 {
-            break;
+            return (i, true);
         }
         // All 64 bytes, then cut back: a copy of a constant size is inlined, where one of
         // `count` bytes calls `memmove` (a tenth of a header's parse time).
@@ -428,7 +429,7 @@ fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> usize {
         buf.truncate(before + count.min(64));
         i += end;
     }
-    i
+    (i, false)
 }
 
 fn hex_val(b: u8) -> Option<u32> {
@@ -1055,6 +1056,9 @@ impl<'a> Parser<'a> {
         self.i += if triple { 3 } else { 1 };
         let body_start = self.i;
         let mut non_ascii = false;
+        // After a block with something unusual in it, the byte-by-byte code takes that block:
+        // trying a block at each unusual character made tab-filled text 18 times slower.
+        let mut blocks_from = body_start;
         loop {
             // Fast run: printable ASCII and, in bytes, `\xNN`, with the cursor and the arena in
             // locals so they stay in registers. Anything else drops to the general code below.
@@ -1062,8 +1066,12 @@ impl<'a> Parser<'a> {
             let mut i = self.i;
             let mut buf = std::mem::take(&mut self.out.arena);
             let hex_ok = bytes && !raw;
-            if hex_ok {
-                i = bytes_blocks(s, i, q, &mut buf);
+            if hex_ok && i >= blocks_from {
+                let (at, unusual) = bytes_blocks(s, i, q, &mut buf);
+                i = at;
+                if unusual {
+                    blocks_from = at + 64;
+                }
             }
             loop {
                 match s.get(i..i + 4) {
