@@ -388,6 +388,44 @@ def test_cache_skips_frames_before_the_seek_keyframe(clip: Clip) -> None:
             assert min(cached) >= key, f"{clip.name}: frame {min(cached)} cached, key {key}"
 
 
+@pytest.mark.parametrize("name", ["cfr_h264", "mpeg4_avi", "odd_ffv1_mkv"])
+def test_jump_then_step_seeks_once(
+    clip_dir: Path, name: str, cache_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a stream without reorder delay the target comes out of its own packet: the decoder
+    is not drained, so stepping on from a jump goes on decoding instead of seeking again."""
+    clip = get_clip(name, clip_dir)
+    seeks = _count_calls(monkeypatch, "_seek")
+    middle = len(clip.reference) // 2
+    with VideoReader(clip.path, cache_bytes=cache_bytes) as reader:
+        check(reader, clip, [middle, middle + 1, middle + 2, middle + 3])
+    assert len(seeks) == 1
+
+
+def test_cache_never_changes_what_is_returned(clip_dir: Path) -> None:
+    """With an index whose timestamp for one frame is off by a tick (still sorted, so
+    accepted), frames are identified by position guesses, which can be wrong: whatever the
+    reader returns, it returns the same with and without the cache."""
+    clip = get_clip("bframes_h264", clip_dir)
+    count = len(clip.reference)
+    order = [4, 2, 3, 1, 6, 5, 0, 9, 7, 8, count - 1, count - 3]
+
+    def results(meta: dict[str, list[int]], cache_bytes: int) -> list[int | str]:
+        out: list[int | str] = []
+        with VideoReader(clip.path, video_meta_data=meta, cache_bytes=cache_bytes) as reader:
+            for i in order:
+                try:
+                    out.append(read_index(reader.frame_at(i)))
+                except RuntimeError as err:
+                    out.append(type(err).__name__)
+        return out
+
+    for shifted in range(1, 10):
+        meta = scan_video(clip.path)
+        meta["pts_time"][shifted] += 1
+        assert results(meta, video.DEFAULT_CACHE_BYTES) == results(meta, 0), shifted
+
+
 def test_cache_budget(clip_dir: Path) -> None:
     clip = get_clip("bframes_h264", clip_dir)
     order = list(range(len(clip.reference)))
@@ -417,11 +455,12 @@ def test_frame_cache_lru(clip_dir: Path) -> None:
     for index in range(3):
         cache.put(index, frames[index])
     assert cache.get(0) is frames[0]  # 0 is now the most recently used
-    cache.put(0, frames[4])  # already cached: kept, not replaced
-    assert cache.get(0) is frames[0]
     cache.put(3, frames[3])  # evicts 1, the least recently used
     assert [index for index, _ in cache.items()] == [2, 0, 3]
     assert cache.get(1) is None and cache.size == 3 * size
+    cache.put(2, frames[4])  # already cached: kept, not replaced, and now the most recent
+    assert [index for index, _ in cache.items()] == [0, 3, 2]
+    assert cache.get(2) is frames[2]
     cache.clear()
     assert len(cache) == 0 and cache.size == 0
 

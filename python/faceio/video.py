@@ -538,18 +538,20 @@ class VideoReader:
             except av.InvalidDataError as err:
                 logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
                 continue
+            yield from frames
+            # Still here with a drain requested: the target was not among this packet's frames
+            # (if it was, _decode_to returned and cleared _drain_at, and the decoder stays able
+            # to go on). It is in the decoder's reorder delay: drain that instead of decoding
+            # more packets. The decoder cannot go on after this.
             if self._drain_at is not None and packet.pts == self._drain_at:
-                # The target has been decoded: drain the decoder's reorder delay instead of
-                # decoding more packets. The decoder cannot go on after this, and all the
-                # frames still to come are decoded already.
                 self._exhausted = True
                 try:
-                    frames = [*frames, *codec.decode(None)]
+                    drained = list(codec.decode(None))
                 except av.FFmpegError as err:
                     logger.debug("Draining the decoder of '%s' failed: %s", self.path, err)
-                yield from frames
+                    drained = []
+                yield from drained
                 return
-            yield from frames
         if skipping:
             codec.skip_frame = "DEFAULT"
 
@@ -580,16 +582,29 @@ class VideoReader:
         self._exhausted = False
         self._trusted_from = key_index
 
-    def _identify(self, frame: av.VideoFrame) -> int | None:
-        """Display index of a frame just decoded (``None``: unknown position)."""
+    def _identify(self, frame: av.VideoFrame) -> tuple[int, bool] | None:
+        """Display index of a frame just decoded, and whether its timestamp gave it.
+
+        A frame whose timestamp is not in the index is taken to follow the previous one
+        (``exact`` False); ``None`` when there is no previous one either.
+        """
         stamp = frame.pts if frame.pts is not None else frame.dts
         idx = self._index_of_ts.get(stamp) if stamp is not None else None
+        exact = idx is not None
         if idx is None:
             if self._last is None:
                 return None
             idx = self._last + 1
         self._last = idx
-        return idx
+        return idx, exact
+
+    def _cacheable(self, idx: int, exact: bool) -> bool:
+        """Whether a decoded frame may be cached as frame ``idx``.
+
+        Only frames identified by their own timestamp: a guessed index can be wrong (frames
+        skipped as non-reference never come out), and a cached frame outlives the request.
+        """
+        return exact and idx >= self._trusted_from
 
     def _decode_to(
         self, index: int, key_index: int | None, drain: bool = False
@@ -608,9 +623,10 @@ class VideoReader:
         cache = self._cache
         try:
             for frame in self._frames:
-                idx = self._identify(frame)
-                if idx is None:
+                identified = self._identify(frame)
+                if identified is None:
                     return None  # unknown position: cannot identify frames
+                idx, exact = identified
                 if first:
                     first = False
                     if idx > key_index:  # type: ignore[operator]
@@ -622,12 +638,13 @@ class VideoReader:
                             key_index,
                         )
                         return None
-                if idx >= self._trusted_from:
+                if self._cacheable(idx, exact):
                     cache.put(idx, frame)
                 if idx == index:
                     if self._exhausted:  # drained: the frames still to come are decoded
                         for seen, seen_frame in self._drained():
                             cache.put(seen, seen_frame)
+                        cache.get(index)  # the frame returned is the most recently used
                     return frame
                 if idx > index:
                     return None
@@ -640,11 +657,11 @@ class VideoReader:
     def _drained(self) -> Iterator[tuple[int, av.VideoFrame]]:
         """Yield the exact ``(index, frame)`` pairs that the drain after a target gave back."""
         for frame in self._frames:
-            idx = self._identify(frame)
-            if idx is None:
+            identified = self._identify(frame)
+            if identified is None:
                 return
-            if idx >= self._trusted_from:
-                yield idx, frame
+            if self._cacheable(*identified):
+                yield identified[0], frame
 
     def _seek_plan(self, key_pos: int) -> Iterator[tuple[int, int]]:
         """Seek attempts ``(number, timestamp)`` for a target whose keyframe is ``key_pos``.
