@@ -139,6 +139,9 @@ def test_decimal_literals_match_literal_eval(text: str) -> None:
             parse_literal(text)
         return
     assert same(parse_literal(text), expected), text
+    # The same inside a list, signed, as landmarks and identities are written.
+    listed = f"[{text}, -{text}]"
+    assert same(parse_literal(listed), literal_eval(listed)), listed
 
 
 @pytest.mark.parametrize(
@@ -204,6 +207,11 @@ def test_decimal_literals_match_literal_eval(text: str) -> None:
         "1.7976931348623157e308",
         "123456789012345678901234567890.123456789012345678901234567890",
         "[114.31097412109375, -0.5e-05, 7.0]",
+        "[-1.5+2j, 1.5j, 1.5J, 1_0.5, -0.0, - 1.5]",
+        "[1.5 # c\n, 2]",
+        "[1.5\n, -2.5\n]",
+        "{1.5, -2.5}",
+        "(1.5, -2.5)",
         "True",
         "None",
         "False",
@@ -258,6 +266,10 @@ def test_forms_match_literal_eval(text: str) -> None:
         "1._5",
         "1.5x",
         "1.5e5é",
+        "[1.5e]",
+        "[1.5, 2.5x]",
+        "[-1.5.2]",
+        "[1.5 2.5]",
         "(1,)(2,)",
         "1,\n2",
         "'\\x4'",
@@ -321,6 +333,13 @@ def test_error_offsets() -> None:
         parse_literal("{'a': [1, 2}")
     with pytest.raises(MetadataSyntaxError, match="opened at byte 6 is never closed"):
         parse_literal("{'a': [1, 2")
+    # Floats in lists are read by a fast path; its errors point where the general code's do.
+    with pytest.raises(MetadataSyntaxError, match="exponent has no digits") as info:
+        parse_literal("[0.5, 1.5e]")
+    assert info.value.offset == 10
+    with pytest.raises(MetadataSyntaxError, match="ending in 'x'") as info:
+        parse_literal("[1.5, -2.5x]")
+    assert info.value.offset == 7
     with pytest.raises(MetadataSyntaxError, match="invalid UTF-8") as info:
         parse_literal(b"['ok', 'bad \xff']")
     assert info.value.offset == 12
