@@ -1459,9 +1459,11 @@ impl<'a> Parser<'a> {
     fn plain_float(&mut self, start: usize) -> Option<f64> {
         let (v, len) = fast_float2::parse_partial::<f64, _>(&self.s[start..]).ok()?;
         let end = start + len;
-        let is_float = self.s[start..end]
-            .iter()
-            .any(|&b| matches!(b, b'.' | b'e' | b'E'));
+        // An int is digits only: look at the first byte after the leading digits (mostly one
+        // to three of them), not at the whole number.
+        let span = &self.s[start..end];
+        let digits = span.iter().take_while(|b| b.is_ascii_digit()).count();
+        let is_float = digits < span.len();
         let runs_on = self
             .s
             .get(end)
