@@ -324,7 +324,8 @@ const HEX: [u16; 256] = {
     t
 };
 
-/// Two-character escapes that `bytes_blocks` decodes (their value), others 0x100.
+/// The two-character escapes `\\`, `\'`, `\"`, `\a`, `\b`, `\f`, `\n`, `\r`, `\t`, `\v`: their
+/// value, others 0x100.
 const SIMPLE_ESCAPE: [u16; 256] = {
     let mut t = [0x100u16; 256];
     t[b'\\' as usize] = b'\\' as u16;
@@ -1191,14 +1192,9 @@ impl<'a> Parser<'a> {
                     self.i += 1;
                 }
             }
-            b'\\' | b'\'' | b'"' => out.push(c),
-            b'a' => out.push(0x07),
-            b'b' => out.push(0x08),
-            b'f' => out.push(0x0c),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'v' => out.push(0x0b),
+            _ if SIMPLE_ESCAPE[usize::from(c)] <= 0xFF => {
+                out.push(SIMPLE_ESCAPE[usize::from(c)] as u8);
+            }
             b'0'..=b'7' => {
                 let mut v = u32::from(c - b'0');
                 for _ in 0..2 {
