@@ -533,12 +533,7 @@ class VideoReader:
             if skip != skipping:
                 codec.skip_frame = "NONREF" if skip else "DEFAULT"
                 skipping = skip
-            try:
-                frames = packet.decode()
-            except av.InvalidDataError as err:
-                logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
-                continue
-            yield from frames
+            yield from self._decode_packet(packet)
             # Still here with a drain requested: the target was not among this packet's frames
             # (if it was, _decode_to returned and cleared _drain_at, and the decoder stays able
             # to go on). It is in the decoder's reorder delay: drain that instead of decoding
@@ -803,12 +798,15 @@ class VideoReader:
     ) -> Iterator[av.VideoFrame]:
         """Decode every frame of ``stream`` in order, skipping undecodable packets."""
         for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.InvalidDataError as err:
-                logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
-                continue
-            yield from frames
+            yield from self._decode_packet(packet)
+
+    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """Decode one packet; no frames (and a debug log) if the decoder rejects it."""
+        try:
+            return packet.decode()
+        except av.InvalidDataError as err:
+            logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
+            return []
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
