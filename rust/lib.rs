@@ -189,6 +189,25 @@ impl SlotBase {
     }
 }
 
+/// Ask Linux to back the whole 2 MiB pages inside a new buffer of `len` bytes at `ptr` with
+/// transparent huge pages, as numpy does for its own large arrays: the workers then take one
+/// page fault per 2 MiB they fill instead of one per 4 KiB, which was a fifth of a 256-face
+/// batch's time. Only a hint: where the kernel declines (or another system), nothing changes.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(ptr: *mut u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize).saturating_add(len) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: `start..end` lies inside the caller's buffer, which no one else uses yet;
+        // MADV_HUGEPAGE changes how the kernel backs those pages, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_ptr: *mut u8, _len: usize) {}
+
 /// Decode a batch of same-sized 8-bit RGB/RGBA PNGs into one BGR bytearray of
 /// `n * height * width * 3` bytes, on all cores with the GIL released.
 ///
@@ -235,6 +254,7 @@ fn decode_png_batch<'py>(
     if base.0.is_null() {
         return Ok(None);
     }
+    advise_huge_pages(base.0, total as usize);
     let results: Option<Vec<Option<FacePayload>>> = py.detach(|| {
         paths
             .par_iter()
