@@ -18,7 +18,7 @@ mod convert;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -208,19 +208,142 @@ fn advise_huge_pages(ptr: *mut u8, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *mut u8, _len: usize) {}
 
+/// What the workers of `build_while_decoding` have finished and its converting thread has not
+/// yet taken.
+struct Handoff {
+    ready: Vec<(usize, FacePayload)>,
+    finished: usize,
+    total: usize,
+    failed: bool,
+}
+
+type Shared = (Mutex<Handoff>, Condvar);
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Handoff> {
+    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many finished files wake the converting thread. Each wake takes a core from a worker
+/// for a moment; fewer, larger batches leave more conversion for after the last file.
+const WAKE_AT: usize = 32;
+
+/// Counts one file as finished when dropped, also when its work panicked (as failed), so the
+/// converting thread never waits for a file that will not come.
+struct Finish<'a> {
+    shared: &'a Shared,
+    index: usize,
+    result: Option<FacePayload>,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(self.shared);
+        state.finished += 1;
+        match self.result.take() {
+            Some(payload) => state.ready.push((self.index, payload)),
+            None => state.failed = true,
+        }
+        if state.failed || state.ready.len() >= WAKE_AT || state.finished == state.total {
+            self.shared.1.notify_one();
+        }
+    }
+}
+
+/// Run `work` over `paths` on the rayon pool with the GIL released while this thread turns
+/// each finished file's header into `build(is_face, parts_or_payload)`, a batch at a time:
+/// building Python objects needs the GIL, and done after the decoding it kept one core idle.
+/// The headers in input order, or `None` if `work` failed for any file.
+fn build_while_decoding<'py, F>(
+    py: Python<'py>,
+    paths: &[PathBuf],
+    build: &Bound<'py, PyAny>,
+    work: F,
+) -> PyResult<Option<Bound<'py, PyList>>>
+where
+    F: Fn(usize, &PathBuf) -> Option<FacePayload> + Sync,
+{
+    let n = paths.len();
+    let handoff = Handoff {
+        ready: Vec::new(),
+        finished: 0,
+        total: n,
+        failed: false,
+    };
+    let shared: Shared = (Mutex::new(handoff), Condvar::new());
+    let build = build.clone().unbind();
+    let mut headers: Vec<Option<Py<PyAny>>> = (0..n).map(|_| None).collect();
+    let mut error = None;
+    let complete = py.detach(|| {
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| {
+                paths.par_iter().enumerate().for_each(|(index, path)| {
+                    let mut finish = Finish {
+                        shared: &shared,
+                        index,
+                        result: None,
+                    };
+                    if !lock(&shared).failed {
+                        finish.result = work(index, path);
+                    }
+                });
+            });
+            loop {
+                let (batch, done) = {
+                    let mut state = shared
+                        .1
+                        .wait_while(lock(&shared), |s| {
+                            !(s.failed || s.ready.len() >= WAKE_AT || s.finished == n)
+                        })
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if state.failed {
+                        return false;
+                    }
+                    (std::mem::take(&mut state.ready), state.finished == n)
+                };
+                Python::attach(|py| {
+                    for (index, payload) in batch {
+                        let header = face_payload_to_py(py, &payload)
+                            .and_then(|(is_face, parts)| build.call1(py, (is_face, parts)));
+                        match header {
+                            Ok(header) => headers[index] = Some(header),
+                            Err(e) => error = error.take().or(Some(e)),
+                        }
+                    }
+                });
+                if done {
+                    return true;
+                }
+            }
+        })
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if !complete {
+        return Ok(None);
+    }
+    let headers = headers
+        .into_iter()
+        .map(|h| h.map(|h| h.into_bound(py)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| PyRuntimeError::new_err("faceio internal error: a header went missing"))?;
+    Ok(Some(PyList::new(py, headers)?))
+}
+
 /// Decode a batch of same-sized 8-bit RGB/RGBA PNGs into one BGR bytearray of
 /// `n * height * width * 3` bytes, on all cores with the GIL released.
 ///
-/// Returns `(bytearray, height, width, headers)` where `headers` (with `with_meta`) holds, per
-/// file, `(True, face parts)` or `(False, payload)` as `png_read_face` gives them; or `None`
-/// when any file is not of that kind, differs in size, fails to read, decode or parse: the
-/// caller then takes the OpenCV path, which reports the problem file by name.
+/// Returns `(bytearray, height, width, headers)`: with `build`, `headers` holds, per file,
+/// `build(True, face parts)` or `build(False, payload)` (as `png_read_face` gives them), called
+/// while the other files decode; without it `None`. The whole result is `None` when any file
+/// is not of that kind, differs in size, fails to read, decode or parse: the caller then
+/// takes the OpenCV path, which reports the problem file by name.
 #[pyfunction]
-#[pyo3(signature = (paths, with_meta=false))]
+#[pyo3(signature = (paths, build=None))]
 fn decode_png_batch<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
-    with_meta: bool,
+    build: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let lim = limits::current();
     let Some(first) = paths.first() else {
@@ -255,43 +378,40 @@ fn decode_png_batch<'py>(
         return Ok(None);
     }
     advise_huge_pages(base.0, total as usize);
-    let results: Option<Vec<Option<FacePayload>>> = py.detach(|| {
-        paths
-            .par_iter()
-            .enumerate()
-            .map(|(i, path)| {
-                // SAFETY: slot `i` lies inside the `total` bytes allocated above, `pixels`
-                // outlives this closure, and each index is visited once, so slots never overlap.
-                let out = unsafe { base.zeroed_slot(i, frame) };
-                // One read per file; header and pixels come from the same bytes.
-                let data = std::fs::read(path).ok()?;
-                let meta = match with_meta {
-                    true => Some(parse_face_payload(&data, &lim).ok()?),
-                    false => None,
-                };
-                decode::decode_bgr(&data, width, height, out)?;
-                Some(meta)
-            })
-            .collect()
-    });
-    let Some(results) = results else {
-        return Ok(None);
+    // One file: read once, header parsed from the same bytes, pixels into slot `i`.
+    let work = |i: usize, path: &PathBuf, with_meta: bool| -> Option<Option<FacePayload>> {
+        // SAFETY: slot `i` lies inside the `total` bytes allocated above, `pixels` outlives
+        // this closure, and each index is visited once, so slots never overlap.
+        let out = unsafe { base.zeroed_slot(i, frame) };
+        let data = std::fs::read(path).ok()?;
+        let meta = match with_meta {
+            true => Some(parse_face_payload(&data, &lim).ok()?),
+            false => None,
+        };
+        decode::decode_bgr(&data, width, height, out)?;
+        Some(meta)
     };
-    let headers = if with_meta {
-        let items = results
-            .iter()
-            .flatten()
-            .map(|m| {
-                let (is_face, obj) = face_payload_to_py(py, m)?;
-                Ok(
-                    PyTuple::new(py, [is_face.into_pyobject(py)?.to_owned().into_any(), obj])?
-                        .into_any(),
-                )
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)?.into_any()
-    } else {
-        py.None().into_bound(py)
+    let headers = match &build {
+        Some(build) => {
+            // Parsing, a decoded file always has its payload: `None` is a failure.
+            let work = |i: usize, path: &PathBuf| work(i, path, true).flatten();
+            match build_while_decoding(py, &paths, build, work)? {
+                Some(headers) => headers.into_any(),
+                None => return Ok(None),
+            }
+        }
+        None => {
+            let decoded = py.detach(|| {
+                paths
+                    .par_iter()
+                    .enumerate()
+                    .try_for_each(|(i, path)| work(i, path, false).map(|_| ()))
+            });
+            if decoded.is_none() {
+                return Ok(None);
+            }
+            py.None().into_bound(py)
+        }
     };
     Ok(Some(PyTuple::new(
         py,

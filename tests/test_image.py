@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from faceio import MetadataNotFound, PNGHeader
+from faceio.errors import HeaderSchemaError
 from faceio.image import (
     batch_convert_color,
     encode_image,
@@ -267,6 +268,78 @@ def test_rust_png_path_headers_equal_single_reads(tmp_path: Path, rng: np.random
     assert metas == [png_read_meta(Path(p).read_bytes()) for p in paths]
     assert metas[3] == {"patch": [3, 2.5]}
     np.testing.assert_array_equal(batch, np.stack([_opencv_bgr(p) for p in paths]))
+
+
+def _face_batch(tmp_path: Path, rng: np.random.Generator, count: int) -> list[str]:
+    """Small faces with distinct headers, most of them with a face header's shape."""
+    paths = []
+    for i in range(count):
+        path = tmp_path / f"b{i:03d}.png"
+        meta = {"other": [i]} if i % 7 == 3 else make_header(rng, n_masks=1, name=f"b{i}.png")
+        image = np.full((6, 5, 3), i % 256, np.uint8)
+        path.write_bytes(encode_image(image, ".png", metadata=meta))
+        paths.append(str(path))
+    return paths
+
+
+def test_rust_png_path_headers_in_order_across_handoffs(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """More files than one hand-off to the converting thread: every header, in input order."""
+    from faceio import _core
+
+    paths = _face_batch(tmp_path, rng, 150)
+    seen: list[tuple[bool, object]] = []
+    result = _core.decode_png_batch(paths, lambda is_face, parts: seen.append((is_face, parts)))
+    assert result is not None and len(seen) == 150 and result[3] == [None] * 150
+    assert sum(is_face for is_face, _ in seen) == 150 - len(range(3, 150, 7))
+    reversed_paths = paths[::-1]
+    batch, metas = read_image_batch(reversed_paths, with_metadata=True)
+    assert metas == [png_read_meta(Path(p).read_bytes()) for p in reversed_paths]
+    assert [int(image[0, 0, 0]) for image in batch] == [i % 256 for i in range(150)][::-1]
+
+
+def test_rust_png_path_build_error_reaches_caller(tmp_path: Path, rng: np.random.Generator) -> None:
+    from faceio import _core
+
+    paths = _face_batch(tmp_path, rng, 80)
+    calls = []
+
+    def build(is_face: bool, parts: object) -> object:
+        calls.append(is_face)
+        if len(calls) == 40:
+            raise KeyError("from build")
+        return parts
+
+    with pytest.raises(KeyError, match="from build"):
+        _core.decode_png_batch(paths, build)
+    assert len(calls) == 80  # the other headers were still built, then the error raised
+    assert no_faceio_threads()
+
+
+@pytest.mark.parametrize("bad", [0, 61, 119])
+def test_rust_png_path_failed_file_with_metadata(
+    tmp_path: Path, rng: np.random.Generator, bad: int
+) -> None:
+    """A file that fails in the workers sends the batch to the OpenCV path, which names it."""
+    paths = _face_batch(tmp_path, rng, 120)
+    Path(paths[bad]).write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match=rf"b{bad:03d}\.png"):
+        read_image_batch(paths, with_metadata=True)
+    assert no_faceio_threads()
+
+
+def test_malformed_face_header_in_batch_names_file(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A payload with a face header's keys that does not hold one is not returned as a dict."""
+    paths = _face_batch(tmp_path, rng, 40)
+    broken = make_header(rng, name="broken.png").to_dict()
+    broken["alignments"]["landmarks_xy"] = "not landmarks"
+    image = np.zeros((6, 5, 3), np.uint8)
+    Path(paths[33]).write_bytes(encode_image(image, ".png", metadata=broken))
+    with pytest.raises(HeaderSchemaError, match=r"b033\.png.*landmarks_xy"):
+        read_image_batch(paths, with_metadata=True)
 
 
 def test_other_kinds_fall_back_to_opencv(tmp_path: Path, rng: np.random.Generator) -> None:

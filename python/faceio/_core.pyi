@@ -4,7 +4,7 @@ The public, documented API is in :mod:`faceio`; these functions take already-enc
 and return plain Python objects.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from typing import Any
 
@@ -35,11 +35,13 @@ def png_verify(image: bytes) -> None:
     """Check every chunk: bounds, CRCs, IHDR first, an IDAT, IEND. Raises PngFormatError."""
 
 def decode_png_batch(
-    paths: Sequence[str | PathLike[str]], with_meta: bool = False
-) -> tuple[bytearray, int, int, list[tuple[bool, Any]] | None] | None:
+    paths: Sequence[str | PathLike[str]], build: Callable[[bool, Any], Any] | None = None
+) -> tuple[bytearray, int, int, list[Any] | None] | None:
     """Decode same-sized 8-bit RGB/RGBA PNGs to one BGR buffer on all cores.
 
     Returns ``(pixels, height, width, headers)``, or None if any file needs the OpenCV path.
+    With ``build``, ``headers`` holds ``build(is_face, parts_or_payload)`` per file (as
+    ``png_read_face`` parts them), called while the other files decode; else it is None.
     """
 
 def parse_literal(text: bytes | str) -> Any:

@@ -458,17 +458,28 @@ def _fast_png_batch(
     other file, a size mismatch, any failure) leaves the batch to the OpenCV path, which names
     the problem file.
     """
-    result = _core.decode_png_batch(paths, with_metadata)
+    result = _core.decode_png_batch(paths, _build_header if with_metadata else None)
     if result is None:
         return None
-    pixels, height, width, parsed = result
+    pixels, height, width, headers = result
     batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
     if not with_metadata:
         return batch
-    if any(not is_face and is_face_header(data) for is_face, data in parsed):
+    if any(header is _MALFORMED for header in headers):
         return None  # a malformed face header: the OpenCV path raises naming the file
-    headers = [header_from_parts(data) if is_face else data for is_face, data in parsed]
     return batch, headers
+
+
+# What `_build_header` gives for a payload shaped like a face header that the core could not
+# take apart (a bad field): the batch then goes to the OpenCV path, which names the file.
+_MALFORMED = object()
+
+
+def _build_header(is_face: bool, data: Any) -> Any:
+    """Build the header object for one file of a batch from what the core parsed."""
+    if is_face:
+        return header_from_parts(data)
+    return _MALFORMED if is_face_header(data) else data
 
 
 # ---------------------------------------------------------------------------------- helpers
