@@ -112,7 +112,7 @@ def faceio_loader(paths_folder: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="folder to build / reuse the 2,000-face corpus in")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of the batch benchmarks")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds of the batch benchmarks")
     args = parser.parse_args()
     workdir = args.corpus or tempfile.mkdtemp(prefix="faceio-bench-images-")
     try:
