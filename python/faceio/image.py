@@ -396,10 +396,11 @@ def read_image_batch(
 ) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], list[Metadata]]:
     """Load a batch of same-sized images into one ``(N, H, W, 3)`` array, in input order.
 
-    Files are read and decoded on one thread per core (OpenCV releases the GIL while
-    decoding), each straight into its slot of a preallocated array. Each image is converted as
-    :func:`read_image` does. With ``with_metadata`` each file's header is parsed from the bytes
-    already read (one read per file).
+    Files are read and decoded on one thread per core with the GIL released, each straight
+    into its slot of a preallocated array: 8-bit RGB and RGBA PNGs (every extracted face) by
+    the Rust core, anything else by OpenCV. Each image is converted as :func:`read_image` does.
+    With ``with_metadata`` each file's header is parsed from the bytes already read (one read
+    per file), and the header objects are built while the rest of the batch still decodes.
 
     Parameters
     ----------
