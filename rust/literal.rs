@@ -480,6 +480,12 @@ fn bytes_blocks(s: &[u8], mut i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, boo
         if bad & todo != 0 {
             return (i, true);
         }
+        if todo == u64::MAX {
+            // 64 plain characters (text, not a mask): nothing to gather.
+            buf.extend_from_slice(&values);
+            i += 64;
+            continue;
+        }
         // Gathered straight into the buffer's next 64 bytes, then cut back. (Gathering into a
         // local array and copying it over stalls: the copy's wide loads wait for the byte
         // stores.)
