@@ -1526,13 +1526,17 @@ impl<'a> Parser<'a> {
     /// Landmark and identity floats are most of a face header's tokens; scanning each once
     /// and then handing the text to `str::parse` cost twice the work.
     fn plain_float(&mut self, start: usize) -> Option<f64> {
-        let (v, len) = fast_float2::parse_partial::<f64, _>(&self.s[start..]).ok()?;
-        let end = start + len;
         // An int is digits only: look at the first byte after the leading digits (mostly one
-        // to three of them), not at the whole number.
-        let span = &self.s[start..end];
-        let digits = span.iter().take_while(|b| b.is_ascii_digit()).count();
-        let is_float = digits < span.len();
+        // to three of them), and leave ints to the general code without parsing them here.
+        let rest = &self.s[start..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if !matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let (v, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
+        let end = start + len;
+        // `1e5` is a float, but in `1e` only the digits make a number (an int running on).
+        let is_float = digits < len;
         let runs_on = self
             .s
             .get(end)
