@@ -300,16 +300,20 @@ where
                     }
                     (std::mem::take(&mut state.ready), state.finished == n)
                 };
-                Python::attach(|py| {
+                let built = Python::attach(|py| -> PyResult<()> {
                     for (index, payload) in batch {
-                        let header = face_payload_to_py(py, &payload)
-                            .and_then(|(is_face, parts)| build.call1(py, (is_face, parts)));
-                        match header {
-                            Ok(header) => headers[index] = Some(header),
-                            Err(e) => error = error.take().or(Some(e)),
-                        }
+                        let (is_face, parts) = face_payload_to_py(py, &payload)?;
+                        headers[index] = Some(build.call1(py, (is_face, parts))?);
                     }
+                    Ok(())
                 });
+                if let Err(e) = built {
+                    // The first exception (from `build`, or Ctrl-C) ends the batch: the
+                    // workers skip the files they have not started.
+                    error = Some(e);
+                    lock(&shared).failed = true;
+                    return false;
+                }
                 if done {
                     return true;
                 }
@@ -372,7 +376,9 @@ fn decode_png_batch<'py>(
     }
     .cast_into::<PyByteArray>()?;
     // SAFETY: `pixels` is a live bytearray we hold; its buffer pointer stays valid while it is
-    // not resized, and no other code holds a reference to it to resize it.
+    // not resized, and no other code holds a reference to it to resize it: Python code that
+    // runs meanwhile (the `build` callback) cannot reach it, as bytearrays are not tracked by
+    // the garbage collector and this one is referenced only here.
     let base = SlotBase(unsafe { pyo3::ffi::PyByteArray_AsString(pixels.as_ptr()) }.cast::<u8>());
     if base.0.is_null() {
         return Ok(None);

@@ -128,6 +128,66 @@ def test_long_bytes_and_float_lists_match_literal_eval(data: bytes, floats: list
     assert same(parse_literal(repr(data)), data)
 
 
+# Pieces of long bytes literals in every spelling the grammar has, not only repr()'s: both
+# quotes (the other one is a plain character), every escape, runs of backslashes, upper and
+# mixed-case hex, a line continuation, raw tabs and DEL; so that 64-byte blocks split them
+# everywhere. Sometimes one piece that is wrong goes in at a random place.
+_GOOD_PIECES = [
+    "a",
+    " ",
+    "~",
+    "x",
+    "7",
+    "\\\\",
+    "\\'",
+    '\\"',
+    "\\a",
+    "\\b",
+    "\\f",
+    "\\n",
+    "\\r",
+    "\\t",
+    "\\v",
+    "\\x00",
+    "\\xff",
+    "\\xAb",
+    "\\101",
+    "\\0",
+    "\\q",
+    "\\\\\\x41",
+    "\\\n",
+    "\t",
+    "\x7f",
+]
+_BAD_PIECES = ["\\x9", "\\xg0", "\\XAB", "\n", "\x80", "QUOTE"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_GOOD_PIECES), min_size=20, max_size=160),
+    st.sampled_from(["b'", 'b"', "rb'", "b'''", 'B"']),
+    st.none() | st.tuples(st.sampled_from(_BAD_PIECES), st.integers(0, 160)),
+)
+def test_long_bytes_literals_in_every_spelling_match_literal_eval(
+    pieces: list[str], opening: str, bad: tuple[str, int] | None
+) -> None:
+    quote = opening.lstrip("rbB")
+    other = "'" if quote == '"' else '"'
+    pieces = [other if piece == "~" else piece for piece in pieces]
+    if bad is not None:
+        pieces.insert(bad[1], quote[0] if bad[0] == "QUOTE" else bad[0])
+    text = opening + "".join(pieces) + quote
+    try:
+        expected = literal_eval(text)
+    except (SyntaxError, ValueError):
+        expected = Exception
+    try:
+        got = parse_literal(text)
+    except MetadataSyntaxError:
+        got = Exception
+    assert got == expected, text
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.from_regex(r"\A[0-9]{1,25}\.?[0-9]{0,25}([eE][+-]?[0-9]{1,3})?\Z"))
 def test_decimal_literals_match_literal_eval(text: str) -> None:
