@@ -13,6 +13,12 @@ use png::{BitDepth, ColorType, Decoder, Transformations};
 /// A decoder over in-memory PNG bytes.
 type Reader<'a> = png::Reader<Cursor<&'a [u8]>>;
 
+/// The largest image the fast path decodes, in bytes of BGR output (a 4K frame is 25 MB).
+/// Callers allocate the output from the header's size before any pixel data is read, so a
+/// small file that claims a huge size must not get that far: it goes to OpenCV, which has
+/// limits of its own.
+pub const MAX_FAST_BYTES: u64 = 64 << 20;
+
 /// A decoder past the PNG's header, if the file is one the fast path handles, with its width,
 /// height and channel count. Text chunks are skipped: the faceswap header (tens of KB) is read
 /// elsewhere, and parsing it here too cost a tenth of the decode.
@@ -34,6 +40,9 @@ fn open(data: &[u8]) -> Option<(Reader<'_>, u32, u32, usize)> {
         _ => return None,
     };
     let (width, height) = (info.width, info.height);
+    if u64::from(width) * u64::from(height) * 3 > MAX_FAST_BYTES {
+        return None;
+    }
     Some((reader, width, height, channels))
 }
 
@@ -113,5 +122,25 @@ mod tests {
             assert!(decode_bgr(&rgb[..cut], 2, 2, &mut out).is_none());
         }
         assert!(decode_bgr(b"not a png", 2, 2, &mut out).is_none());
+    }
+
+    #[test]
+    fn huge_claimed_sizes_are_declined() {
+        // Only the header is read for the size: a few bytes may claim any size.
+        let small = encode(1, 1, ColorType::Rgb, &[1, 2, 3]);
+        assert_eq!(fast_path_size(&small), Some((1, 1, 3)));
+        for (width, height) in [(60_000u32, 60_000u32), (4_800, 4_800), (1 << 24, 2)] {
+            let mut data = small.clone();
+            data[16..20].copy_from_slice(&width.to_be_bytes());
+            data[20..24].copy_from_slice(&height.to_be_bytes());
+            let crc = crc32fast::hash(&data[12..29]);
+            data[29..33].copy_from_slice(&crc.to_be_bytes());
+            assert_eq!(fast_path_size(&data), None, "{width}x{height}");
+        }
+        let at_limit = (MAX_FAST_BYTES / 3) as f64;
+        assert!(
+            at_limit.sqrt() > 4_000.0,
+            "a 4000x4000 image must still fit"
+        );
     }
 }
