@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import cv2
@@ -254,6 +256,63 @@ def test_rust_png_path_equals_opencv(
     batch = read_image_batch(paths)
     assert batch.flags.writeable and batch.flags.c_contiguous
     np.testing.assert_array_equal(batch, np.stack([_opencv_bgr(p) for p in paths]))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (64, 64)])
+def test_read_image_rust_png_path_equals_opencv(
+    tmp_path: Path, rng: np.random.Generator, channels: int, shape: tuple[int, int]
+) -> None:
+    """Single reads (read_image, the loaders) of 8-bit BGR/BGRA faces take the Rust decoder."""
+    from faceio import _core
+
+    for level in (0, 1, 9):
+        image = (rng.random((*shape, channels)) * 255).astype(np.uint8)
+        image[: shape[0] // 2] //= 16
+        path = tmp_path / f"one_{channels}_{level}.png"
+        path.write_bytes(cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, level])[1])
+        assert _core.decode_png(path.read_bytes()) is not None
+        got = read_image(path, raise_error=True)
+        assert got.flags.writeable and got.flags.c_contiguous and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, _opencv_bgr(str(path)))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A valid 1x1 RGB PNG whose header is rewritten to claim another size."""
+    data = bytearray(cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("size", [(60_000, 60_000), (4_800, 4_800)])
+def test_png_claiming_a_huge_size_is_not_allocated(tmp_path: Path, size: tuple[int, int]) -> None:
+    """A few bytes may claim any size: the Rust decoder declines before allocating."""
+    from faceio import _core
+
+    data = _png_claiming(*size)
+    assert _core.decode_png(data) is None
+    path = tmp_path / "claims.png"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=r"claims\.png"):
+        read_image(path, raise_error=True)
+    paths = [str(path), *make_batch(tmp_path, 3)]
+    assert _core.decode_png_batch(paths) is None
+    with pytest.raises(ValueError, match=r"claims\.png"):
+        read_image_batch(paths)
+
+
+def test_corrupt_png_pixels_fall_back_to_opencv_error(tmp_path: Path) -> None:
+    path = Path(make_batch(tmp_path, 1)[0])
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF  # inside the last IDAT: its CRC no longer matches
+    path.write_bytes(bytes(data))
+    from faceio import _core
+
+    assert _core.decode_png(bytes(data)) is None
+    assert read_image(path) is None
+    with pytest.raises(ValueError, match=r"img_000\.png"):
+        read_image(path, raise_error=True)
 
 
 def test_rust_png_path_headers_equal_single_reads(tmp_path: Path, rng: np.random.Generator) -> None:

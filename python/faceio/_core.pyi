@@ -34,6 +34,9 @@ def png_read_face(image: bytes) -> tuple[bool, Any]:
 def png_verify(image: bytes) -> None:
     """Check every chunk: bounds, CRCs, IHDR first, an IDAT, IEND. Raises PngFormatError."""
 
+def decode_png(data: bytes) -> tuple[bytearray, int, int] | None:
+    """Decode an 8-bit RGB/RGBA PNG to BGR: ``(pixels, height, width)``, or None for OpenCV."""
+
 def decode_png_batch(
     paths: Sequence[str | PathLike[str]], build: Callable[[bool, Any], Any] | None = None
 ) -> tuple[bytearray, int, int, list[Any] | None] | None:

@@ -35,6 +35,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _METADATA_EXTENSIONS = (".png", ".tif")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def encode_image(
@@ -165,12 +166,26 @@ def _to_bgr_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
 
 
 def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
-    """Decode encoded image bytes to BGR uint8 (OpenCV releases the GIL while decoding)."""
+    """Decode encoded image bytes to BGR uint8, with the GIL released.
+
+    8-bit RGB and RGBA PNGs (every extracted face) go to the Rust core, about twice as fast
+    as OpenCV and with the same pixels; everything else, and a PNG the core cannot decode
+    (OpenCV then names the problem), to OpenCV.
+    """
     import cv2
 
     if not data:
         raise ValueError(f"Unable to read image '{filename}': the file is empty")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data.startswith(_PNG_SIGNATURE):
+        fast = _core.decode_png(data)
+        if fast is not None:
+            pixels, height, width = fast
+            return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 3)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:  # its limits, such as a header claiming too many pixels
+        reason = str(err).strip().splitlines()[-1]
+        raise ValueError(f"Unable to read image '{filename}': OpenCV refused it: {reason}") from err
     if image is None:
         raise ValueError(f"Unable to read image '{filename}': OpenCV cannot decode it")
     return _to_bgr_uint8(image)
