@@ -8,7 +8,7 @@ also compared pixel for pixel with a plain sequential PyAV decode of the same fi
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -518,6 +518,40 @@ def test_meta_data_round_trip_skips_scan(clip_dir: Path, monkeypatch: pytest.Mon
         assert reader.video_meta_data == meta
         assert reader.frame_count == len(clip.reference)
         check(reader, clip, [40, 3, 89, 0])
+
+
+# A recording cut out of a stream (an MPEG-TS capture, a clip copied from the middle of one):
+# it starts mid-GOP, maybe without parameter sets. Cut at MPEG-TS packet boundaries. (MPEG-4
+# Part 2 is left out: its decoder outputs the undecodable first frames with timestamps that
+# repeat later ones, which no index by timestamp can tell apart.)
+_CUT_SOURCES = ["mpegts_offset", "open_gop_h264", "hevc"]
+_CUT_FULL: dict[str, bytes] = {}
+
+
+@pytest.mark.parametrize("name", _CUT_SOURCES)
+@pytest.mark.parametrize("fraction", [0.13, 0.31, 0.52, 0.77])
+def test_recording_cut_mid_gop(clip_dir: Path, name: str, fraction: float) -> None:
+    """The index holds exactly the frames the decoder outputs from such a start."""
+    if name not in _CUT_FULL:
+        full = clip_dir / f"{name}_full.ts"
+        encode(full, replace(SPECS[name], ext=".ts"))
+        _CUT_FULL[name] = full.read_bytes()
+    data = _CUT_FULL[name]
+    path = clip_dir / f"{name}_cut{int(fraction * 100)}.ts"
+    path.write_bytes(data[int(len(data) * fraction) // 188 * 188 :])
+    reference = sequential_decode(path)
+    if not reference:  # cut off from its parameter sets: nothing decodes
+        with pytest.raises(ValueError, match="no video frames"):
+            VideoReader(path)
+        return
+    assert count_frames(path, fast_count=False) == len(reference)
+    with VideoReader(path) as reader:
+        assert reader.frame_count == len(reference)
+        assert [index for index, _ in reader.iter_frames()] == list(range(len(reference)))
+        order = list(range(len(reference)))
+        random.Random(7).shuffle(order)
+        for i in order:
+            assert np.array_equal(reader.frame_at(i), reference[i]), f"frame {i} differs"
 
 
 def test_legacy_float_seconds_meta(clip_dir: Path) -> None:

@@ -209,6 +209,9 @@ def _scan(
     stamps: list[int] = []
     reorder = 0
     key_stamps: list[int] = []
+    # Packets before the first keyframe in decode order (a recording cut mid-GOP): whether the
+    # decoder outputs them depends on the codec, so `_settle_start` decides.
+    before_key: list[int] = []
     pbar = _progress_bar(stream.frames or None, os.path.basename(path)) if progress else None
     try:
         for packet in container.demux(stream):
@@ -216,6 +219,9 @@ def _scan(
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
+                continue
+            if not key_stamps and not packet.is_keyframe:
+                before_key.append(stamp)
                 continue
             if packet.dts is not None and stamp - packet.dts > reorder:
                 reorder = stamp - packet.dts
@@ -231,10 +237,66 @@ def _scan(
         if pbar is not None:
             pbar.update(len(stamps) % _PROGRESS_STEP)
             pbar.close()
+    stamps = _settle_start(path, stamps, before_key, key_stamps)
     pts_time = sorted(stamps)
     keyframes = sorted({bisect.bisect_left(pts_time, stamp) for stamp in key_stamps})
     logger.debug("Indexed '%s': %d frames, %d keyframes", path, len(pts_time), len(keyframes))
     return {"pts_time": pts_time, "keyframes": keyframes}, reorder
+
+
+def _settle_start(
+    path: str, stamps: list[int], before_key: list[int], key_stamps: list[int]
+) -> list[int]:
+    """Correct ``_scan``'s stamps at the start of the stream to what the decoder outputs.
+
+    ``stamps`` are the packets from the first keyframe on, in decode order. Frames before the
+    first keyframe (``before_key``) and the leading frames of its GOP (after it in decode
+    order, shown before it) may not come out of the decoder when the file starts there: H.264
+    and HEVC drop them, MPEG-4 Part 2 outputs them; and a stream cut off from its parameter
+    sets outputs nothing at all. So the start of the file is decoded until the keyframe's own
+    frame comes out (a keyframe and the decoder's reorder delay, a few milliseconds), and
+    exactly the frames that came out before it are kept.
+    """
+    if not key_stamps:
+        # No keyframe flagged at all (rare: some cut or intra-refresh streams): only a full
+        # decode tells which frames come out.
+        return _shown_before(path, None)[0]
+    first_key = key_stamps[0]
+    second = stamps.index(key_stamps[1]) if len(key_stamps) > 1 else len(stamps)
+    shown, found = _shown_before(path, first_key)
+    if not found:  # the whole file was decoded: what came out is the index
+        return shown
+    kept = [stamp for i, stamp in enumerate(stamps) if i >= second or stamp >= first_key]
+    return shown + kept
+
+
+def _shown_before(path: str, first_key: int | None) -> tuple[list[int], bool]:
+    """Decode ``path`` from its start until the frame stamped ``first_key`` comes out.
+
+    Returns the stamps of the frames that came out before it and ``True``; if it never comes
+    out (a file cut so that nothing decodes, say), the stamps of every frame that came out of
+    the whole file and ``False``.
+    """
+    container, stream = _open(path, "SLICE")
+    shown: list[int] = []
+    try:
+        # The demuxer's end-of-stream packet (empty) drains the decoder.
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError:
+                continue
+            for frame in frames:
+                stamp = frame.pts if frame.pts is not None else frame.dts
+                if stamp == first_key:
+                    return shown, True
+                if stamp is not None:
+                    shown.append(stamp)
+    except av.FFmpegError as err:
+        logger.debug("Decoding the start of '%s' stopped: %s", path, err)
+    finally:
+        container.close()
+    return shown, False
 
 
 def scan_video(path: str | os.PathLike[str], progress: bool = False) -> dict[str, list[int]]:
