@@ -12,7 +12,8 @@ Public API
 ``frame_filename(video_path, index, extension=None) -> str``
     Name of frame ``index`` (0-based) of a video: ``f"{stem}_{index + 1:06d}{ext}"``.
 ``scan_video(path, progress=False) -> dict[str, list[int]]``
-    Exact ``{"pts_time": [...], "keyframes": [...]}`` index, built by demuxing (no decode).
+    Exact ``{"pts_time": [...], "keyframes": [...]}`` index, built by demuxing (only the
+    first keyframe is decoded, to see how the stream starts).
 ``count_frames(path, fast_count=True, progress=False) -> int``
     Frame count, from the container header when ``fast_count`` else exactly by a demux scan.
 ``VideoReader(path, video_meta_data=None, progress=False, cache_bytes=DEFAULT_CACHE_BYTES)``
@@ -300,7 +301,7 @@ def _shown_before(path: str, first_key: int | None) -> tuple[list[int], bool]:
 
 
 def scan_video(path: str | os.PathLike[str], progress: bool = False) -> dict[str, list[int]]:
-    """Index a video by demuxing its packets (nothing is decoded).
+    """Index a video by demuxing its packets (only the start is decoded, up to the first keyframe).
 
     Parameters
     ----------
