@@ -29,6 +29,9 @@ fn open(data: &[u8]) -> Option<(Reader<'_>, u32, u32, usize)> {
     let mut decoder = Decoder::new(Cursor::new(data));
     decoder.set_transformations(Transformations::IDENTITY);
     decoder.set_ignore_text_chunk(true);
+    // The crate skips the zlib checksum by default; libpng (in OpenCV) refuses a file whose
+    // checksum or end is wrong, and so must we (`decode_bgr` also reads on to IEND).
+    decoder.ignore_checksums(false);
     let reader = decoder.read_info().ok()?;
     let info = reader.info();
     if info.bit_depth != BitDepth::Eight {
@@ -64,12 +67,14 @@ pub fn decode_bgr(data: &[u8], width: u32, height: u32, out: &mut [u8]) -> Optio
             return None;
         }
         reader.next_frame(out).ok()?;
+        reader.finish().ok()?;
         for px in out.chunks_exact_mut(3) {
             px.swap(0, 2);
         }
     } else {
         let mut rgba = vec![0u8; reader.output_buffer_size()?];
         reader.next_frame(&mut rgba).ok()?;
+        reader.finish().ok()?;
         for (dst, src) in out.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
             dst[0] = src[2];
             dst[1] = src[1];
@@ -122,6 +127,31 @@ mod tests {
             assert!(decode_bgr(&rgb[..cut], 2, 2, &mut out).is_none());
         }
         assert!(decode_bgr(b"not a png", 2, 2, &mut out).is_none());
+    }
+
+    #[test]
+    fn damage_after_the_pixels_is_declined() {
+        // What libpng refuses: a cut end, a wrong zlib checksum (IDAT CRC made to match), junk
+        // instead of IEND.
+        let rgb: Vec<u8> = (0..3 * 30 * 20).map(|i| (i * 31 % 251) as u8).collect();
+        let good = encode(30, 20, ColorType::Rgb, &rgb);
+        let mut out = vec![0u8; rgb.len()];
+        assert!(decode_bgr(&good, 30, 20, &mut out).is_some());
+        for cut in 1..=12 {
+            let data = &good[..good.len() - cut];
+            assert!(decode_bgr(data, 30, 20, &mut out).is_none(), "cut {cut}");
+        }
+        let idat_end = good.len() - 12 - 4; // the IDAT CRC's offset
+        let mut adler = good.clone();
+        adler[idat_end - 1] ^= 0x01;
+        let idat_len = u32::from_be_bytes([adler[33], adler[34], adler[35], adler[36]]) as usize;
+        assert_eq!(33 + 8 + idat_len, idat_end, "one IDAT right after IHDR");
+        let crc = crc32fast::hash(&adler[37..idat_end]);
+        adler[idat_end..idat_end + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(decode_bgr(&adler, 30, 20, &mut out).is_none());
+        let mut junk = good[..good.len() - 12].to_vec();
+        junk.extend_from_slice(b"\0\0\0\0junk\0\0\0\0");
+        assert!(decode_bgr(&junk, 30, 20, &mut out).is_none());
     }
 
     #[test]

@@ -427,6 +427,7 @@ fn hex_digit(h: u8) -> u8 {
 
 /// For each 8-bit mask, the positions of its set bits, one per byte from the lowest: the
 /// shuffle that packs the bytes a mask selects to the front.
+#[cfg(target_arch = "x86_64")]
 const PACK: [u64; 256] = {
     let mut t = [0u64; 256];
     let mut m = 0;
@@ -457,20 +458,25 @@ fn gather(values: &[u8; 64], mut todo: u64, out: &mut [u8; 64]) -> usize {
     count
 }
 
-/// Proof that the processor has SSSE3 and POPCNT for `gather_ssse3`: only `detect` makes one.
-#[derive(Clone, Copy)]
-struct Shuffle(());
+mod shuffle {
+    /// Proof that the processor has SSSE3 and POPCNT for `gather_ssse3`: its field is private
+    /// to this module, so `detect` is the only way to make one.
+    #[derive(Clone, Copy)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub struct Shuffle(());
 
-impl Shuffle {
-    /// Checked once per bytes literal (the standard library caches the answer).
-    fn detect() -> Option<Self> {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
-            return Some(Shuffle(()));
+    impl Shuffle {
+        /// Checked once per bytes literal (the standard library caches the answer).
+        pub fn detect() -> Option<Self> {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
+                return Some(Shuffle(()));
+            }
+            None
         }
-        None
     }
 }
+use shuffle::Shuffle;
 
 /// `gather`, with shuffles where `detect` found them.
 #[inline(always)]
@@ -480,6 +486,8 @@ fn gather_with(
     todo: u64,
     out: &mut [u8; 64],
 ) -> usize {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = shuffle;
     #[cfg(target_arch = "x86_64")]
     if shuffle.is_some() {
         // SAFETY: a `Shuffle` exists only where `Shuffle::detect` found SSSE3 and POPCNT.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -292,6 +294,22 @@ def test_png_claiming_a_huge_size_is_not_allocated(tmp_path: Path, size: tuple[i
 
     data = _png_claiming(*size)
     assert _core.decode_png(data) is None
+    # Declined before allocating: in a fresh process, the peak memory stays far below the
+    # claimed size (4800 x 4800 x 3 is 69 MB; the interpreter with numpy is about 40 MB).
+    # (VmHWM, the peak of this process image; ru_maxrss would carry the parent's over.)
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read the peak memory")
+    probe = (
+        "import sys; from faceio import _core; "
+        "assert _core.decode_png(sys.stdin.buffer.read()) is None; "
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    peak_kib = int(
+        subprocess.run(
+            [sys.executable, "-c", probe], input=data, capture_output=True, check=True
+        ).stdout
+    )
+    assert peak_kib < 60 * 1024, peak_kib
     path = tmp_path / "claims.png"
     path.write_bytes(data)
     with pytest.raises(ValueError, match=r"claims\.png"):
@@ -373,6 +391,7 @@ def test_rust_png_path_build_error_reaches_caller(tmp_path: Path, rng: np.random
     with pytest.raises(KeyError, match="from build"):
         _core.decode_png_batch(paths, build)
     assert len(calls) == 40  # the first error ends the batch: no more headers are built
+    assert no_faceio_threads()
 
 
 @pytest.mark.parametrize("bad", [0, 61, 119])
@@ -387,6 +406,7 @@ def test_rust_png_path_failed_file_with_metadata(
     Path(paths[bad]).write_bytes(data[: len(data) - 20])
     with pytest.raises(ValueError, match=rf"b{bad:03d}\.png"):
         read_image_batch(paths, with_metadata=True)
+    assert no_faceio_threads()
 
 
 def test_malformed_face_header_in_batch_names_file(

@@ -184,7 +184,7 @@ def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as err:  # its limits, such as a header claiming too many pixels
-        reason = str(err).strip().splitlines()[-1]
+        reason = (str(err).strip().splitlines() or ["no reason given"])[-1]
         raise ValueError(f"Unable to read image '{filename}': OpenCV refused it: {reason}") from err
     if image is None:
         raise ValueError(f"Unable to read image '{filename}': OpenCV cannot decode it")
