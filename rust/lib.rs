@@ -217,6 +217,13 @@ struct Handoff {
     failed: bool,
 }
 
+impl Handoff {
+    /// Whether the converting thread should wake: a failure, a full batch, or the last file.
+    fn wakes(&self) -> bool {
+        self.failed || self.ready.len() >= WAKE_AT || self.finished == self.total
+    }
+}
+
 type Shared = (Mutex<Handoff>, Condvar);
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Handoff> {
@@ -243,7 +250,7 @@ impl Drop for Finish<'_> {
             Some(payload) => state.ready.push((self.index, payload)),
             None => state.failed = true,
         }
-        if state.failed || state.ready.len() >= WAKE_AT || state.finished == state.total {
+        if state.wakes() {
             self.shared.1.notify_one();
         }
     }
@@ -291,14 +298,15 @@ where
                 let (batch, done) = {
                     let mut state = shared
                         .1
-                        .wait_while(lock(&shared), |s| {
-                            !(s.failed || s.ready.len() >= WAKE_AT || s.finished == n)
-                        })
+                        .wait_while(lock(&shared), |s| !s.wakes())
                         .unwrap_or_else(PoisonError::into_inner);
                     if state.failed {
                         return false;
                     }
-                    (std::mem::take(&mut state.ready), state.finished == n)
+                    (
+                        std::mem::take(&mut state.ready),
+                        state.finished == state.total,
+                    )
                 };
                 let built = Python::attach(|py| -> PyResult<()> {
                     for (index, payload) in batch {
