@@ -1809,6 +1809,16 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             self.0 >> 33
         }
+
+        /// A block for the 64-byte decoder (64 bytes and the 3 it may read past them) of
+        /// bytes drawn from `alphabet`.
+        fn block(&mut self, alphabet: &[u8]) -> [u8; 67] {
+            let mut block = [0u8; 67];
+            for b in block.iter_mut() {
+                *b = alphabet[self.next() as usize % alphabet.len()];
+            }
+            block
+        }
     }
 
     /// Write `data` as a bytes literal the way the rule allows: printable bytes as themselves,
@@ -1835,10 +1845,7 @@ mod tests {
     fn escaped_bytes_match_a_byte_by_byte_scan() {
         let mut rng = Lcg(7);
         for _ in 0..20_000 {
-            let mut block = [0u8; 67];
-            for b in block.iter_mut() {
-                *b = [b'\\', b'\\', b'x', b'a'][(rng.next() % 4) as usize];
-            }
+            let block = rng.block(b"\\\\xa");
             let backslashes = byte_mask(&block, b'\\');
             let mut expected = 0u64;
             let mut k = 0;
@@ -1902,10 +1909,7 @@ mod tests {
         // Both versions, whichever this build uses, against a plain scan of the first 64.
         let mut rng = Lcg(5);
         for _ in 0..20_000 {
-            let mut block = [0u8; 67];
-            for b in block.iter_mut() {
-                *b = [b'\\', b'x', 0, 0x80, 0xFF, b'a'][(rng.next() % 6) as usize];
-            }
+            let block = rng.block(&[b'\\', b'x', 0, 0x80, 0xFF, b'a']);
             for c in [b'\\', b'x', 0, 0x80, 0xFF, b'a', b'q'] {
                 let expected = (0..64)
                     .filter(|&k| block[k] == c)
