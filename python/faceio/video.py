@@ -245,6 +245,20 @@ def _scan(
     return {"pts_time": pts_time, "keyframes": keyframes}, reorder
 
 
+def _frame_stamp(frame: av.VideoFrame) -> int | None:
+    """Return a decoded frame's timestamp as the index holds it: pts, else dts."""
+    return frame.pts if frame.pts is not None else frame.dts
+
+
+def _decode_packet(packet: av.Packet, path: str) -> list[av.VideoFrame]:
+    """Decode one packet; no frames (and a debug log) if the decoder rejects it."""
+    try:
+        return packet.decode()
+    except av.InvalidDataError as err:
+        logger.debug("Undecodable packet in '%s' (pts %s): %s", path, packet.pts, err)
+        return []
+
+
 def _settle_start(
     path: str, stamps: list[int], before_key: list[int], key_stamps: list[int]
 ) -> list[int]:
@@ -283,12 +297,8 @@ def _shown_before(path: str, first_key: int | None) -> tuple[list[int], bool]:
     try:
         # The demuxer's end-of-stream packet (empty) drains the decoder.
         for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.InvalidDataError:
-                continue
-            for frame in frames:
-                stamp = frame.pts if frame.pts is not None else frame.dts
+            for frame in _decode_packet(packet, path):
+                stamp = _frame_stamp(frame)
                 if stamp == first_key:
                     return shown, True
                 if stamp is not None:
@@ -596,7 +606,7 @@ class VideoReader:
             if skip != skipping:
                 codec.skip_frame = "NONREF" if skip else "DEFAULT"
                 skipping = skip
-            yield from self._decode_packet(packet)
+            yield from _decode_packet(packet, self.path)
             # Still here with a drain requested: the target was not among this packet's frames
             # (if it was, _decode_to returned and cleared _drain_at, and the decoder stays able
             # to go on). It is in the decoder's reorder delay: drain that instead of decoding
@@ -646,7 +656,7 @@ class VideoReader:
         A frame whose timestamp is not in the index is taken to follow the previous one
         (``exact`` False); ``None`` when there is no previous one either.
         """
-        stamp = frame.pts if frame.pts is not None else frame.dts
+        stamp = _frame_stamp(frame)
         idx = self._index_of_ts.get(stamp) if stamp is not None else None
         exact = idx is not None
         if idx is None:
@@ -841,7 +851,7 @@ class VideoReader:
         try:
             last = -1
             for frame in self._decode_all(container, stream):
-                stamp = frame.pts if frame.pts is not None else frame.dts
+                stamp = _frame_stamp(frame)
                 idx = index_of_ts.get(stamp, -1) if stamp is not None else -1
                 if idx <= last:
                     idx = last + 1
@@ -861,15 +871,7 @@ class VideoReader:
     ) -> Iterator[av.VideoFrame]:
         """Decode every frame of ``stream`` in order, skipping undecodable packets."""
         for packet in container.demux(stream):
-            yield from self._decode_packet(packet)
-
-    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
-        """Decode one packet; no frames (and a debug log) if the decoder rejects it."""
-        try:
-            return packet.decode()
-        except av.InvalidDataError as err:
-            logger.debug("Undecodable packet in '%s' (pts %s): %s", self.path, packet.pts, err)
-            return []
+            yield from _decode_packet(packet, self.path)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
