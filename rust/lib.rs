@@ -437,12 +437,20 @@ fn decode_png_batch<'py>(
         // SAFETY: slot `i` lies inside the `total` bytes allocated above, `pixels` outlives
         // this closure, and each index is visited once, so slots never overlap.
         let out = unsafe { base.zeroed_slot(i, frame) };
-        let data = std::fs::read(path).ok()?;
+        // The first file was read already, for the batch's size.
+        let read;
+        let data = match i {
+            0 => &head,
+            _ => {
+                read = std::fs::read(path).ok()?;
+                &read
+            }
+        };
         let meta = match with_meta {
-            true => Some(parse_face_payload(&data, &lim).ok()?),
+            true => Some(parse_face_payload(data, &lim).ok()?),
             false => None,
         };
-        decode::decode_bgr(&data, width, height, out)?;
+        decode::decode_bgr(data, width, height, out)?;
         Some(meta)
     };
     let headers = match &build {
