@@ -554,6 +554,54 @@ def test_recording_cut_mid_gop(clip_dir: Path, name: str, fraction: float) -> No
             assert np.array_equal(reader.frame_at(i), reference[i]), f"frame {i} differs"
 
 
+def _encode_repeated_stamps(path: Path, codec: str, repeat: tuple[int, ...]) -> None:
+    """36 frames in GOPs of 6, packet ``j`` of ``repeat`` given packet ``j + 1``'s final pts.
+
+    Broken muxers and cut-and-joined files write such repeated timestamps; the decoder still
+    outputs every frame, in order, with the repeated stamp.
+    """
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = 6
+        stream.codec_context.max_b_frames = 0
+        stream.codec_context.time_base = Fraction(1, 25)
+        packets = []
+        for i in range(36):
+            frame = av.VideoFrame.from_ndarray(index_image(i, 64, 48), format="bgr24")
+            frame.pts = i
+            packets += stream.encode(frame)
+        packets += stream.encode(None)
+        for j in sorted(repeat, reverse=True):  # 19 then 20 would give 19 and 20 different
+            packets[j].pts = packets[j + 1].pts
+        for packet in packets:
+            out.mux(packet)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
+def test_repeated_timestamps(clip_dir: Path, ext: str, cache_bytes: int) -> None:
+    """Frames that share a timestamp are told apart by their order, as a sequential decode
+    numbers them: random access to each returns its own frame, never its twin's."""
+    path = clip_dir / f"repeated_stamps{ext}"
+    # Inside a GOP, on a keyframe's stamp (11 takes 12's), and twice in a row (19 to 21).
+    _encode_repeated_stamps(path, "mpeg4", (3, 11, 19, 20))
+    reference = sequential_decode(path)
+    assert [read_index(frame) for frame in reference] == list(range(36))
+    meta = scan_video(path)
+    stamps = meta["pts_time"]
+    assert len(stamps) == 36
+    assert stamps[3] == stamps[4] and stamps[11] == stamps[12] and stamps[19] == stamps[21]
+    with VideoReader(path, video_meta_data=meta, cache_bytes=cache_bytes) as reader:
+        assert [index for index, _ in reader.iter_frames()] == list(range(36))
+        order = list(range(36))
+        random.Random(3).shuffle(order)
+        twins = [4, 3, 12, 11, 21, 20, 19, 20, 21, 4, 5, 3]
+        for i in order + twins + list(range(35, -1, -1)):
+            frame = reader.frame_at(i)
+            assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
+            assert np.array_equal(frame, reference[i]), f"frame {i} differs"
+
+
 def test_legacy_float_seconds_meta(clip_dir: Path) -> None:
     clip = get_clip("mpegts_offset", clip_dir)
     meta = scan_video(clip.path)

@@ -44,6 +44,9 @@ Random access decodes with slice threads only (frame threads add latency) unless
 are far apart (mean GOP above 32 frames); sequential iteration uses ``thread_type = "AUTO"``.
 MPEG-TS seeks by decode timestamp, so a seek that lands past the keyframe is retried earlier
 by the largest pts-dts gap seen, and the retry that worked is used from then on.
+Frames that share a timestamp (broken muxers, files joined at a cut) are numbered by their
+order, as sequential decoding numbers them: a seek whose first frame has such a timestamp is
+retried from an earlier keyframe, and no frame is skipped while catching up.
 
 Every frame decoded on the way to a target (the keyframe, the frames referenced after it, the
 target and what the drain gives back) is kept, still in the decoder's pixel format, in a
@@ -67,7 +70,7 @@ import itertools
 import logging
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from types import TracebackType
@@ -520,6 +523,11 @@ class VideoReader:
         self._index_of_ts: dict[int, int] = {}
         for idx, stamp in enumerate(self._pts):
             self._index_of_ts.setdefault(stamp, idx)
+        # Timestamps that more than one frame has (broken muxers, joined files): such frames
+        # are told apart only by their order, as sequential decoding numbers them.
+        self._repeated: frozenset[int] = frozenset(
+            stamp for stamp, count in Counter(self._pts).items() if count > 1
+        )
         # Decoder state: frame generator, index of the last frame it produced (None: unknown),
         # whether it cannot go on (end of file, or drained), the timestamp below which
         # non-reference frames are skipped, the timestamp after whose packet the decoder is
@@ -651,18 +659,22 @@ class VideoReader:
         self._trusted_from = key_index
 
     def _identify(self, frame: av.VideoFrame) -> tuple[int, bool] | None:
-        """Display index of a frame just decoded, and whether its timestamp gave it.
+        """Display index of a frame just decoded, and whether its own timestamp gave it.
 
-        A frame whose timestamp is not in the index is taken to follow the previous one
-        (``exact`` False); ``None`` when there is no previous one either.
+        As in sequential decoding (:meth:`iter_frames`), a frame whose timestamp is not in the
+        index, or names a frame at or before the previous one (the second of two frames that
+        share a timestamp), is taken to follow the previous one (``exact`` False). ``None``
+        when there is no previous one: the position is unknown. That includes a first frame
+        whose timestamp is shared, which may be either of the frames that have it.
         """
         stamp = _frame_stamp(frame)
         idx = self._index_of_ts.get(stamp) if stamp is not None else None
-        exact = idx is not None
-        if idx is None:
-            if self._last is None:
+        exact = idx is not None and stamp not in self._repeated
+        if self._last is None:
+            if idx is None or stamp in self._repeated:
                 return None
-            idx = self._last + 1
+        elif idx is None or idx <= self._last:
+            idx, exact = self._last + 1, False
         self._last = idx
         return idx, exact
 
@@ -685,7 +697,8 @@ class VideoReader:
         The exact frames decoded on the way (see :meth:`_seek`) are cached as they come, and
         so are those the drain gives back after the target.
         """
-        self._skip_below = self._pts[index]
+        # Skipped frames never come out, so frames told apart by their order must all be decoded.
+        self._skip_below = None if self._repeated else self._pts[index]
         self._drain_at = self._pts[index] if drain else None
         first = key_index is not None
         cache = self._cache
