@@ -909,7 +909,9 @@ impl<'a> Parser<'a> {
                 None => return Err(self.unclosed(open_at)),
                 _ => {}
             }
-            if !self.list_float(close) {
+            if self.list_float(close) {
+                n += self.more_floats(close);
+            } else {
                 self.expr()?;
             }
             n += 1;
@@ -1613,33 +1615,42 @@ impl<'a> Parser<'a> {
         true
     }
 
-    /// The common float literal (`12.5`, `3e-05`, as `repr` writes them) in one pass, or
-    /// `None` to leave the text to the general code: ints, underscores, imaginary numbers,
-    /// a number running into a name, and every error.
-    ///
-    /// Landmark and identity floats are most of a face header's tokens; scanning each once
-    /// and then handing the text to `str::parse` cost twice the work.
+    /// The common float literal at `start` (see [`plain_float_at`]); moves past it.
     fn plain_float(&mut self, start: usize) -> Option<f64> {
-        // An int is digits only: look at the first byte after the leading digits (mostly one
-        // to three of them), and leave ints to the general code without parsing them here.
-        let rest = &self.s[start..];
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if !matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
-        let (v, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
-        let end = start + len;
-        // `1e5` is a float, but in `1e` only the digits make a number (an int running on).
-        let is_float = digits < len;
-        let runs_on = self
-            .s
-            .get(end)
-            .is_some_and(|&b| is_ident_char(b) || b == b'.');
-        if !is_float || runs_on {
-            return None;
-        }
+        let (v, end) = plain_float_at(self.s, start)?;
         self.i = end;
         Some(v)
+    }
+
+    /// The float items that follow the one just read, each after exactly `", "` and followed by
+    /// `,` or `close` (what `repr` writes), pushed in one loop that keeps its position in a
+    /// register; returns how many. It stops before the first `", "` that is not followed by
+    /// such an item, which the general code then reads.
+    ///
+    /// Through `&mut self`, each step of the general item loop stores and reloads the
+    /// position, and a list of hundreds of floats (landmarks, identity vectors) waited on
+    /// those round trips more than on the numbers.
+    fn more_floats(&mut self, close: u8) -> usize {
+        let s = self.s;
+        let mut i = self.i;
+        let mut count = 0;
+        while s.get(i..i + 2) == Some(b", ") {
+            let start = i + 2;
+            let negative = s.get(start) == Some(&b'-');
+            let Some((v, end)) = plain_float_at(s, start + usize::from(negative)) else {
+                break;
+            };
+            if !matches!(s.get(end), Some(&c) if c == b',' || c == close) {
+                break;
+            }
+            self.out
+                .nodes
+                .push(Node::Float(if negative { -v } else { v }));
+            count += 1;
+            i = end;
+        }
+        self.i = i;
+        count
     }
 
     /// A number must not run straight into a name (`1abc`) or a stray digit.
@@ -1658,6 +1669,28 @@ impl<'a> Parser<'a> {
 struct LitInfo {
     surrogates: bool,
     named_escape: bool,
+}
+
+/// The common float literal (`12.5`, `3e-05`, as `repr` writes them) at `s[start..]`, unsigned,
+/// in one pass: its value and where it ends; `None` to leave the text to the general code:
+/// ints, underscores, imaginary numbers, a number running into a name, and every error.
+///
+/// Landmark and identity floats are most of a face header's tokens; scanning each once and
+/// then handing the text to `str::parse` cost twice the work.
+fn plain_float_at(s: &[u8], start: usize) -> Option<(f64, usize)> {
+    // An int is digits only: look at the first byte after the leading digits (mostly one to
+    // three of them), and leave ints to the general code without parsing them here.
+    let rest = s.get(start..)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let (v, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
+    let end = start + len;
+    // `1e5` is a float, but in `1e` only the digits make a number (an int running on).
+    let is_float = digits < len;
+    let runs_on = s.get(end).is_some_and(|&b| is_ident_char(b) || b == b'.');
+    (is_float && !runs_on).then_some((v, end))
 }
 
 fn is_string_prefix(word: &[u8]) -> bool {

@@ -77,6 +77,22 @@ values = st.recursive(
 )
 
 
+def agrees_with_literal_eval(text: str) -> None:
+    """``parse_literal(text)`` equals ``literal_eval(text)``, or both raise."""
+    try:
+        expected = literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        expected = Exception
+    try:
+        got = parse_literal(text)
+    except (MetadataSyntaxError, TypeError):
+        got = Exception
+    if expected is Exception or got is Exception:
+        assert expected is got, (text, expected, got)
+    else:
+        assert same(got, expected), (text, got, expected)
+
+
 def has_non_finite(v: Any) -> bool:
     if isinstance(v, float):
         return not math.isfinite(v)
@@ -202,6 +218,38 @@ def test_decimal_literals_match_literal_eval(text: str) -> None:
     # The same inside a list, signed, as landmarks and identities are written.
     listed = f"[{text}, -{text}]"
     assert same(parse_literal(listed), literal_eval(listed)), listed
+
+
+# Items of a list of floats and what may stand next to them: the run of float items after
+# ", " is read by a loop of its own, which must hand everything else back unread.
+_GOOD_ITEMS = ["1.5", "-0.25", ".5", "-.5", "00.5", "1e5", "-3e-05", "1.5j", "2", "1_0.5"]
+_GOOD_ITEMS += ["- 1.5", "1.5 ", "'s'", "[1.5, 2.5]", "(1.5,)", "1.5+2j", "-2.5-1j"]
+_BAD_ITEMS = ["1.5.5", "--1.5", "1e", "01", "x", "1.5 1"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_GOOD_ITEMS), min_size=1, max_size=8),
+    st.lists(st.sampled_from([", ", ", ", ", ", ",", " , ", ",  ", ",\n"]), min_size=8, max_size=8),
+    st.sampled_from(["[]", "()", "{}"]),
+    st.booleans(),
+    st.one_of(st.none(), st.tuples(st.sampled_from(_BAD_ITEMS), st.integers(0, 8))),
+)
+def test_float_runs_match_literal_eval(
+    items: list[str],
+    separators: list[str],
+    brackets: str,
+    trailing: bool,
+    bad: tuple[str, int] | None,
+) -> None:
+    if bad is not None:
+        items.insert(min(bad[1], len(items)), bad[0])
+        items = items[:8]
+    parts = [item + sep for item, sep in zip(items, separators[: len(items)], strict=True)]
+    if not trailing:
+        parts[-1] = items[-1]
+    text = brackets[0] + "".join(parts) + brackets[1]
+    agrees_with_literal_eval(text)
 
 
 @pytest.mark.parametrize(
@@ -370,18 +418,7 @@ def test_unhashable_keys_raise_type_error_like_literal_eval() -> None:
 @settings(max_examples=1500, deadline=None)
 @given(st.text(st.sampled_from("0123456789.,:;()[]{}'\"\\ \n\t#+-_jexbo TrueFalsNo"), max_size=30))
 def test_fuzz_agrees_with_literal_eval(text: str) -> None:
-    try:
-        expected = literal_eval(text)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-        expected = Exception
-    try:
-        got = parse_literal(text)
-    except (MetadataSyntaxError, TypeError):
-        got = Exception
-    if expected is Exception or got is Exception:
-        assert expected is got, (text, expected, got)
-    else:
-        assert same(got, expected), (text, got, expected)
+    agrees_with_literal_eval(text)
 
 
 def test_error_offsets() -> None:
