@@ -554,28 +554,61 @@ def test_recording_cut_mid_gop(clip_dir: Path, name: str, fraction: float) -> No
             assert np.array_equal(reader.frame_at(i), reference[i]), f"frame {i} differs"
 
 
-def _encode_repeated_stamps(path: Path, codec: str, repeat: tuple[int, ...]) -> None:
-    """36 frames in GOPs of 6, packet ``j`` of ``repeat`` given packet ``j + 1``'s final pts.
-
-    Broken muxers and cut-and-joined files write such repeated timestamps; the decoder still
-    outputs every frame, in order, with the repeated stamp.
-    """
+def _encode_with(
+    path: Path,
+    codec: str,
+    count: int,
+    *,
+    stamps: list[int] | None = None,
+    time_base: Fraction = Fraction(1, 25),
+    size: tuple[int, int] = (64, 48),
+    options: dict[str, str] | None = None,
+    gop: int | None = None,
+    max_b_frames: int | None = None,
+    mutate: Any = None,
+) -> None:
+    """Encode ``count`` index frames with the given timestamps; ``mutate(packets)`` may edit
+    the packets (in decode order) before they are muxed."""
+    width, height = size
     with av.open(str(path), mode="w") as out:
-        stream = out.add_stream(codec, rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.codec_context.gop_size = 6
-        stream.codec_context.max_b_frames = 0
-        stream.codec_context.time_base = Fraction(1, 25)
+        stream = out.add_stream(codec, rate=25, options=dict(options or {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if max_b_frames is not None:
+            stream.codec_context.max_b_frames = max_b_frames
+        stream.codec_context.time_base = time_base
         packets = []
-        for i in range(36):
-            frame = av.VideoFrame.from_ndarray(index_image(i, 64, 48), format="bgr24")
-            frame.pts = i
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(index_image(i, width, height), format="bgr24")
+            frame.pts, frame.time_base = (stamps[i] if stamps else i), time_base
             packets += stream.encode(frame)
         packets += stream.encode(None)
-        for j in sorted(repeat, reverse=True):  # 19 then 20 would give 19 and 20 different
-            packets[j].pts = packets[j + 1].pts
+        if mutate is not None:
+            mutate(packets)
         for packet in packets:
             out.mux(packet)
+
+
+def _irregular_stamps(seed: int, count: int) -> list[int]:
+    """Timestamps 15 to 90 ms apart (time base 1/1000), as a variable-rate recording has."""
+    rng = random.Random(seed)
+    stamps = [0]
+    while len(stamps) < count:
+        stamps.append(stamps[-1] + rng.randint(15, 90))
+    return stamps
+
+
+def _check_requests(path: Path, reference: list[np.ndarray], orders: list[list[int]]) -> None:
+    """Each order of requests, on a fresh reader with the cache off and on, gives exactly the
+    frames of the sequential decode."""
+    for cache_bytes in (0, video.DEFAULT_CACHE_BYTES):
+        for order in orders:
+            with VideoReader(path, cache_bytes=cache_bytes) as reader:
+                for i in order:
+                    frame = reader.frame_at(i)
+                    assert read_index(frame) == read_index(reference[i]), (order, i)
+                    assert np.array_equal(frame, reference[i]), (order, i)
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
@@ -583,8 +616,15 @@ def test_repeated_timestamps(clip_dir: Path, ext: str, cache_bytes: int) -> None
     """Frames that share a timestamp are told apart by their order, as a sequential decode
     numbers them: random access to each returns its own frame, never its twin's."""
     path = clip_dir / f"repeated_stamps{ext}"
-    # Inside a GOP, on a keyframe's stamp (11 takes 12's), and twice in a row (19 to 21).
-    _encode_repeated_stamps(path, "mpeg4", (3, 11, 19, 20))
+
+    def repeat(packets: list[av.Packet]) -> None:
+        # Inside a GOP, on a keyframe's stamp (11 takes 12's), three in a row (19 to 21).
+        # Broken muxers and files joined at a cut write such stamps; the decoder still
+        # outputs every frame, in order.
+        for j in (20, 19, 11, 3):  # from the end, so that 19 takes 20's new stamp
+            packets[j].pts = packets[j + 1].pts
+
+    _encode_with(path, "mpeg4", 36, gop=6, max_b_frames=0, mutate=repeat)
     reference = sequential_decode(path)
     assert [read_index(frame) for frame in reference] == list(range(36))
     meta = scan_video(path)
@@ -600,6 +640,96 @@ def test_repeated_timestamps(clip_dir: Path, ext: str, cache_bytes: int) -> None
             frame = reader.frame_at(i)
             assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
             assert np.array_equal(frame, reference[i]), f"frame {i} differs"
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
+def test_repeated_timestamp_behind_a_b_frame(clip_dir: Path, ext: str) -> None:
+    """A P-frame given the stamp of the B-frame decoded after it: the first of the twins
+    comes out of a later packet than the first packet with its stamp, so random access must
+    not drain the decoder after that packet (it returned the second twin)."""
+    path = clip_dir / f"twin_b{ext}"
+    twin_packet: list[int] = []
+
+    def twin(packets: list[av.Packet]) -> None:
+        for j in range(12, len(packets) - 1):
+            this, after = packets[j], packets[j + 1]
+            if after.pts < this.pts and after.pts >= this.dts:
+                this.pts = after.pts
+                twin_packet.append(j)
+                return
+
+    options = _x264("keyint=6:min-keyint=6:scenecut=0:bframes=1:b-pyramid=none")
+    _encode_with(path, "libx264", 30, options=options, mutate=twin)
+    assert twin_packet, "no P-frame followed by a B-frame to twin"
+    reference = sequential_decode(path)
+    with av.open(str(path)) as container:
+        shown = [frame.pts for frame in container.decode(video=0)]
+    first = next(i for i in range(29) if shown[i] == shown[i + 1])
+    _check_requests(path, reference, [[first], [29, first], [first + 1, first, 0, first + 1]])
+
+
+def test_seek_that_lands_on_undecodable_frames(clip_dir: Path) -> None:
+    """MPEG-4 with B-frames in MPEG-TS, variable rate: after a seek retried earlier, the
+    demuxer lands on non-key packets and the decoder gives undecodable frames stamped with an
+    earlier frame's stamp; they are passed over, not taken for the frames that follow."""
+    path = clip_dir / "mpeg4_b_vfr.ts"
+    stamps = _irregular_stamps(662811717, 80)
+    _encode_with(
+        path,
+        "mpeg4",
+        80,
+        stamps=stamps,
+        time_base=Fraction(1, 1000),
+        size=(74, 64),
+        gop=10,
+        max_b_frames=1,
+    )
+    reference = sequential_decode(path)
+    assert [read_index(frame) for frame in reference] == list(range(80))
+    _check_requests(path, reference, [[78, 79], [70, 79], [79, 0, 79]])
+
+
+def test_avi_seek_retry_before_the_start(clip_dir: Path) -> None:
+    """A seek retried before the keyframe's stamp can fall before the start of the file,
+    which the AVI demuxer refuses: the next attempt is made instead of raising."""
+    path = clip_dir / "vfr_h264.avi"
+    options = _x264("keyint=12:min-keyint=12:scenecut=0:bframes=0")
+    stamps = _irregular_stamps(691505227, 74)
+    _encode_with(
+        path,
+        "libx264",
+        74,
+        stamps=stamps,
+        time_base=Fraction(1, 1000),
+        size=(90, 70),
+        options=options,
+    )
+    reference = sequential_decode(path)
+    assert [read_index(frame) for frame in reference] == list(range(74))
+    _check_requests(path, reference, [list(range(73, -1, -1))])
+
+
+def test_file_cut_inside_its_header(clip_dir: Path) -> None:
+    """MP4s cut inside their trailing header: a clear ValueError or OSError at construction,
+    also where the cut leaves a stream without a decoder (an AttributeError escaped)."""
+    full = clip_dir / "cut_header_full.mp4"
+    options = _x264("keyint=8:min-keyint=8:scenecut=0:bframes=2")
+    _encode_with(full, "libx264", 79, size=(82, 58), stamps=list(range(-4, 75)), options=options)
+    data = full.read_bytes()
+    path = clip_dir / "cut_header.mp4"
+    no_decoder = 0
+    for permille in range(780, 1000, 3):
+        path.write_bytes(data[: len(data) * permille // 1000])
+        try:
+            with av.open(str(path)) as container:
+                no_decoder += container.streams.video[0].codec_context is None
+        except (av.FFmpegError, IndexError):
+            pass
+        try:
+            VideoReader(path).close()
+        except (ValueError, OSError):
+            pass
+    assert no_decoder, "no cut left a stream without a decoder"
 
 
 def test_legacy_float_seconds_meta(clip_dir: Path) -> None:

@@ -105,6 +105,8 @@ _FRAME_THREADS_GOP = 32
 # it would be from its own keyframe (a seek also refills the decoder's delay pipeline).
 _FORWARD_SLACK = 4
 _PROGRESS_STEP = 256
+# What VideoReader._identify gives for a frame the decoder repeated (see there).
+_AGAIN: tuple[int, bool] = (-1, False)
 # Default memory budget of a VideoReader's cache of decoded frames (see VideoReader).
 DEFAULT_CACHE_BYTES: int = 64 * 1024 * 1024
 # One swscale context per thread, reused from frame to frame (creating one per frame, as
@@ -185,6 +187,8 @@ def _open(path: str, threads: str = "AUTO") -> tuple[av.container.InputContainer
                 f"{len(streams)} video stream(s))"
             )
         stream = streams[0]
+        if stream.codec_context is None:  # e.g. a file cut inside its header
+            raise ValueError(f"'{path}' has no decoder for its video stream")
         stream.codec_context.thread_type = threads
     except BaseException:
         container.close()
@@ -523,11 +527,12 @@ class VideoReader:
         self._index_of_ts: dict[int, int] = {}
         for idx, stamp in enumerate(self._pts):
             self._index_of_ts.setdefault(stamp, idx)
-        # Timestamps that more than one frame has (broken muxers, joined files): such frames
-        # are told apart only by their order, as sequential decoding numbers them.
-        self._repeated: frozenset[int] = frozenset(
-            stamp for stamp, count in Counter(self._pts).items() if count > 1
-        )
+        # Timestamps that more than one frame has (broken muxers, joined files), and how many
+        # have each: such frames are told apart only by their order, as sequential decoding
+        # numbers them.
+        self._repeats: dict[int, int] = {
+            stamp: count for stamp, count in Counter(self._pts).items() if count > 1
+        }
         # Decoder state: frame generator, index of the last frame it produced (None: unknown),
         # whether it cannot go on (end of file, or drained), the timestamp below which
         # non-reference frames are skipped, the timestamp after whose packet the decoder is
@@ -661,20 +666,30 @@ class VideoReader:
     def _identify(self, frame: av.VideoFrame) -> tuple[int, bool] | None:
         """Display index of a frame just decoded, and whether its own timestamp gave it.
 
-        As in sequential decoding (:meth:`iter_frames`), a frame whose timestamp is not in the
-        index, or names a frame at or before the previous one (the second of two frames that
-        share a timestamp), is taken to follow the previous one (``exact`` False). ``None``
-        when there is no previous one: the position is unknown. That includes a first frame
-        whose timestamp is shared, which may be either of the frames that have it.
+        A frame whose timestamp is not in the index is taken to follow the previous one, and
+        so is the next of several frames that share a timestamp (``exact`` False for both).
+        ``None`` when the position is unknown: no previous frame, or a first frame whose
+        timestamp is shared (it may be any of the frames that have it). :data:`_AGAIN` for a
+        frame whose timestamp the decoder has already passed (a seek that landed before its
+        keyframe can make it repeat a timestamp on undecodable frames): no frame of the
+        sequence, to be passed over.
         """
         stamp = _frame_stamp(frame)
         idx = self._index_of_ts.get(stamp) if stamp is not None else None
-        exact = idx is not None and stamp not in self._repeated
-        if self._last is None:
-            if idx is None or stamp in self._repeated:
+        run = self._repeats.get(stamp, 1) if idx is not None else 1
+        last = self._last
+        if last is None:
+            if idx is None or run > 1:
                 return None
-        elif idx is None or idx <= self._last:
-            idx, exact = self._last + 1, False
+            exact = True
+        elif idx is None:
+            idx, exact = last + 1, False
+        elif idx <= last:
+            if last + 1 >= idx + run:
+                return _AGAIN
+            idx, exact = last + 1, False
+        else:
+            exact = run == 1
         self._last = idx
         return idx, exact
 
@@ -697,9 +712,12 @@ class VideoReader:
         The exact frames decoded on the way (see :meth:`_seek`) are cached as they come, and
         so are those the drain gives back after the target.
         """
-        # Skipped frames never come out, so frames told apart by their order must all be decoded.
-        self._skip_below = None if self._repeated else self._pts[index]
-        self._drain_at = self._pts[index] if drain else None
+        # Skipped frames never come out, so frames told apart by their order must all be
+        # decoded; and a target that shares its timestamp may be in a later packet than the
+        # first that has it, so the decoder is not drained after that one.
+        target = self._pts[index]
+        self._skip_below = None if self._repeats else target
+        self._drain_at = target if drain and target not in self._repeats else None
         first = key_index is not None
         cache = self._cache
         try:
@@ -707,6 +725,8 @@ class VideoReader:
                 identified = self._identify(frame)
                 if identified is None:
                     return None  # unknown position: cannot identify frames
+                if identified is _AGAIN:
+                    continue
                 idx, exact = identified
                 if first:
                     first = False
@@ -741,7 +761,7 @@ class VideoReader:
             identified = self._identify(frame)
             if identified is None:
                 return
-            if self._cacheable(*identified):
+            if identified is not _AGAIN and self._cacheable(*identified):
                 yield identified[0], frame
 
     def _seek_plan(self, key_pos: int) -> Iterator[tuple[int, int]]:
@@ -788,7 +808,13 @@ class VideoReader:
             drain = previous is None or not 0 < index - previous <= _FORWARD_SLACK
             key_index = self._keyframes[key_pos]
             for attempt, timestamp in self._seek_plan(key_pos):
-                self._seek(timestamp, key_index)
+                try:
+                    self._seek(timestamp, key_index)
+                except av.FFmpegError as err:
+                    # Some demuxers refuse some timestamps (AVI: one before the start).
+                    logger.debug("Seek to %d in '%s' failed: %s", timestamp, self.path, err)
+                    self._last, self._exhausted = None, True
+                    continue
                 frame = self._decode_to(index, key_index, drain)
                 if frame is not None:
                     if self._first_attempt < attempt <= 1 + (self._preroll > 0):
