@@ -709,6 +709,47 @@ def test_avi_seek_retry_before_the_start(clip_dir: Path) -> None:
     _check_requests(path, reference, [list(range(73, -1, -1))])
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        "keyint=5:min-keyint=5:scenecut=0:bframes=2:b-pyramid=none",
+        "keyint=12:min-keyint=12:scenecut=0:bframes=3:b-pyramid=normal",
+    ],
+)
+def test_h264_b_frames_in_avi(
+    clip_dir: Path, params: str, cache_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AVI stamps packets in decode order, so H.264 frames with B-frames come out with their
+    stamps out of order (1, 2, 4, 3, ...): the index is the order they come out in, and every
+    access gives the sequential decode's frame; the index round-trips without a scan."""
+    path = clip_dir / f"h264_b_{params[7:9].strip(':')}.avi"
+    _encode_with(path, "libx264", 40, options=_x264(params))
+    reference = sequential_decode(path)
+    assert [read_index(frame) for frame in reference] == list(range(40))
+    with av.open(str(path)) as container:
+        shown = [frame.pts for frame in container.decode(video=0)]
+    assert shown != sorted(shown), "the fixture must have its stamps out of order"
+    meta = scan_video(path)
+    assert meta["pts_time"] == shown
+    assert count_frames(path, fast_count=False) == 40
+    order = list(range(40))
+    random.Random(5).shuffle(order)
+
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scanned although video_meta_data was given")
+
+    for given in (None, meta):
+        with VideoReader(path, video_meta_data=given, cache_bytes=cache_bytes) as reader:
+            monkeypatch.setattr(video, "_scan", no_scan)
+            assert reader.video_meta_data == meta
+            assert [index for index, _ in reader.iter_frames()] == list(range(40))
+            for i in [*order, 39, 0, 7, 6, 8, 20, 19, 21]:
+                frame = reader.frame_at(i)
+                assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
+                assert np.array_equal(frame, reference[i])
+        monkeypatch.undo()
+
+
 def test_file_cut_inside_its_header(clip_dir: Path) -> None:
     """MP4s cut inside their trailing header: a clear ValueError or OSError at construction,
     also where the cut leaves a stream without a decoder (an AttributeError escaped)."""

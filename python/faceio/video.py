@@ -28,6 +28,9 @@ Index format (compatibility contract)
 ``video_meta_data = {"pts_time": [int, ...], "keyframes": [int, ...]}``: the presentation
 timestamp of every frame in display order, in units of the video stream's ``time_base``, and
 the (display-order) indices of the keyframes. Passing it to :class:`VideoReader` skips the scan.
+The stamps are in increasing order except in AVIs of H.264 or HEVC with B-frames: AVI stamps
+packets in decode order, so such frames come out with their stamps out of order, and the index
+(built by decoding those files) lists them in the order they come out.
 
 Random access
 -------------
@@ -105,6 +108,10 @@ _FRAME_THREADS_GOP = 32
 # it would be from its own keyframe (a seek also refills the decoder's delay pipeline).
 _FORWARD_SLACK = 4
 _PROGRESS_STEP = 256
+# Decoders that stamp the frames they output in display order, whatever the container gave.
+_RESTAMPING_CODECS = frozenset(
+    {"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "mpeg1video", "mpeg2video"}
+)
 # What VideoReader._identify gives for a frame the decoder repeated (see there).
 _AGAIN: tuple[int, bool] = (-1, False)
 # Default memory budget of a VideoReader's cache of decoded frames (see VideoReader).
@@ -246,10 +253,34 @@ def _scan(
             pbar.update(len(stamps) % _PROGRESS_STEP)
             pbar.close()
     stamps = _settle_start(path, stamps, before_key, key_stamps)
-    pts_time = sorted(stamps)
-    keyframes = sorted({bisect.bisect_left(pts_time, stamp) for stamp in key_stamps})
+    if _stamps_out_of_order(container, stream):
+        # Only decoding tells the display order: the index is the order frames come out in.
+        logger.debug("'%s' has decode-order stamps: indexing it by decoding", path)
+        pts_time = _shown_before(path, None)[0]
+    else:
+        pts_time = sorted(stamps)
+    position: dict[int, int] = {}
+    for index, stamp in enumerate(pts_time):
+        position.setdefault(stamp, index)
+    keyframes = sorted({position[stamp] for stamp in key_stamps if stamp in position})
     logger.debug("Indexed '%s': %d frames, %d keyframes", path, len(pts_time), len(keyframes))
     return {"pts_time": pts_time, "keyframes": keyframes}, reorder
+
+
+def _stamps_out_of_order(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Whether decoded frames may come out with their stamps out of order.
+
+    AVI stores no presentation times: its packets are stamped in decode order, and a codec
+    that reorders frames (B-frames) then outputs them with those stamps out of order, unless
+    its decoder stamps frames anew in display order (the MPEG-1/2/4 decoders do; H.264 and
+    HEVC do not).
+    """
+    codec = stream.codec_context
+    return (
+        "avi" in container.format.name.split(",")
+        and bool(codec.has_b_frames)
+        and codec.name not in _RESTAMPING_CODECS
+    )
 
 
 def _frame_stamp(frame: av.VideoFrame) -> int | None:
@@ -299,7 +330,9 @@ def _shown_before(path: str, first_key: int | None) -> tuple[list[int], bool]:
     out (a file cut so that nothing decodes, say), the stamps of every frame that came out of
     the whole file and ``False``.
     """
-    container, stream = _open(path, "SLICE")
+    # Frame threads for a whole file; for the start, slice threads output the first frames
+    # without a frame threads' delay.
+    container, stream = _open(path, "SLICE" if first_key is not None else "AUTO")
     shown: list[int] = []
     try:
         # The demuxer's end-of-stream packet (empty) drains the decoder.
@@ -511,7 +544,9 @@ class VideoReader:
             self._stream: av.VideoStream = stream
             self._time_base: Fraction | None = stream.time_base
             self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            meta = self._validated_meta(video_meta_data)
+            meta = self._validated_meta(
+                video_meta_data, sorted_stamps=not _stamps_out_of_order(container, stream)
+            )
             self._preroll = 0
             if meta is None:
                 meta, self._preroll = _scan(container, stream, self.path, progress)
@@ -573,8 +608,14 @@ class VideoReader:
         return {"pts_time": list(self._pts), "keyframes": list(self._keyframes)}
 
     # ------------------------------------------------------------------ index input
-    def _validated_meta(self, meta: dict[str, list[Any]] | None) -> dict[str, list[int]] | None:
-        """Return a usable copy of supplied meta data, or ``None`` to scan the file."""
+    def _validated_meta(
+        self, meta: dict[str, list[Any]] | None, sorted_stamps: bool
+    ) -> dict[str, list[int]] | None:
+        """Return a usable copy of supplied meta data, or ``None`` to scan the file.
+
+        ``sorted_stamps``: the file's index is in timestamp order (all but AVIs whose frames
+        come out with their stamps out of order), so a ``pts_time`` that is not is invalid.
+        """
         if not meta:
             return None
         try:
@@ -590,7 +631,7 @@ class VideoReader:
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             logger.warning("Ignoring invalid video_meta_data for '%s' (%s)", self.path, err)
             return None
-        if not pts or any(a > b for a, b in itertools.pairwise(pts)):
+        if not pts or (sorted_stamps and any(a > b for a, b in itertools.pairwise(pts))):
             logger.warning("Ignoring video_meta_data for '%s': bad pts_time", self.path)
             return None
         if keys and (keys[0] < 0 or keys[-1] >= len(pts)):
