@@ -566,12 +566,13 @@ def _encode_with(
     gop: int | None = None,
     max_b_frames: int | None = None,
     mutate: Any = None,
+    rate: int = 25,
 ) -> None:
     """Encode ``count`` index frames with the given timestamps; ``mutate(packets)`` may edit
     the packets (in decode order) before they are muxed."""
     width, height = size
     with av.open(str(path), mode="w") as out:
-        stream = out.add_stream(codec, rate=25, options=dict(options or {}))
+        stream = out.add_stream(codec, rate=rate, options=dict(options or {}))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
@@ -590,13 +591,15 @@ def _encode_with(
             out.mux(packet)
 
 
-def _irregular_stamps(seed: int, count: int) -> list[int]:
-    """Timestamps 15 to 90 ms apart (time base 1/1000), as a variable-rate recording has."""
+def _encode_vfr(path: Path, codec: str, count: int, seed: int, **kwargs: Any) -> None:
+    """``_encode_with`` at a variable rate: time base 1/1000, frames 15 to 90 ms apart (from
+    ``seed``), the first at ``kwargs["first"]`` (0 if not given); every index frame decodes."""
     rng = random.Random(seed)
-    stamps = [0]
+    stamps = [kwargs.pop("first", 0)]
     while len(stamps) < count:
         stamps.append(stamps[-1] + rng.randint(15, 90))
-    return stamps
+    _encode_with(path, codec, count, stamps=stamps, time_base=Fraction(1, 1000), **kwargs)
+    assert [read_index(frame) for frame in sequential_decode(path)] == list(range(count))
 
 
 def _check_requests(path: Path, reference: list[np.ndarray], orders: list[list[int]]) -> None:
@@ -673,19 +676,8 @@ def test_seek_that_lands_on_undecodable_frames(clip_dir: Path) -> None:
     demuxer lands on non-key packets and the decoder gives undecodable frames stamped with an
     earlier frame's stamp; they are passed over, not taken for the frames that follow."""
     path = clip_dir / "mpeg4_b_vfr.ts"
-    stamps = _irregular_stamps(662811717, 80)
-    _encode_with(
-        path,
-        "mpeg4",
-        80,
-        stamps=stamps,
-        time_base=Fraction(1, 1000),
-        size=(74, 64),
-        gop=10,
-        max_b_frames=1,
-    )
+    _encode_vfr(path, "mpeg4", 80, 662811717, size=(74, 64), gop=10, max_b_frames=1)
     reference = sequential_decode(path)
-    assert [read_index(frame) for frame in reference] == list(range(80))
     _check_requests(path, reference, [[78, 79], [70, 79], [79, 0, 79]])
 
 
@@ -694,18 +686,8 @@ def test_avi_seek_retry_before_the_start(clip_dir: Path) -> None:
     which the AVI demuxer refuses: the next attempt is made instead of raising."""
     path = clip_dir / "vfr_h264.avi"
     options = _x264("keyint=12:min-keyint=12:scenecut=0:bframes=0")
-    stamps = _irregular_stamps(691505227, 74)
-    _encode_with(
-        path,
-        "libx264",
-        74,
-        stamps=stamps,
-        time_base=Fraction(1, 1000),
-        size=(90, 70),
-        options=options,
-    )
+    _encode_vfr(path, "libx264", 74, 691505227, size=(90, 70), options=options)
     reference = sequential_decode(path)
-    assert [read_index(frame) for frame in reference] == list(range(74))
     _check_requests(path, reference, [list(range(73, -1, -1))])
 
 
@@ -748,6 +730,20 @@ def test_h264_b_frames_in_avi(
                 assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
                 assert np.array_equal(frame, reference[i])
         monkeypatch.undo()
+
+
+def test_avi_repeated_stamp_out_of_order(clip_dir: Path) -> None:
+    """H.264 with B-frames (open GOP) in AVI at a variable rate: the last frames come out
+    stamped ..., 8423, 8383, 8423; the two frames that share a stamp are not next to each
+    other in the index, and the second must still be reachable."""
+    path = clip_dir / "h264_b_vfr.avi"
+    options = _x264("keyint=8:min-keyint=8:scenecut=0:bframes=1:b-pyramid=normal:open-gop=1")
+    _encode_vfr(path, "libx264", 79, 443171570, first=4149, size=(82, 68), options=options, rate=24)
+    reference = sequential_decode(path)
+    with av.open(str(path)) as container:
+        shown = [frame.pts for frame in container.decode(video=0)]
+    assert len(set(shown)) < len(shown), "the fixture must repeat a stamp"
+    _check_requests(path, reference, [[78], [78, 0, 78, 77, 76], list(range(78, 60, -1))])
 
 
 def test_file_cut_inside_its_header(clip_dir: Path) -> None:

@@ -562,12 +562,16 @@ class VideoReader:
         self._index_of_ts: dict[int, int] = {}
         for idx, stamp in enumerate(self._pts):
             self._index_of_ts.setdefault(stamp, idx)
-        # Timestamps that more than one frame has (broken muxers, joined files), and how many
-        # have each: such frames are told apart only by their order, as sequential decoding
-        # numbers them.
-        self._repeats: dict[int, int] = {
-            stamp: count for stamp, count in Counter(self._pts).items() if count > 1
-        }
+        # Timestamps that more than one frame has (broken muxers, joined files, AVI), and the
+        # indices of the frames that have each: such frames are told apart only by their
+        # order, as sequential decoding numbers them.
+        self._repeats: dict[int, list[int]] = {}
+        for stamp, count in Counter(self._pts).items():
+            if count > 1:
+                self._repeats[stamp] = []
+        for idx, stamp in enumerate(self._pts):
+            if stamp in self._repeats:
+                self._repeats[stamp].append(idx)
         # Decoder state: frame generator, index of the last frame it produced (None: unknown),
         # whether it cannot go on (end of file, or drained), the timestamp below which
         # non-reference frames are skipped, the timestamp after whose packet the decoder is
@@ -717,20 +721,24 @@ class VideoReader:
         """
         stamp = _frame_stamp(frame)
         idx = self._index_of_ts.get(stamp) if stamp is not None else None
-        run = self._repeats.get(stamp, 1) if idx is not None else 1
+        shared = self._repeats.get(stamp) if idx is not None else None
         last = self._last
         if last is None:
-            if idx is None or run > 1:
+            if idx is None or shared:
                 return None
             exact = True
         elif idx is None:
             idx, exact = last + 1, False
-        elif idx <= last:
-            if last + 1 >= idx + run:
+        elif shared:
+            # The first of the frames with this stamp that is still to come.
+            later = bisect.bisect_right(shared, last)
+            if later == len(shared):
                 return _AGAIN
-            idx, exact = last + 1, False
+            idx, exact = shared[later], False
+        elif idx <= last:
+            return _AGAIN
         else:
-            exact = run == 1
+            exact = True
         self._last = idx
         return idx, exact
 
