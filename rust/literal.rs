@@ -476,48 +476,61 @@ mod shuffle {
         }
     }
 
-    /// Proof of the vector width `bytes_blocks` may be compiled for: AVX-512 (BW and VL, a
-    /// 64-byte block is one register) or AVX2, each with what `Shuffle` needs. Made only by
-    /// the functions below, which check the processor.
+    /// Whether the processor has everything the AVX2 compilation of `bytes_blocks` is built
+    /// for: AVX2, BMI1 and BMI2 (which the compiler uses there too, and which a processor
+    /// or virtual machine with AVX2 need not report) and what `Shuffle` needs.
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx2() -> bool {
+        Shuffle::detect().is_some()
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2")
+    }
+
+    /// Proof that the processor has what `bytes_blocks_avx2` is compiled for. Its field is
+    /// private to this module, so `detect` is the only way to make one.
     #[derive(Clone, Copy)]
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub enum Wide {
-        Avx512(()),
-        Avx2(()),
+    pub struct Avx2(());
+
+    /// Proof that the processor has what `bytes_blocks_avx512` is compiled for: all of
+    /// `Avx2`'s and AVX-512 F, BW and VL (a 64-byte block is one register). Made only by
+    /// `detect`.
+    #[derive(Clone, Copy)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub struct Avx512(());
+
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    impl Avx2 {
+        pub fn detect() -> Option<Self> {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                return Some(Avx2(()));
+            }
+            None
+        }
+
+        /// The `Shuffle` that the features behind an `Avx2` include.
+        pub fn shuffle(self) -> Shuffle {
+            Shuffle(())
+        }
     }
 
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    impl Wide {
-        /// The widest the processor has (checked once per bytes literal).
+    impl Avx512 {
         pub fn detect() -> Option<Self> {
-            Self::avx512().or_else(Self::avx2)
-        }
-
-        /// AVX-512 F, BW and VL, AVX2 and what `Shuffle` needs.
-        pub fn avx512() -> Option<Self> {
             #[cfg(target_arch = "x86_64")]
-            if Shuffle::detect().is_some()
+            if has_avx2()
                 && std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bw")
                 && std::is_x86_feature_detected!("avx512vl")
-                && std::is_x86_feature_detected!("avx2")
             {
-                return Some(Wide::Avx512(()));
+                return Some(Avx512(()));
             }
             None
         }
 
-        /// AVX2 and what `Shuffle` needs.
-        pub fn avx2() -> Option<Self> {
-            #[cfg(target_arch = "x86_64")]
-            if Shuffle::detect().is_some() && std::is_x86_feature_detected!("avx2") {
-                return Some(Wide::Avx2(()));
-            }
-            None
-        }
-
-        /// The `Shuffle` that the features behind a `Wide` include.
+        /// The `Shuffle` that the features behind an `Avx512` include.
         pub fn shuffle(self) -> Shuffle {
             Shuffle(())
         }
@@ -525,7 +538,7 @@ mod shuffle {
 }
 use shuffle::Shuffle;
 #[cfg(target_arch = "x86_64")]
-use shuffle::Wide;
+use shuffle::{Avx2, Avx512};
 
 /// `gather`, with shuffles where `detect` found them.
 #[inline(always)]
@@ -585,26 +598,37 @@ fn bytes_blocks(s: &[u8], i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, bool) {
     // decoding below is 64 lanes wide, and a face header's parse took 25 us with SSE2, 23 with
     // AVX2 and 21 with AVX-512.
     #[cfg(target_arch = "x86_64")]
-    match Wide::detect() {
-        // SAFETY: a `Wide` exists only where `Wide::detect` found the features these
-        // functions are compiled for.
-        Some(wide @ Wide::Avx512(())) => return unsafe { bytes_blocks_avx512(wide, s, i, q, buf) },
-        Some(wide @ Wide::Avx2(())) => return unsafe { bytes_blocks_avx2(wide, s, i, q, buf) },
-        None => {}
+    {
+        // Checked once per bytes literal.
+        if let Some(avx512) = Avx512::detect() {
+            // SAFETY: an `Avx512` exists only where `Avx512::detect` found every feature
+            // `bytes_blocks_avx512` is compiled for.
+            return unsafe { bytes_blocks_avx512(avx512, s, i, q, buf) };
+        }
+        if let Some(avx2) = Avx2::detect() {
+            // SAFETY: likewise for `Avx2` and `bytes_blocks_avx2`.
+            return unsafe { bytes_blocks_avx2(avx2, s, i, q, buf) };
+        }
     }
     bytes_blocks_with(Shuffle::detect(), s, i, q, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,bmi1,bmi2,ssse3,popcnt")]
-fn bytes_blocks_avx512(wide: Wide, s: &[u8], i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, bool) {
-    bytes_blocks_with(Some(wide.shuffle()), s, i, q, buf)
+fn bytes_blocks_avx512(
+    token: Avx512,
+    s: &[u8],
+    i: usize,
+    q: u8,
+    buf: &mut Vec<u8>,
+) -> (usize, bool) {
+    bytes_blocks_with(Some(token.shuffle()), s, i, q, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,ssse3,popcnt")]
-fn bytes_blocks_avx2(wide: Wide, s: &[u8], i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, bool) {
-    bytes_blocks_with(Some(wide.shuffle()), s, i, q, buf)
+fn bytes_blocks_avx2(token: Avx2, s: &[u8], i: usize, q: u8, buf: &mut Vec<u8>) -> (usize, bool) {
+    bytes_blocks_with(Some(token.shuffle()), s, i, q, buf)
 }
 
 /// `bytes_blocks`' body, inlined into each of its compilations.
@@ -2065,14 +2089,14 @@ mod tests {
             assert_eq!(shuffled, expected, "case {case}");
             #[cfg(target_arch = "x86_64")]
             {
-                if let Some(wide) = Wide::avx2() {
-                    // SAFETY: `Wide::avx2` found AVX2 and what `Shuffle` needs.
+                if let Some(wide) = Avx2::detect() {
+                    // SAFETY: `Avx2::detect` found what `bytes_blocks_avx2` is compiled for.
                     let got =
                         run(&|buf| unsafe { bytes_blocks_avx2(wide, &text, start, b'\'', buf) });
                     assert_eq!(got, expected, "case {case}, AVX2");
                 }
-                if let Some(wide) = Wide::avx512() {
-                    // SAFETY: `Wide::avx512` found AVX-512 BW and VL, AVX2 and the rest.
+                if let Some(wide) = Avx512::detect() {
+                    // SAFETY: `Avx512::detect` found what `bytes_blocks_avx512` is compiled for.
                     let got =
                         run(&|buf| unsafe { bytes_blocks_avx512(wide, &text, start, b'\'', buf) });
                     assert_eq!(got, expected, "case {case}, AVX-512");
