@@ -617,8 +617,10 @@ class VideoReader:
     ) -> dict[str, list[int]] | None:
         """Return a usable copy of supplied meta data, or ``None`` to scan the file.
 
-        ``sorted_stamps``: the file's index is in timestamp order (all but AVIs whose frames
-        come out with their stamps out of order), so a ``pts_time`` that is not is invalid.
+        ``sorted_stamps``: the file's index is in timestamp order, so a ``pts_time`` that is
+        not is invalid. Otherwise (AVIs whose frames come out with their stamps out of order)
+        a sorted one is: an index that sorted their stamps (as earlier faceio versions did,
+        and other tools may), so the file is scanned again.
         """
         if not meta:
             return None
@@ -635,7 +637,8 @@ class VideoReader:
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             logger.warning("Ignoring invalid video_meta_data for '%s' (%s)", self.path, err)
             return None
-        if not pts or (sorted_stamps and any(a > b for a, b in itertools.pairwise(pts))):
+        ordered = all(a <= b for a, b in itertools.pairwise(pts))
+        if not pts or ordered != sorted_stamps:
             logger.warning("Ignoring video_meta_data for '%s': bad pts_time", self.path)
             return None
         if keys and (keys[0] < 0 or keys[-1] >= len(pts)):
