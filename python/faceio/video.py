@@ -252,13 +252,13 @@ def _scan(
         if pbar is not None:
             pbar.update(len(stamps) % _PROGRESS_STEP)
             pbar.close()
-    stamps = _settle_start(path, stamps, before_key, key_stamps)
     if _stamps_out_of_order(container, stream):
-        # Only decoding tells the display order: the index is the order frames come out in.
+        # Only decoding tells the display order: the index is the order frames come out in
+        # (which also settles the start, as _settle_start does for the others).
         logger.debug("'%s' has decode-order stamps: indexing it by decoding", path)
         pts_time = _shown_before(path, None)[0]
     else:
-        pts_time = sorted(stamps)
+        pts_time = sorted(_settle_start(path, stamps, before_key, key_stamps))
     position: dict[int, int] = {}
     for index, stamp in enumerate(pts_time):
         position.setdefault(stamp, index)
@@ -565,13 +565,11 @@ class VideoReader:
         # Timestamps that more than one frame has (broken muxers, joined files, AVI), and the
         # indices of the frames that have each: such frames are told apart only by their
         # order, as sequential decoding numbers them.
+        counts = Counter(self._pts)
         self._repeats: dict[int, list[int]] = {}
-        for stamp, count in Counter(self._pts).items():
-            if count > 1:
-                self._repeats[stamp] = []
         for idx, stamp in enumerate(self._pts):
-            if stamp in self._repeats:
-                self._repeats[stamp].append(idx)
+            if counts[stamp] > 1:
+                self._repeats.setdefault(stamp, []).append(idx)
         # Decoder state: frame generator, index of the last frame it produced (None: unknown),
         # whether it cannot go on (end of file, or drained), the timestamp below which
         # non-reference frames are skipped, the timestamp after whose packet the decoder is
