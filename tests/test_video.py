@@ -602,16 +602,21 @@ def _encode_vfr(path: Path, codec: str, count: int, seed: int, **kwargs: Any) ->
     assert [read_index(frame) for frame in sequential_decode(path)] == list(range(count))
 
 
+def _check_frames(reader: VideoReader, reference: list[np.ndarray], order: list[int]) -> None:
+    """``frame_at`` in ``order`` gives exactly the frames of the sequential decode."""
+    for i in order:
+        frame = reader.frame_at(i)
+        assert read_index(frame) == read_index(reference[i]), f"frame {i} is {read_index(frame)}"
+        assert np.array_equal(frame, reference[i]), f"frame {i} differs ({order})"
+
+
 def _check_requests(path: Path, reference: list[np.ndarray], orders: list[list[int]]) -> None:
     """Each order of requests, on a fresh reader with the cache off and on, gives exactly the
     frames of the sequential decode."""
     for cache_bytes in (0, video.DEFAULT_CACHE_BYTES):
         for order in orders:
             with VideoReader(path, cache_bytes=cache_bytes) as reader:
-                for i in order:
-                    frame = reader.frame_at(i)
-                    assert read_index(frame) == read_index(reference[i]), (order, i)
-                    assert np.array_equal(frame, reference[i]), (order, i)
+                _check_frames(reader, reference, order)
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
@@ -639,10 +644,7 @@ def test_repeated_timestamps(clip_dir: Path, ext: str, cache_bytes: int) -> None
         order = list(range(36))
         random.Random(3).shuffle(order)
         twins = [4, 3, 12, 11, 21, 20, 19, 20, 21, 4, 5, 3]
-        for i in order + twins + list(range(35, -1, -1)):
-            frame = reader.frame_at(i)
-            assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
-            assert np.array_equal(frame, reference[i]), f"frame {i} differs"
+        _check_frames(reader, reference, order + twins + list(range(35, -1, -1)))
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
@@ -729,10 +731,7 @@ def test_h264_b_frames_in_avi(
         with VideoReader(path, video_meta_data=given, cache_bytes=cache_bytes) as reader:
             assert reader.video_meta_data == meta
             assert [index for index, _ in reader.iter_frames()] == list(range(40))
-            for i in [*order, 39, 0, 7, 6, 8, 20, 19, 21]:
-                frame = reader.frame_at(i)
-                assert read_index(frame) == i, f"frame {i} is frame {read_index(frame)}"
-                assert np.array_equal(frame, reference[i])
+            _check_frames(reader, reference, [*order, 39, 0, 7, 6, 8, 20, 19, 21])
         monkeypatch.undo()
 
 
