@@ -490,7 +490,7 @@ def test_batch_convert_color(rng: np.random.Generator, colorspace: str, dtype: t
     batch = rng.integers(0, 256, (5, 12, 9, 3), dtype=np.uint8)
     if dtype is np.float32:
         batch = batch.astype(np.float32) / 255
-    converted = batch_convert_color(batch, colorspace)
+    converted = batch_convert_color(batch, color_space=colorspace)  # faceswap's keyword
     code = getattr(cv2, f"COLOR_{colorspace}")
     expected = np.stack([cv2.cvtColor(image, code) for image in batch])
     assert converted.shape == batch.shape and converted.dtype == batch.dtype
@@ -503,3 +503,15 @@ def test_batch_convert_color_errors(rng: np.random.Generator) -> None:
         batch_convert_color(batch, "BGR2NOTHING")
     with pytest.raises(ValueError, match="N, H, W, C"):
         batch_convert_color(batch[0], "BGR2LAB")
+
+
+# ------------------------------------------------------------------ encode_image
+@pytest.mark.parametrize("empty", [{}, b"", bytearray()])
+def test_encode_image_ignores_empty_metadata(rng: np.random.Generator, empty: object) -> None:
+    """As faceswap's encode_image: empty metadata writes no chunk, for any extension."""
+    image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    for ext in (".png", ".tif", ".jpg"):
+        plain = cv2.imencode(ext, image)[1].tobytes()
+        assert encode_image(image, ext, metadata=empty) == plain
+    with pytest.raises(ValueError, match=r"\.jpg"):
+        encode_image(image, ".jpg", metadata={"a": 1})

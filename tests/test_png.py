@@ -275,7 +275,8 @@ def test_limits_are_adjustable(png_bytes: bytes) -> None:
             png_read_meta(data)
         faceio.set_limits(max_depth=2)
         with pytest.raises(MetadataSyntaxError, match="nesting deeper than 2"):
-            png_read_meta(png_write_meta(png_bytes, {"a": [[1]]}))
+            # as bytes: the writers refuse a dict nested past the limit
+            png_read_meta(png_write_meta(png_bytes, b"{'a': [[1]]}"))
     finally:
         faceio.set_limits(**before)
     assert png_read_meta(data) == {"a": "x" * 1000}
@@ -412,3 +413,100 @@ def test_bytes_and_file_readers_agree_on_damaged_files(edits) -> None:
             return
         got = read_image_meta(path).get("itxt")
         assert (None if got is None else repr(got)) == by_bytes
+
+
+# ------------------------------------------------------------ writers refuse what cannot be read
+class _Color(__import__("enum").IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (np.zeros((2, 2), dtype=np.float32), "numpy.ndarray"),
+        ({1, 2}, "set"),
+        (frozenset(), "frozenset"),
+        (np.float64(1.5), "numpy.float64"),
+        (np.int64(3), "numpy.int64"),
+        (_Color.RED, "_Color"),
+        (
+            faceio.PNGSource(2.4, "a.png", 0, "b.png", False, (4, 5)),
+            "faceio.header.PNGSource",
+        ),
+        (object(), "object"),
+    ],
+)
+def test_writers_refuse_values_no_reader_can_parse(
+    tmp_path: Path, png_bytes: bytes, header: PNGHeader, bad: object, shown: str
+) -> None:
+    # What str() would have written is no literal: literal_eval refuses it (or, for a set,
+    # gives a value whose order and empty form do not round-trip).
+    d = header.to_dict()
+    d["alignments"]["identity"]["vggface2"][7] = bad
+    where = re.escape("['alignments']['identity']['vggface2'][7] is a ") + r"\S*" + re.escape(shown)
+    path = tmp_path / "face.png"
+    original = png_write_meta(png_bytes, header)
+    path.write_bytes(original)
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    for write in (
+        lambda: pack_to_itxt(d),
+        lambda: png_write_meta(png_bytes, d),
+        lambda: faceio.encode_image(image, ".png", metadata=d),
+        lambda: faceio.update_existing_metadata(path, d),
+    ):
+        with pytest.raises(faceio.MetadataValueError, match=where):
+            write()
+    assert path.read_bytes() == original
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_writers_refuse_bad_keys_and_name_them(png_bytes: bytes) -> None:
+    with pytest.raises(
+        faceio.MetadataValueError, match=r"\['a'\]\[\(1, np\.int8\(2\)\)\] is a key"
+    ):
+        pack_to_itxt({"a": {(1, np.int8(2)): 0}})
+    with pytest.raises(faceio.MetadataValueError, match=r"\['a'\]\[np\.str_\('k'\)\] is a key"):
+        pack_to_itxt({"a": {np.str_("k"): 0}})
+
+
+def test_every_literal_type_is_written_and_read_back(png_bytes: bytes) -> None:
+    import ast
+
+    d = {
+        "str": "é \n ' \" \\ \x00 \U0001f600",
+        "bytes": bytes(range(256)),
+        "ints": [0, -1, 2**70, -(2**64)],
+        "floats": [0.1, -0.0, 1e-310, 1.7976931348623157e308],
+        "complex": [1j, complex(2.5, -3)],
+        "consts": [True, False, None],
+        "tuple": (1, ("x", b"y"), ()),
+        "empty": [[], {}, ()],
+        (1, "t"): {2.5: "float key", None: "none key", b"k": "bytes key", False: 0},
+    }
+    chunk = pack_to_itxt(d)
+    payload = chunk[8 + 13 : -4].decode("utf-8")
+    assert ast.literal_eval(payload) == d
+    assert png_read_meta(insert_before_idat(png_bytes, chunk)) == d
+
+
+def test_writers_refuse_nesting_the_reader_refuses(png_bytes: bytes) -> None:
+    depth = faceio.get_limits()["max_depth"]
+
+    def nested(levels: int) -> dict[str, object]:
+        value: object = 1
+        for _ in range(levels - 1):
+            value = [value]
+        return {"k": value}
+
+    png = png_write_meta(png_bytes, nested(depth))
+    assert png_read_meta(png) == nested(depth)
+    # One level more, written as bytes (taken as they are): the reader refuses it.
+    deeper = b"{'k': " + b"[" * depth + b"1" + b"]" * depth + b"}"
+    with pytest.raises(MetadataSyntaxError):
+        png_read_meta(png_write_meta(png_bytes, deeper))
+    with pytest.raises(faceio.MetadataValueError, match=f"more than {depth} levels"):
+        png_write_meta(png_bytes, nested(depth + 1))
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(faceio.MetadataValueError, match=r"^.*\['self'\]\['self'\]"):
+        pack_to_itxt(loop)

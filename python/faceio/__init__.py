@@ -15,11 +15,20 @@ from faceio.errors import (
     HeaderSchemaError,
     MetadataNotFound,
     MetadataSyntaxError,
+    MetadataValueError,
     PngFormatError,
     TiffFormatError,
     UnsupportedFormatError,
 )
-from faceio.header import MaskAlignmentsFile, PNGAlignments, PNGHeader, PNGSource
+from faceio.header import (
+    HeaderClasses,
+    MaskAlignmentsFile,
+    PNGAlignments,
+    PNGHeader,
+    PNGSource,
+    get_header_classes,
+    set_header_classes,
+)
 from faceio.metadata import (
     get_limits,
     pack_to_itxt,
@@ -53,10 +62,12 @@ _LAZY = {
 
 __all__ = [
     "FaceioError",
+    "HeaderClasses",
     "HeaderSchemaError",
     "MaskAlignmentsFile",
     "MetadataNotFound",
     "MetadataSyntaxError",
+    "MetadataValueError",
     "PNGAlignments",
     "PNGHeader",
     "PNGSource",
@@ -64,12 +75,14 @@ __all__ = [
     "TiffFormatError",
     "UnsupportedFormatError",
     "__version__",
+    "get_header_classes",
     "get_limits",
     "pack_to_itxt",
     "png_read_meta",
     "png_write_meta",
     "read_image_meta",
     "read_image_meta_batch",
+    "set_header_classes",
     "set_limits",
     "tiff_read_meta",
     "tiff_write_meta",

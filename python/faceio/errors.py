@@ -13,6 +13,7 @@ __all__ = [
     "HeaderSchemaError",
     "MetadataNotFound",
     "MetadataSyntaxError",
+    "MetadataValueError",
     "PngFormatError",
     "TiffFormatError",
     "UnsupportedFormatError",
@@ -44,6 +45,14 @@ class PngFormatError(FaceioError):
 
 class MetadataSyntaxError(FaceioError):
     """A faceswap payload is not a valid Python literal (or a TIFF description not valid JSON)."""
+
+
+class MetadataValueError(FaceioError):
+    """A header to be written holds a value that no reader could read back.
+
+    For example a numpy array, a set or a dataclass object inside the dict, which ``str()``
+    would write as text that is not a Python literal. The message names the key path.
+    """
 
 
 class TiffFormatError(FaceioError):

@@ -7,7 +7,7 @@ the byte format, because ``str(header.to_dict())`` is what goes into the PNG (CO
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from faceio.errors import HeaderSchemaError
 
@@ -18,9 +18,29 @@ if TYPE_CHECKING:
 # numpy is imported where arrays are made, not here: `import faceio` and a metadata-only scan
 # (plain dicts) never load it, which keeps their start-up at a fifth.
 
-__all__ = ["MaskAlignmentsFile", "PNGAlignments", "PNGHeader", "PNGSource"]
+__all__ = [
+    "HeaderClasses",
+    "MaskAlignmentsFile",
+    "PNGAlignments",
+    "PNGHeader",
+    "PNGSource",
+    "SupportsToDict",
+    "get_header_classes",
+    "set_header_classes",
+]
 
 CenteringType = Literal["face", "head", "legacy"]
+
+
+class SupportsToDict(Protocol):
+    """A header object: anything whose ``to_dict()`` gives the header's plain-Python form.
+
+    faceio's :class:`PNGHeader` is one; so are faceswap's own header classes.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plain-Python form (what ``str()`` turns into the payload)."""
+        ...
 
 
 def _check_keys(
@@ -304,27 +324,177 @@ def _array(spec: tuple[bytearray, tuple[int, ...]]) -> npt.NDArray[np.float32]:
     return ndarray(shape, float32, data)  # type: ignore[no-any-return]
 
 
-def header_from_parts(parts: tuple[Any, ...]) -> PNGHeader:
+@dataclass(frozen=True, slots=True)
+class HeaderClasses:
+    """The classes that faceio's readers build face headers from.
+
+    Every field defaults to faceio's own class. A host application (faceswap, for one) sets its
+    own with :func:`set_header_classes`; each class is called by keyword with the field names of
+    faceio's class of the same role.
+
+    Parameters
+    ----------
+    header : type
+        Built as ``header(alignments=..., source=...)``.
+    alignments : type
+        Built as ``alignments(x=, y=, w=, h=, landmarks_xy=, mask=, identity=)``.
+    source : type
+        Built as ``source(alignments_version=, original_filename=, face_index=,
+        source_filename=, source_is_video=, source_frame_dims=)``.
+    mask : type
+        Built as ``mask(mask=, affine_matrix=, interpolator=, stored_size=, stored_centering=)``.
+    """
+
+    header: type[Any] = PNGHeader
+    alignments: type[Any] = PNGAlignments
+    source: type[Any] = PNGSource
+    mask: type[Any] = MaskAlignmentsFile
+
+
+_FACEIO_CLASSES = HeaderClasses()
+# The classes the readers build; replaced whole (never mutated), so a reader on another thread
+# sees either the old set or the new one.
+_classes = _FACEIO_CLASSES
+
+
+def _check_host_class(cls: Any, own: type[Any], role: str) -> None:
+    """Refuse a class that cannot be built by keyword with the fields of faceio's ``own``."""
+    import inspect
+
+    if not isinstance(cls, type):
+        raise TypeError(f"set_header_classes: {role} must be a class, not {cls!r}")
+    names = [f.name for f in fields(own)]
+    try:
+        inspect.signature(cls).bind(**dict.fromkeys(names))
+    except TypeError as err:
+        raise TypeError(
+            f"set_header_classes: {role} class {cls.__qualname__} cannot be built with the "
+            f"keywords {names} ({err})"
+        ) from None
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
+
+
+def set_header_classes(
+    header: type[Any] | None = None,
+    alignments: type[Any] | None = None,
+    source: type[Any] | None = None,
+    mask: type[Any] | None = None,
+) -> HeaderClasses:
+    """Make every reader build face headers from the given classes (process-wide).
+
+    ``png_read_meta``, ``read_image(with_metadata=True)``, ``read_image_batch(with_metadata=True)``
+    and ``FacesLoader`` then return ``header`` objects whose parts are ``alignments``, ``source``
+    and ``mask`` objects, built by keyword from the fields the Rust core parsed (no Python dict
+    in between). A role left as ``None`` gets faceio's own class; calling it with no argument
+    restores faceio's classes. The writers accept such objects through their ``to_dict()``.
+    ``faceio.faceswap`` calls this with faceswap's classes when it is imported.
+
+    Parameters
+    ----------
+    header, alignments, source, mask : type, optional
+        Replacements for :class:`PNGHeader`, :class:`PNGAlignments`, :class:`PNGSource` and
+        :class:`MaskAlignmentsFile`; each must accept the same field names as keywords.
+
+    Returns
+    -------
+    HeaderClasses
+        The classes in force before the call (pass its fields back to restore them).
+
+    Raises
+    ------
+    TypeError
+        If a class cannot be called with its role's field names as keywords.
+    """
+    global _classes
+    chosen = HeaderClasses(
+        header=header or PNGHeader,
+        alignments=alignments or PNGAlignments,
+        source=source or PNGSource,
+        mask=mask or MaskAlignmentsFile,
+    )
+    for role in ("header", "alignments", "source", "mask"):
+        _check_host_class(getattr(chosen, role), getattr(_FACEIO_CLASSES, role), role)
+    previous, _classes = _classes, chosen
+    return previous
+
+
+def get_header_classes() -> HeaderClasses:
+    """Return the classes the readers build face headers from (see :func:`set_header_classes`)."""
+    return _classes
+
+
+def is_header_object(value: object) -> bool:
+    """Whether ``value`` is a face header object: faceio's, or of the class set in its place."""
+    return isinstance(value, (PNGHeader, _classes.header))
+
+
+def header_from_parts(parts: tuple[Any, ...]) -> Any:
     """Build a header from the pieces ``_core.png_read_face`` returns for a canonical payload.
 
     The core has already checked the keys (the same rules as :meth:`PNGHeader.from_dict`) and
-    packed the arrays as float32, so this only assembles the dataclasses.
+    packed the arrays as float32, so this only assembles the objects, of the classes in force
+    (:func:`set_header_classes`), by keyword.
     """
+    c = _classes
+    mask_cls = c.mask
     x, y, w, h, landmarks, masks, identity, source = parts
-    return PNGHeader(
-        alignments=PNGAlignments(
+    version, original, face_index, source_name, is_video, dims = source
+    return c.header(
+        alignments=c.alignments(
             x=x,
             y=y,
             w=w,
             h=h,
             landmarks_xy=_array(landmarks),
             mask={
-                name: MaskAlignmentsFile(mask, _array(affine), interp, size, centering)
+                name: mask_cls(
+                    mask=mask,
+                    affine_matrix=_array(affine),
+                    interpolator=interp,
+                    stored_size=size,
+                    stored_centering=centering,
+                )
                 for name, mask, affine, interp, size, centering in masks
             },
             identity={name: _array(vector) for name, vector in identity},
         ),
-        source=PNGSource(*source),
+        source=c.source(
+            alignments_version=version,
+            original_filename=original,
+            face_index=face_index,
+            source_filename=source_name,
+            source_is_video=is_video,
+            source_frame_dims=dims,
+        ),
+    )
+
+
+def header_from_dict(data: dict[str, Any]) -> Any:
+    """Build a header object of the classes in force from a face header's plain-Python form.
+
+    The dict is checked by :meth:`PNGHeader.from_dict` (a :class:`HeaderSchemaError` names the
+    bad field) and converted field by field when other classes are set.
+    """
+    own = PNGHeader.from_dict(data)
+    c = _classes
+    if c is _FACEIO_CLASSES:
+        return own
+    al, src = own.alignments, own.source
+    return c.header(
+        alignments=c.alignments(
+            x=al.x,
+            y=al.y,
+            w=al.w,
+            h=al.h,
+            landmarks_xy=al.landmarks_xy,
+            mask={
+                name: c.mask(**{f.name: getattr(m, f.name) for f in fields(m)})
+                for name, m in al.mask.items()
+            },
+            identity=al.identity,
+        ),
+        source=c.source(**{f.name: getattr(src, f.name) for f in fields(src)}),
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from faceio import _core
 from faceio.errors import FaceioError, MetadataNotFound
-from faceio.header import PNGHeader, header_from_parts, is_face_header
+from faceio.header import PNGHeader, SupportsToDict, header_from_parts, is_face_header
 from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def encode_image(
     image: npt.NDArray[np.generic],
     extension: str,
     encoding_args: tuple[int, ...] | None = None,
-    metadata: PNGHeader | dict[str, Any] | bytes | None = None,
+    metadata: SupportsToDict | dict[str, Any] | bytes | None = None,
 ) -> bytes:
     """Encode an image, optionally with faceswap metadata.
 
@@ -54,8 +54,10 @@ def encode_image(
         The file extension to encode to, e.g. ``".png"``.
     encoding_args : tuple[int, ...], optional
         Arguments for ``cv2.imencode``.
-    metadata : PNGHeader | dict | bytes, optional
-        Metadata to store; only for ``.png`` (iTXt chunk) and ``.tif`` (ImageDescription).
+    metadata : header object | dict | bytes, optional
+        Metadata to store; only for ``.png`` (iTXt chunk) and ``.tif`` (ImageDescription). A
+        header object is stored through its ``to_dict()``. Empty metadata (``{}``, ``b""``)
+        is ignored, as faceswap ignores it.
 
     Returns
     -------
@@ -70,6 +72,8 @@ def encode_image(
     import cv2
 
     ext = extension.lower()
+    if isinstance(metadata, (dict, bytes, bytearray, memoryview)) and not len(metadata):
+        metadata = None
     if metadata is not None and ext not in _METADATA_EXTENSIONS:
         raise ValueError(f"metadata can only be written to .png and .tif images, not {extension!r}")
     ok, encoded = cv2.imencode(extension, image, list(encoding_args or ()))
@@ -539,11 +543,11 @@ def generate_thumbnail(
     return encoded
 
 
-def batch_convert_color(batch: npt.NDArray[Any], colorspace: str) -> npt.NDArray[Any]:
+def batch_convert_color(batch: npt.NDArray[Any], color_space: str) -> npt.NDArray[Any]:
     """Convert a batch of images from one colour space to another in one OpenCV call.
 
     The ``(N, H, W, C)`` batch is viewed as one ``(N * H, W, C)`` image, converted with
-    ``cv2.cvtColor(..., cv2.COLOR_<colorspace>)`` and reshaped back, which is much faster than
+    ``cv2.cvtColor(..., cv2.COLOR_<color_space>)`` and reshaped back, which is much faster than
     converting image by image.
 
     Parameters
@@ -551,7 +555,7 @@ def batch_convert_color(batch: npt.NDArray[Any], colorspace: str) -> npt.NDArray
     batch : numpy.ndarray
         The ``(N, H, W, C)`` batch (``uint8`` or ``float32``; 8-bit conversions lose some
         precision, prefer ``float32`` for round trips).
-    colorspace : str
+    color_space : str
         The OpenCV conversion name without its ``COLOR_`` prefix, e.g. ``"BGR2LAB"``.
 
     Returns
@@ -562,7 +566,7 @@ def batch_convert_color(batch: npt.NDArray[Any], colorspace: str) -> npt.NDArray
     Raises
     ------
     ValueError
-        If ``batch`` is not 4-dimensional or ``colorspace`` is not an OpenCV conversion.
+        If ``batch`` is not 4-dimensional or ``color_space`` is not an OpenCV conversion.
 
     Examples
     --------
@@ -572,9 +576,9 @@ def batch_convert_color(batch: npt.NDArray[Any], colorspace: str) -> npt.NDArray
 
     if batch.ndim != 4:
         raise ValueError(f"batch must have shape (N, H, W, C), not {batch.shape}")
-    code = getattr(cv2, f"COLOR_{colorspace}", None)
+    code = getattr(cv2, f"COLOR_{color_space}", None)
     if not isinstance(code, int):
-        raise ValueError(f"{colorspace!r} is not an OpenCV colour conversion (cv2.COLOR_...)")
+        raise ValueError(f"{color_space!r} is not an OpenCV colour conversion (cv2.COLOR_...)")
     count, height, width, channels = batch.shape
     converted = cv2.cvtColor(batch.reshape(count * height, width, channels), code)
     return converted.reshape(count, height, width, -1)

@@ -13,8 +13,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from faceio import _core
-from faceio.errors import MetadataSyntaxError, UnsupportedFormatError
-from faceio.header import PNGHeader, header_from_parts, is_face_header
+from faceio.errors import MetadataSyntaxError, MetadataValueError, UnsupportedFormatError
+from faceio.header import (
+    PNGHeader,
+    SupportsToDict,
+    header_from_dict,
+    header_from_parts,
+    is_face_header,
+)
 
 __all__ = [
     "get_limits",
@@ -29,7 +35,7 @@ __all__ = [
     "update_existing_metadata",
 ]
 
-Metadata = PNGHeader | dict[str, Any] | bytes
+Metadata = SupportsToDict | dict[str, Any] | bytes
 
 #: The deepest nesting set_limits allows: parsing recurses per level on threads with 2 MiB
 #: stacks, which this keeps well inside.
@@ -37,20 +43,111 @@ MAX_DEPTH_CEILING = 1000
 StrPath = str | os.PathLike[str]
 
 
-def _payload(metadata: Metadata) -> bytes:
-    """Encode metadata as the PNG payload: ``str(dict)`` as UTF-8; bytes are kept as-is."""
+# The value types whose str() is a literal that the payload parser (and ast.literal_eval) reads
+# back as an equal value. Exact types: a subclass (numpy's float64, an IntEnum) has its own repr.
+_LITERAL_ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
+# The same for JSON (TIFF descriptions): tuples are written as lists, which is what faceswap's
+# reader gets back too.
+_JSON_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _unstorable(value: Any, atoms: frozenset[type], depth: int) -> tuple[list[str], str] | None:
+    """Find a value that ``atoms`` and dict/list/tuple cannot store; ``None`` if all can.
+
+    Returns the key path, innermost key first, and the offending type's name (``""`` when the
+    nesting goes deeper than ``depth``, which the reader would refuse).
+    """
+    kind = type(value)
+    if kind in atoms:
+        return None
+    if depth <= 0:
+        return [], ""
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) not in atoms and (atoms is _JSON_ATOMS or type(key) is not tuple):
+                return [f"[{key!r}]"], f"key of type {type(key).__name__}"
+            if type(key) is tuple:
+                found = _unstorable(key, atoms, depth - 1)
+                if found is not None:
+                    return [f"[{key!r}]"], f"key holding a {found[1] or 'deep value'}"
+            if type(item) not in atoms:
+                found = _unstorable(item, atoms, depth - 1)
+                if found is not None:
+                    found[0].append(f"[{key!r}]")
+                    return found
+        return None
+    if kind is list or kind is tuple:
+        for index, item in enumerate(value):
+            if type(item) not in atoms:
+                found = _unstorable(item, atoms, depth - 1)
+                if found is not None:
+                    found[0].append(f"[{index}]")
+                    return found
+        return None
+    module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+    return [], module + kind.__qualname__
+
+
+def _check_storable(data: dict[str, Any], atoms: frozenset[type], form: str, hint: str) -> None:
+    """Raise :class:`MetadataValueError` naming the first value ``form`` cannot hold."""
+    depth = _core.get_limits()["max_depth"]
+    found = _unstorable(data, atoms, depth)
+    if found is None:
+        return
+    parts, what = found
+    where = "".join(reversed(parts)) or "the header"
+    if what:
+        reason = f"{where} is a {what}, which {form} cannot hold: {hint}"
+    else:
+        reason = (
+            f"{where} is nested more than {depth} levels deep, past the readers' limit "
+            "(faceio.set_limits(max_depth=...))"
+        )
+    raise MetadataValueError(f"metadata cannot be written, no reader could read it back: {reason}")
+
+
+def _as_plain(metadata: Any, parameter: str) -> dict[str, Any] | bytes:
+    """Bytes as they are; a dict; any header object through its ``to_dict()``."""
     if isinstance(metadata, (bytes, bytearray, memoryview)):
         return bytes(metadata)
-    if isinstance(metadata, PNGHeader):
-        metadata = metadata.to_dict()
     if isinstance(metadata, dict):
-        return str(metadata).encode("utf-8")
-    raise TypeError(f"metadata must be a PNGHeader, dict or bytes, not {type(metadata).__name__}")
+        return metadata
+    to_dict = getattr(metadata, "to_dict", None)
+    if callable(to_dict):
+        plain = to_dict()
+        if isinstance(plain, dict):
+            return plain
+        raise TypeError(
+            f"{parameter}: {type(metadata).__name__}.to_dict() returned "
+            f"{type(plain).__name__}, not a dict"
+        )
+    raise TypeError(
+        f"{parameter} must be a header object (with to_dict()), a dict or bytes, "
+        f"not {type(metadata).__name__}"
+    )
 
 
-def _as_header(data: Any) -> PNGHeader | Any:
-    """Turn a face header into a :class:`PNGHeader`; return any other payload as parsed."""
-    return PNGHeader.from_dict(data) if is_face_header(data) else data
+def _payload(metadata: Metadata, parameter: str = "metadata") -> bytes:
+    """Encode metadata as the PNG payload: ``str(dict)`` as UTF-8; bytes are kept as-is.
+
+    A dict (or a header object's ``to_dict()``) is checked to hold only values whose ``str()``
+    reads back: anything else raises :class:`MetadataValueError` naming its key path.
+    """
+    plain = _as_plain(metadata, parameter)
+    if isinstance(plain, bytes):
+        return plain
+    _check_storable(
+        plain,
+        _LITERAL_ATOMS,
+        "a Python literal",
+        "convert it to plain Python values (ndarray.tolist(), to_dict()) first",
+    )
+    return str(plain).encode("utf-8")
+
+
+def _as_header(data: Any) -> Any:
+    """Turn a face header into a header object; return any other payload as parsed."""
+    return header_from_dict(data) if is_face_header(data) else data
 
 
 def pack_to_itxt(metadata: Metadata) -> bytes:
@@ -58,7 +155,7 @@ def pack_to_itxt(metadata: Metadata) -> bytes:
 
     Parameters
     ----------
-    metadata : PNGHeader | dict | bytes
+    metadata : header object | dict | bytes
         The header to store. A dict (or header) is written as ``str(dict)``; bytes are used as
         the UTF-8 payload as they are.
 
@@ -80,7 +177,7 @@ def png_write_meta(image: bytes, data: Metadata) -> bytes:
     ----------
     image : bytes
         An encoded PNG.
-    data : PNGHeader | dict | bytes
+    data : header object | dict | bytes
         The metadata to store.
 
     Returns
@@ -217,7 +314,7 @@ def tiff_write_meta(image: bytes, data: Metadata) -> bytes:
     ----------
     image : bytes
         A little-endian, single-IFD TIFF without an ImageDescription, as OpenCV writes.
-    data : PNGHeader | dict | bytes
+    data : header object | dict | bytes
         A dict (or header, as its dict) is stored as ASCII JSON; bytes as they are.
 
     Returns
@@ -230,17 +327,21 @@ def tiff_write_meta(image: bytes, data: Metadata) -> bytes:
     faceio.TiffFormatError
         For a malformed or unsupported TIFF (big-endian, BigTIFF, several IFDs, tag present).
     """
-    if isinstance(data, PNGHeader):
-        data = data.to_dict()
-    if isinstance(data, dict):
-        payload = json.dumps(data, ensure_ascii=True).encode("ascii")
+    plain = _as_plain(data, "data")
+    if isinstance(plain, bytes):
+        payload = plain
+    else:
+        _check_storable(
+            plain,
+            _JSON_ATOMS,
+            "JSON",
+            "a TIFF description is JSON, which has no such type (faceswap's masks are bytes: "
+            "store such headers in PNG files)",
+        )
+        payload = json.dumps(plain, ensure_ascii=True).encode("ascii")
         # A value of 4 bytes or less would sit inside the IFD entry, where faceswap's reader
         # does not look; JSON allows trailing spaces, so pad it out of line.
         payload = payload.ljust(5)
-    elif isinstance(data, (bytes, bytearray, memoryview)):
-        payload = bytes(data)
-    else:
-        raise TypeError(f"data must be a PNGHeader, dict or bytes, not {type(data).__name__}")
     return _core.tiff_write_meta(image, payload)
 
 
@@ -274,7 +375,7 @@ def tiff_read_meta(image: bytes) -> dict[str, Any]:
         ) from None
 
 
-def update_existing_metadata(filename: StrPath, metadata: PNGHeader | bytes) -> None:
+def update_existing_metadata(filename: StrPath, metadata: Metadata) -> None:
     """Replace the faceswap metadata of a face PNG on disk, crash-safely.
 
     Every other chunk is kept byte for byte. The new file is written to a uniquely named
@@ -287,7 +388,7 @@ def update_existing_metadata(filename: StrPath, metadata: PNGHeader | bytes) -> 
     ----------
     filename : str or os.PathLike
         The face PNG.
-    metadata : PNGHeader | dict | bytes
+    metadata : header object | dict | bytes
         The new header.
     """
     _core.update_png_meta(filename, _payload(metadata))
