@@ -476,8 +476,31 @@ def test_saver_writes_everything(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_image(tmp_path / "nested/deeper/in_sub.png"), image_for(2))
     assert not list(tmp_path.glob("**/*.tmp"))
     assert not (tmp_path / "some").exists()
-    with pytest.raises(RuntimeError):
-        saver.save("late.png", image_for(0))
+
+
+def test_saver_is_used_again_after_close(tmp_path: Path) -> None:
+    """faceswap's alignments extract job closes its saver after every frame and keeps saving."""
+    saver = ImagesSaver(tmp_path, as_bytes=True)
+    for frame in range(3):
+        for face in range(2):
+            saver.save(f"f{frame}_{face}.png", bytes([frame, face]) * 100)
+        saver.close()
+        # close() returns only when this round's files are on disk
+        for face in range(2):
+            assert (tmp_path / f"f{frame}_{face}.png").read_bytes() == bytes([frame, face]) * 100
+        assert faceio_threads() == []
+    # An error of one round is raised by that round's close(); the saver still works after it.
+    saver.save("no_extension", b"x")
+    saver.close()  # as_bytes: no extension needed
+    image_saver = ImagesSaver(tmp_path)
+    image_saver.save("bad.unknownext", image_for(1))
+    with pytest.raises(ValueError, match=r"bad\.unknownext"):
+        image_saver.close()
+    image_saver.save("after.png", image_for(4))
+    image_saver.close()
+    np.testing.assert_array_equal(read_image(tmp_path / "after.png"), image_for(4))
+    image_saver.close()
+    assert not list(tmp_path.glob(".*tmp"))
 
 
 def test_saver_as_bytes_and_context_manager(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from faceio.header import PNGHeader
+from faceio.header import PNGHeader, is_header_object
 from faceio.image import _cpu_count, _decode, _read_bytes, _read_meta, encode_image, read_image
 
 if TYPE_CHECKING:
@@ -48,6 +48,21 @@ _ITEM, _DONE, _ERROR = 0, 1, 2
 
 VideoMeta = dict[Literal["pts_time", "keyframes"], list[int]]
 StrPath = str | os.PathLike[str]
+
+
+# The class raised for a missing or unusable loader or saver location in place of faceio's own
+# FileNotFoundError / ValueError; faceio.faceswap sets faceswap's FaceswapError, the one type
+# faceswap's launcher shows as a message rather than a crash report.
+_location_error: type[Exception] | None = None
+
+
+def _bad_location(err: Exception) -> Exception:
+    """Return the exception to raise for a location problem ``err`` (see ``_location_error``)."""
+    if _location_error is None:
+        return err
+    host = _location_error(str(err))
+    host.__cause__ = err
+    return host
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -82,23 +97,31 @@ def _check_source(path: StrPath | Iterable[StrPath]) -> tuple[str | list[str], b
     if isinstance(path, (str, os.PathLike)):
         location = os.fspath(path)
         if not os.path.exists(location):
-            raise FileNotFoundError(
-                errno.ENOENT, f"Input location does not exist: '{location}'", location
+            raise _bad_location(
+                FileNotFoundError(
+                    errno.ENOENT, f"Input location does not exist: '{location}'", location
+                )
             )
         if os.path.isdir(location):
             return location, False
         if _is_video(location):
             return location, True
-        raise ValueError(
-            f"'{location}' is not a folder of images or a video file (video extensions: "
-            "avi, flv, mkv, mov, mp4, mpeg, mpg, webm, wmv, ts, vob)"
+        raise _bad_location(
+            ValueError(
+                f"'{location}' is not a folder of images or a video file (video extensions: "
+                "avi, flv, mkv, mov, mp4, mpeg, mpg, webm, wmv, ts, vob)"
+            )
         )
     files = [os.fspath(item) for item in path]
     for item in files:
         if not os.path.exists(item):
-            raise FileNotFoundError(errno.ENOENT, f"Image file does not exist: '{item}'", item)
+            raise _bad_location(
+                FileNotFoundError(errno.ENOENT, f"Image file does not exist: '{item}'", item)
+            )
         if os.path.isdir(item):
-            raise ValueError(f"'{item}' is a folder: a list of paths must hold image files")
+            raise _bad_location(
+                ValueError(f"'{item}' is a folder: a list of paths must hold image files")
+            )
     return files, False
 
 
@@ -238,7 +261,7 @@ def _load_face(path: str) -> tuple[npt.NDArray[np.uint8], PNGHeader]:
     data = _read_bytes(path)
     image = _decode(data, path)
     header = _read_meta(data, path)
-    if not isinstance(header, PNGHeader):
+    if not is_header_object(header):
         raise ValueError(f"'{path}' holds faceswap metadata that is not a face header")
     return image, header
 
@@ -582,7 +605,9 @@ class FacesLoader(ImagesLoader):
         self, path: str | list[str], skip_list: list[int] | None = None, count: int | None = None
     ) -> None:
         if isinstance(path, (str, os.PathLike)) and os.path.isfile(path):
-            raise ValueError(f"FacesLoader needs a folder of faces, not the file '{path}'")
+            raise _bad_location(
+                ValueError(f"FacesLoader needs a folder of faces, not the file '{path}'")
+            )
         super().__init__(path, queue_size=8, fast_count=True, skip_list=skip_list, count=count)
 
     def load(self) -> Iterator[tuple[str, npt.NDArray[np.uint8], PNGHeader]]:  # type: ignore[override]
@@ -798,20 +823,30 @@ class ImagesSaver(ImageIO):
     """
 
     def __init__(self, path: StrPath, queue_size: int = 8, as_bytes: bool = False) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise _bad_location(
+                TypeError(f"The output location must be a path, not a {type(path).__name__}")
+            )
         location = os.fspath(path)
         if not os.path.exists(location):
-            raise FileNotFoundError(
-                errno.ENOENT, f"Output folder does not exist: '{location}'", location
+            raise _bad_location(
+                FileNotFoundError(
+                    errno.ENOENT, f"Output folder does not exist: '{location}'", location
+                )
             )
         if not os.path.isdir(location):
-            raise ValueError(f"Output location '{location}' is a file, not a folder")
+            raise _bad_location(ValueError(f"Output location '{location}' is a file, not a folder"))
         super().__init__(location, queue_size)
         self._as_bytes = as_bytes
         self._workers = _cpu_count()
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="faceio-saver")
-        self._slots = threading.BoundedSemaphore(max(1, self._queue_size) + self._workers)
         self._failures: list[BaseException] = []
         self._folders: set[str] = set()
+        self._start()
+
+    def _start(self) -> None:
+        """Start the writer threads (at construction, and again on a save() after close())."""
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="faceio-saver")
+        self._slots = threading.BoundedSemaphore(max(1, self._queue_size) + self._workers)
         self._closed = False
         self._saver_finalizer = weakref.finalize(self, _shutdown_saver, self._pool, self._failures)
 
@@ -821,7 +856,8 @@ class ImagesSaver(ImageIO):
         """Queue an image to be written.
 
         Call :meth:`close` once every image is queued. Blocks while ``queue_size`` images are
-        waiting.
+        waiting. A saver can be used again after :meth:`close`: the next ``save()`` starts its
+        writer threads again (faceswap's alignments tool closes its saver after every frame).
 
         Parameters
         ----------
@@ -834,14 +870,12 @@ class ImagesSaver(ImageIO):
 
         Raises
         ------
-        RuntimeError
-            If the saver is closed.
         OSError or ValueError
             If an earlier write failed (message naming its file), or the sub folder cannot be
             created.
         """
         if self._closed:
-            raise RuntimeError("ImagesSaver.save() called after close()")
+            self._start()
         self._raise_failures()
         folder = self._location if not sub_folder else os.path.join(self._location, sub_folder)
         if folder not in self._folders:

@@ -1,0 +1,1 @@
+"""Stand-in for faceswap's ``lib`` package (tests only)."""

@@ -1,0 +1,3 @@
+"""faceswap's ``lib/image.py`` after the drop-in: one line."""
+
+from faceio.faceswap import *  # noqa: F403
