@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from faceio import _core
+from faceio._parallel import cpu_count
 from faceio.errors import FaceioError, MetadataNotFound
 from faceio.header import PNGHeader, SupportsToDict, header_from_parts, is_face_header
 from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
@@ -128,14 +129,6 @@ def rgb_to_hex(rgb: tuple[int, int, int]) -> str:
 # ---------------------------------------------------------------------------------- reading
 StrPath = str | os.PathLike[str]
 Metadata = PNGHeader | dict[str, Any]
-
-
-def _cpu_count() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _read_bytes(filename: str) -> bytes:
@@ -355,7 +348,7 @@ class _BatchReader:
 
     def run(self) -> None:
         """Run :meth:`work` on one thread per core (this thread is one of them)."""
-        workers = min(_cpu_count(), len(self.paths))
+        workers = min(cpu_count(), len(self.paths))
         threads = [
             threading.Thread(target=self.work, name=f"faceio-read-batch-{i}", daemon=True)
             for i in range(workers - 1)

@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import errno
 import functools
-import itertools
 import logging
 import os
 import queue
 import threading
 import uuid
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from faceio._files import IMAGE_EXTENSIONS, list_folder
+from faceio._parallel import cpu_count, ordered_map
 from faceio.header import PNGHeader, is_header_object
-from faceio.image import _cpu_count, _decode, _read_bytes, _read_meta, encode_image, read_image
+from faceio.image import _decode, _read_bytes, _read_meta, encode_image, read_image
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -41,7 +41,6 @@ __all__ = ["FacesLoader", "ImageIO", "ImagesLoader", "ImagesSaver", "SingleFrame
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 # How often (seconds) a blocked queue operation looks at the stop flag.
 _POLL = 0.05
 _ITEM, _DONE, _ERROR = 0, 1, 2
@@ -66,17 +65,6 @@ def _bad_location(err: Exception) -> Exception:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _list_images(folder: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
-    """List the files directly in ``folder`` with one of ``extensions``, sorted by name."""
-    with os.scandir(folder) as entries:
-        names = [
-            entry.name
-            for entry in entries
-            if entry.name.lower().endswith(extensions) and entry.is_file()
-        ]
-    return [os.path.join(folder, name) for name in sorted(names)]
-
-
 def _is_video(path: str) -> bool:
     """Whether ``path`` has a video extension (without importing PyAV)."""
     from faceio.video import is_video_path
@@ -203,40 +191,6 @@ def _stop_all(active: set[_Prefetcher]) -> None:
     for fetcher in list(active):
         fetcher.stop()
     active.clear()
-
-
-def _in_order(
-    paths: list[tuple[int, str]],
-    function: Callable[[str], Any],
-    stop: threading.Event,
-    name: str,
-) -> Iterator[tuple[int, str, Any]]:
-    """Run ``function(path)`` for each ``(index, path)`` on a thread per core, yielding in order.
-
-    At most two tasks per worker are in flight. A task's exception is raised here.
-    """
-    workers = min(_cpu_count(), max(1, len(paths)))
-    window = 2 * workers
-    pending: deque[tuple[int, str, Future[Any]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-    try:
-        todo = iter(paths)
-        for index, path in itertools.islice(todo, window):
-            pending.append((index, path, pool.submit(function, path)))
-        while pending:
-            index, path, future = pending.popleft()
-            while not wait([future], timeout=_POLL).done:
-                if stop.is_set():
-                    return
-            result = future.result()
-            following = next(todo, None)
-            if following is not None:
-                pending.append((*following, pool.submit(function, following[1])))
-            yield index, path, result
-    finally:
-        for *_, future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
 
 
 def _try(function: Callable[[str], Any]) -> Callable[[str], tuple[bool, Any]]:
@@ -416,7 +370,8 @@ class ImagesLoader(ImageIO):
                     count = count_frames(location, fast_count=fast_count)
             return [frame_filename(location, i) for i in range(count)], int(count)
         if isinstance(self._location, str):
-            files = _list_images(self._location, self._extensions)
+            names, _ = list_folder(self._location, self._extensions)
+            files = [os.path.join(self._location, name) for name in names]
         else:
             files = list(self._location)
         return files, len(files) if count is None else int(count)
@@ -528,7 +483,11 @@ class ImagesLoader(ImageIO):
         guarded = _try(function)
 
         def produce(stop: threading.Event) -> Iterator[Any]:
-            for _, path, (ok, result) in _in_order(tasks, guarded, stop, "faceio-loader-decode"):
+            paths = [path for _, path in tasks]
+            workers = min(cpu_count(), max(1, len(paths)))
+            results = ordered_map(guarded, paths, workers, stop=stop, name="faceio-loader-decode")
+            # not strict: the results end early when the loader is stopped
+            for path, (ok, result) in zip(paths, results, strict=False):
                 if not ok:
                     logger.warning("%s: skipping '%s': %s", loader_name, path, result)
                     continue
@@ -838,7 +797,7 @@ class ImagesSaver(ImageIO):
             raise _bad_location(ValueError(f"Output location '{location}' is a file, not a folder"))
         super().__init__(location, queue_size)
         self._as_bytes = as_bytes
-        self._workers = _cpu_count()
+        self._workers = cpu_count()
         self._failures: list[BaseException] = []
         self._folders: set[str] = set()
         self._start()

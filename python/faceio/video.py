@@ -83,6 +83,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from faceio._progress import progress_bar
+
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
@@ -203,16 +205,6 @@ def _open(path: str, threads: str = "AUTO") -> tuple[av.container.InputContainer
     return container, stream
 
 
-def _progress_bar(total: int | None, desc: str) -> Any:
-    """Return a tqdm progress bar, or ``None`` when tqdm is not installed."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        logger.debug("tqdm is not installed: no progress bar for '%s'", desc)
-        return None
-    return tqdm(total=total, desc=desc, unit="frame", leave=False)
-
-
 def _scan(
     container: av.container.InputContainer, stream: av.VideoStream, path: str, progress: bool
 ) -> tuple[dict[str, list[int]], int]:
@@ -227,7 +219,7 @@ def _scan(
     # Packets before the first keyframe in decode order (a recording cut mid-GOP): whether the
     # decoder outputs them depends on the codec, so `_settle_start` decides.
     before_key: list[int] = []
-    pbar = _progress_bar(stream.frames or None, os.path.basename(path)) if progress else None
+    pbar = progress_bar(stream.frames or None, os.path.basename(path), "frame", progress)
     try:
         for packet in container.demux(stream):
             stamp = _packet_stamp(packet)
@@ -987,7 +979,7 @@ class VideoReader:
         skip_set = skip if isinstance(skip, (set, frozenset)) else frozenset(skip)
         index_of_ts = self._index_of_ts
         container, stream = _open(self.path)
-        pbar = _progress_bar(len(self._pts), os.path.basename(self.path)) if progress else None
+        pbar = progress_bar(len(self._pts), os.path.basename(self.path), "frame", progress)
         try:
             last = -1
             for frame in self._decode_all(container, stream):
