@@ -260,3 +260,14 @@ pub fn face_to_py<'py>(py: Python<'py>, p: &Parsed, f: &FaceParts) -> PyResult<B
     )?
     .into_any())
 }
+
+/// `(True, face parts)` for a face header, else `(False, payload)`.
+pub fn face_payload_to_py<'py>(
+    py: Python<'py>,
+    (parsed, parts): &crate::meta::FacePayload,
+) -> PyResult<(bool, Bound<'py, PyAny>)> {
+    match parts {
+        Some(parts) => Ok((true, face_to_py(py, parsed, parts)?)),
+        None => Ok((false, parsed_to_py(py, parsed)?)),
+    }
+}

@@ -58,19 +58,35 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
 /// keeping its permission bits (and owner, where the process may set it).
 pub fn replace_file(target: &Path, bytes: &[u8]) -> Result<()> {
     let meta = fs::metadata(target)?;
+    write_durably(target, bytes, Some(&meta))
+}
+
+/// Write `bytes` to `target` atomically and durably, whether or not it exists: a new file gets
+/// the mode a plain `open(path, "wb")` gives (0o666 less the umask), an existing one keeps its
+/// mode and owner. A reader never sees a half-written file under `target`.
+pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
+    match fs::metadata(target) {
+        Ok(meta) if meta.is_file() => write_durably(target, bytes, Some(&meta)),
+        _ => write_durably(target, bytes, None),
+    }
+}
+
+fn write_durably(target: &Path, bytes: &[u8], keep: Option<&fs::Metadata>) -> Result<()> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let (mut file, mut guard) = create_temp(&dir)?;
     file.write_all(bytes)?;
-    file.set_permissions(meta.permissions())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        // Only root (or the owner, for the group) may do this; a failure keeps the writer's
-        // ownership, as any rewrite would.
-        let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+    if let Some(meta) = keep {
+        file.set_permissions(meta.permissions())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // Only root (or the owner, for the group) may do this; a failure keeps the writer's
+            // ownership, as any rewrite would.
+            let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+        }
     }
     file.sync_all()?;
     drop(file);
@@ -115,6 +131,10 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.bin")]);
         assert!(replace_file(&dir.join("missing"), b"x").is_err());
+        write_file(&dir.join("new.bin"), b"fresh").unwrap();
+        assert_eq!(fs::read(dir.join("new.bin")).unwrap(), b"fresh");
+        write_file(&f, b"again").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"again");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::{self, FaceParts};
 use crate::imagesize;
 use crate::limits::Limits;
 use crate::literal::{self, Parsed};
 use crate::png::{self, MetaText};
-use crate::source::{FileSource, Source};
+use crate::source::{FileSource, MemSource, Source};
 
 /// What `read_image_meta` returns: the size, and the parsed faceswap payload if there is one.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,25 @@ pub fn parse_text(t: &MetaText, limits: &Limits) -> Result<Parsed> {
         let at = e.offset.unwrap_or(0);
         e.context(&format!("{}: payload byte {at}", t.describe()))
     })
+}
+
+/// The parsed faceswap payload of an in-memory PNG.
+pub fn parse_png_payload(image: &[u8], limits: &Limits) -> Result<Parsed> {
+    let m = png::read_meta(&mut MemSource(image), limits)?;
+    let t = m
+        .text
+        .ok_or_else(|| Error::not_found("PNG has no faceswap iTXt chunk"))?;
+    parse_text(&t, limits)
+}
+
+/// A parsed payload, and its face parts when it has a face header's shape.
+pub type FacePayload = (Parsed, Option<FaceParts>);
+
+/// The parsed payload of an in-memory PNG, taken apart if it is a face header.
+pub fn parse_face_payload(image: &[u8], limits: &Limits) -> Result<FacePayload> {
+    let parsed = parse_png_payload(image, limits)?;
+    let parts = face::face_parts(&parsed);
+    Ok((parsed, parts))
 }
 
 fn is_png_name(path: &Path) -> bool {

@@ -254,7 +254,7 @@ def test_rust_png_path_equals_opencv(
         path = tmp_path / f"c{channels}_{i}.png"
         path.write_bytes(cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, level])[1])
         paths.append(str(path))
-    assert _core.decode_png_batch(paths) is not None
+    assert _core.decode_png_batch(paths)[3] == bytes(len(paths))  # every file decoded in Rust
     batch = read_image_batch(paths)
     assert batch.flags.writeable and batch.flags.c_contiguous
     np.testing.assert_array_equal(batch, np.stack([_opencv_bgr(p) for p in paths]))
@@ -315,7 +315,7 @@ def test_png_claiming_a_huge_size_is_not_allocated(tmp_path: Path, size: tuple[i
     with pytest.raises(ValueError, match=r"claims\.png"):
         read_image(path, raise_error=True)
     paths = [str(path), *make_batch(tmp_path, 3)]
-    assert _core.decode_png_batch(paths) is None
+    assert _core.decode_png_batch(paths)[0] is None  # no batch allocated from its claim
     with pytest.raises(ValueError, match=r"claims\.png"):
         read_image_batch(paths)
 
@@ -367,8 +367,8 @@ def test_rust_png_path_headers_in_order_across_handoffs(
 
     paths = _face_batch(tmp_path, rng, 150)
     seen: list[tuple[bool, object]] = []
-    result = _core.decode_png_batch(paths, lambda is_face, parts: seen.append((is_face, parts)))
-    assert result is not None and len(seen) == 150 and result[3] == [None] * 150
+    result = _core.decode_png_batch(paths, lambda i, is_face, parts: seen.append((is_face, parts)))
+    assert result[3] == bytes(150) and len(seen) == 150 and result[5] == [None] * 150
     assert sum(is_face for is_face, _ in seen) == 150 - len(range(3, 150, 7))
     reversed_paths = paths[::-1]
     batch, metas = read_image_batch(reversed_paths, with_metadata=True)
@@ -382,7 +382,7 @@ def test_rust_png_path_build_error_reaches_caller(tmp_path: Path, rng: np.random
     paths = _face_batch(tmp_path, rng, 80)
     calls = []
 
-    def build(is_face: bool, parts: object) -> object:
+    def build(index: int, is_face: bool, parts: object) -> object:
         calls.append(is_face)
         if len(calls) == 40:
             raise KeyError("from build")
@@ -398,7 +398,7 @@ def test_rust_png_path_build_error_reaches_caller(tmp_path: Path, rng: np.random
 def test_rust_png_path_failed_file_with_metadata(
     tmp_path: Path, rng: np.random.Generator, bad: int
 ) -> None:
-    """A file that fails in the workers sends the batch to the OpenCV path, which names it."""
+    """A file whose pixels the core cannot decode goes to OpenCV, which names it."""
     paths = _face_batch(tmp_path, rng, 120)
     # Cut inside the pixel data: the size is still readable (also for the first file, which
     # sets the batch's size), the pixels are not.
@@ -434,7 +434,7 @@ def test_other_kinds_fall_back_to_opencv(tmp_path: Path, rng: np.random.Generato
     for name, image in others.items():
         paths = [str(write(tmp_path / f"rgb_{i}.png", base)) for i in range(3)]
         paths.append(str(write(tmp_path / name, image)))
-        assert _core.decode_png_batch(paths) is None
+        assert _core.decode_png_batch(paths)[3] == bytes([0, 0, 0, 1])  # the last for OpenCV
         batch = read_image_batch(paths)
         np.testing.assert_array_equal(batch[3], read_image(paths[3], raise_error=True))
 
@@ -515,3 +515,44 @@ def test_encode_image_ignores_empty_metadata(rng: np.random.Generator, empty: ob
         assert encode_image(image, ext, metadata=empty) == plain
     with pytest.raises(ValueError, match=r"\.jpg"):
         encode_image(image, ".jpg", metadata={"a": 1})
+
+
+# ------------------------------------------------------------------ mixed batches, per file
+def test_mixed_batch_decodes_each_file_where_it_belongs(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A JPEG first (OpenCV sizes the batch), RGB PNGs (the core), a 16-bit PNG (OpenCV)."""
+    from faceio import _core
+
+    base = (rng.random((9, 8, 3)) * 255).astype(np.uint8)
+    paths = [str(write(tmp_path / "first.jpg", base))]
+    paths += [str(write(tmp_path / f"rgb_{i}.png", base // (i + 1))) for i in range(4)]
+    paths.append(str(write(tmp_path / "deep.png", base.astype(np.uint16) * 257)))
+    assert _core.decode_png_batch(paths)[0] is None  # the core cannot size it from a JPEG
+    status = _core.decode_png_batch(paths, None, (9, 8))[3]
+    assert status == bytes([1, 0, 0, 0, 0, 1])
+    batch = read_image_batch(paths)
+    np.testing.assert_array_equal(batch, np.stack([read_image(p, raise_error=True) for p in paths]))
+
+
+def test_batch_raises_the_first_problem_in_input_order(tmp_path: Path) -> None:
+    """Whichever file the workers meet first, the error is the first file's in input order."""
+    for bad, missing in ((2, 9), (9, 2), (1, 40), (45, 44)):
+        paths = make_batch(tmp_path, 48)
+        Path(paths[bad]).write_bytes(b"not an image")  # OpenCV's to name
+        paths[missing] = str(tmp_path / "gone.png")  # the core's to name
+        first = min(bad, missing)
+        expected = FileNotFoundError if first == missing else ValueError
+        name = "gone" if first == missing else f"img_{bad:03d}"
+        with pytest.raises(expected, match=rf"{name}\.png"):
+            read_image_batch(paths)
+        for path in tmp_path.iterdir():
+            path.unlink()
+    assert no_faceio_threads()
+
+
+def test_opencv_file_of_another_size_is_named(tmp_path: Path) -> None:
+    paths = make_batch(tmp_path, 5)
+    paths[3] = str(write(tmp_path / "odd.jpg", np.zeros((20, 31, 3), np.uint8)))
+    with pytest.raises(ValueError, match=r"odd\.jpg' has shape \(20, 31, 3\).*same size"):
+        read_image_batch(paths)

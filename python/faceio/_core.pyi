@@ -38,13 +38,22 @@ def decode_png(data: bytes) -> tuple[bytearray, int, int] | None:
     """Decode an 8-bit RGB/RGBA PNG to BGR: ``(pixels, height, width)``, or None for OpenCV."""
 
 def decode_png_batch(
-    paths: Sequence[str | PathLike[str]], build: Callable[[bool, Any], Any] | None = None
-) -> tuple[bytearray, int, int, list[Any] | None] | None:
-    """Decode same-sized 8-bit RGB/RGBA PNGs to one BGR buffer on all cores.
+    paths: Sequence[str | PathLike[str]],
+    build: Callable[[int, bool, Any], Any] | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[
+    bytearray | None, int, int, bytes, dict[int, BaseException | tuple[int, int]], list[Any] | None
+]:
+    """Decode same-sized images to one BGR buffer on all cores: 8-bit RGB/RGBA PNGs here.
 
-    Returns ``(pixels, height, width, headers)``, or None if any file needs the OpenCV path.
-    With ``build``, ``headers`` holds ``build(is_face, parts_or_payload)`` per file (as
-    ``png_read_face`` parts them), called while the other files decode; else it is None.
+    The size is the first file's, or ``size`` (height, width). Returns ``(pixels, height,
+    width, status, problems, headers)``: ``status`` has a byte per file (0 decoded, 1 left for
+    OpenCV, 2 a PNG of another size, 3 failed, 4 not read after a failure); ``problems`` maps a
+    failed file's index to its exception and an odd-sized one's to its ``(height, width)``.
+    With ``build``, ``headers[i]`` is ``build(i, is_face, parts_or_payload)`` (as
+    ``png_read_face`` parts them) for each file read, called while the others decode; else
+    None. ``pixels`` is None, and nothing is read, when no size is given and the first file is
+    not one decoded here.
     """
 
 def parse_literal(text: bytes | str) -> Any:
@@ -73,6 +82,9 @@ def tiff_read_description(image: bytes) -> bytes:
 
 def update_png_meta(path: str | PathLike[str], payload: bytes) -> None:
     """Rewrite a PNG file with its faceswap chunk replaced or inserted, crash-safely."""
+
+def write_file(path: str | PathLike[str], data: bytes) -> None:
+    """Write a file crash-safely: unique temporary file, fsync, rename, fsync of the folder."""
 
 def set_limits(
     *, max_chunk: int | None = None, max_text: int | None = None, max_depth: int | None = None

@@ -5,19 +5,23 @@ OpenCV is imported on first use, so ``import faceio`` stays fast for metadata-on
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from faceio import _core
-from faceio._parallel import cpu_count
+from faceio._parallel import cpu_count, ordered_map
 from faceio.errors import FaceioError, MetadataNotFound
-from faceio.header import PNGHeader, SupportsToDict, header_from_parts, is_face_header
+from faceio.header import (
+    PNGHeader,
+    SupportsToDict,
+    header_from_dict,
+    header_from_parts,
+    is_face_header,
+)
 from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
 
 if TYPE_CHECKING:
@@ -297,100 +301,6 @@ def read_image(
         return None
 
 
-class _BatchReader:
-    """Decode a list of files into one preallocated array, on every core, in input order."""
-
-    def __init__(self, paths: list[str], with_metadata: bool) -> None:
-        self.paths = paths
-        self.with_metadata = with_metadata
-        self.batch: npt.NDArray[np.uint8] | None = None
-        self.shapes: list[tuple[int, ...] | None] = [None] * len(paths)
-        self.headers: list[Metadata | None] = [None] * len(paths)
-        self.errors: dict[int, BaseException] = {}
-        self.mismatch = False
-        self._next = itertools.count()  # next() on a count is atomic under the GIL
-        self._lock = threading.Lock()
-        self._stop = False
-
-    def _target(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """Return the batch array, allocated from the first image decoded."""
-        batch = self.batch
-        if batch is None:
-            with self._lock:
-                if self.batch is None:
-                    self.batch = np.empty((len(self.paths), *image.shape), dtype=np.uint8)
-                batch = self.batch
-        return batch
-
-    def work(self) -> None:
-        """Take indices until none are left (or a file failed) and decode each into place."""
-        count = len(self.paths)
-        while not self._stop:
-            index = next(self._next)
-            if index >= count:
-                return
-            path = self.paths[index]
-            try:
-                data = _read_bytes(path)
-                image = _decode(data, path)
-                if self.with_metadata:
-                    self.headers[index] = _read_meta(data, path)
-            except Exception as err:
-                self.errors[index] = err
-                self._stop = True
-                return
-            self.shapes[index] = image.shape
-            batch = self._target(image)
-            if batch.shape[1:] != image.shape:
-                self.mismatch = self._stop = True
-                return
-            batch[index] = image
-
-    def run(self) -> None:
-        """Run :meth:`work` on one thread per core (this thread is one of them)."""
-        workers = min(cpu_count(), len(self.paths))
-        threads = [
-            threading.Thread(target=self.work, name=f"faceio-read-batch-{i}", daemon=True)
-            for i in range(workers - 1)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            self.work()
-        except BaseException:
-            self._stop = True  # an interrupt in this thread: ask the others to stop too
-            raise
-        finally:
-            for thread in threads:
-                thread.join()
-
-    def raise_first_problem(self) -> None:
-        """Raise for the first file in input order that failed or whose size differs."""
-        problems = sorted(self.errors)
-        if self.mismatch:
-            reference = self.shapes[0]
-            odd = next(
-                (
-                    i
-                    for i, shape in enumerate(self.shapes)
-                    if shape is not None and reference is not None and shape != reference
-                ),
-                None,
-            )
-            if odd is not None:
-                problems = sorted([*problems, odd])
-        if not problems:
-            return
-        first = problems[0]
-        if first in self.errors:
-            raise self.errors[first]
-        raise ValueError(
-            f"read_image_batch: '{self.paths[first]}' has shape {self.shapes[first]} but "
-            f"'{self.paths[0]}' has shape {self.shapes[0]}: all images of a batch must have "
-            "the same size"
-        )
-
-
 @overload
 def read_image_batch(
     filenames: Sequence[StrPath], with_metadata: Literal[False] = False
@@ -449,50 +359,91 @@ def read_image_batch(
     if not paths:
         empty = np.empty((0, 0, 0, 3), dtype=np.uint8)
         return (empty, []) if with_metadata else empty
-    fast = _fast_png_batch(paths, with_metadata)
-    if fast is not None:
-        return fast
-    reader = _BatchReader(paths, with_metadata)
-    reader.run()
-    reader.raise_first_problem()
-    assert reader.batch is not None
-    if with_metadata:
-        return reader.batch, list(reader.headers)  # type: ignore[arg-type]
-    return reader.batch
-
-
-def _fast_png_batch(
-    paths: list[str], with_metadata: bool
-) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], list[Metadata]] | None:
-    """Decode a batch of 8-bit RGB/RGBA PNGs (every face) in the Rust core, if all are such.
-
-    The core reads, parses and decodes on all cores with the GIL released, about twice as fast
-    as OpenCV's decoder, into one buffer that becomes the batch without a copy. ``None`` (any
-    other file, a size mismatch, any failure) leaves the batch to the OpenCV path, which names
-    the problem file.
-    """
-    result = _core.decode_png_batch(paths, _build_header if with_metadata else None)
-    if result is None:
-        return None
-    pixels, height, width, headers = result
+    build = _HeaderBuilder(paths) if with_metadata else None
+    pixels, height, width, status, problems, headers = _core.decode_png_batch(paths, build)
+    first = None
+    if pixels is None:
+        # The first file is not one the core decodes: OpenCV gives the batch its size.
+        first = _decode(_read_bytes(paths[0]), paths[0])
+        size = first.shape[:2]
+        pixels, height, width, status, problems, headers = _core.decode_png_batch(
+            paths, build, size
+        )
     batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
-    if not with_metadata:
-        return batch
-    if any(header is _MALFORMED for header in headers):
-        return None  # a malformed face header: the OpenCV path raises naming the file
-    return batch, headers
+    if first is not None:
+        batch[0] = first
+    _decode_the_rest(paths, batch, status, problems, 0 if first is None else 1, with_metadata)
+    if with_metadata:
+        return batch, headers
+    return batch
 
 
-# What `_build_header` gives for a payload shaped like a face header that the core could not
-# take apart (a bad field): the batch then goes to the OpenCV path, which names the file.
-_MALFORMED = object()
+# What decode_png_batch says of each file (its status bytes).
+_DECODED, _OPENCV, _OTHER_SIZE, _FAILED, _NOT_READ = 0, 1, 2, 3, 4
 
 
-def _build_header(is_face: bool, data: Any) -> Any:
-    """Build the header object for one file of a batch from what the core parsed."""
-    if is_face:
-        return header_from_parts(data)
-    return _MALFORMED if is_face_header(data) else data
+def _decode_the_rest(
+    paths: list[str],
+    batch: npt.NDArray[np.uint8],
+    status: bytes,
+    problems: dict[int, BaseException | tuple[int, int]],
+    skip: int,
+    with_metadata: bool,
+) -> None:
+    """Decode with OpenCV the files the core left, and raise the batch's first problem.
+
+    The problem raised is the first in input order: a file that failed in the core (its error
+    as the core gives it), has another size, or that OpenCV cannot decode. Files the core did
+    not read because a later one failed first are read here, so that none is passed over.
+    """
+    stop = min(problems, default=len(paths))
+
+    def load(i: int) -> npt.NDArray[np.uint8]:
+        data = _read_bytes(paths[i])
+        image = _decode(data, paths[i])
+        if with_metadata and status[i] == _NOT_READ:
+            _read_meta(data, paths[i])  # for its error, if any: the batch raises anyway
+        return image
+
+    todo = [i for i in range(skip, stop) if status[i] in (_OPENCV, _NOT_READ)]
+    if todo:
+        decoded = ordered_map(load, todo, min(cpu_count(), len(todo)), name="faceio-read-batch")
+        for i, image in zip(todo, decoded, strict=True):
+            if image.shape != batch.shape[1:]:
+                _raise_size_mismatch(paths, i, image.shape, batch.shape[1:])
+            batch[i] = image
+    if stop < len(paths):
+        problem = problems[stop]
+        if isinstance(problem, BaseException):
+            raise problem
+        _raise_size_mismatch(paths, stop, (*problem, 3), batch.shape[1:])
+
+
+def _raise_size_mismatch(
+    paths: list[str], index: int, shape: tuple[int, ...], expected: tuple[int, ...]
+) -> None:
+    raise ValueError(
+        f"read_image_batch: '{paths[index]}' has shape {shape} but '{paths[0]}' has shape "
+        f"{expected}: all images of a batch must have the same size"
+    )
+
+
+class _HeaderBuilder:
+    """Builds each file's header object from what the core parsed (called by the core)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __call__(self, index: int, is_face: bool, data: Any) -> Any:
+        if is_face:
+            return header_from_parts(data)
+        try:
+            return header_from_dict(data) if is_face_header(data) else data
+        except FaceioError as err:
+            path = self.paths[index]
+            raise type(err)(
+                f"Invalid faceswap metadata in '{path}': {err}", path=path, offset=err.offset
+            ) from err
 
 
 # ---------------------------------------------------------------------------------- helpers

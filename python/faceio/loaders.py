@@ -18,7 +18,6 @@ import logging
 import os
 import queue
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from faceio import _core
 from faceio._files import IMAGE_EXTENSIONS, list_folder
 from faceio._parallel import cpu_count, ordered_map
 from faceio.header import PNGHeader, is_header_object
@@ -691,27 +691,6 @@ class SingleFrameLoader(ImagesLoader):
 
 
 # ------------------------------------------------------------------------------ saver
-def _write_atomic(folder: str, name: str, data: bytes) -> None:
-    """Write ``data`` to ``folder/name`` via a temporary file and a rename.
-
-    A half-written file never appears under the final name. The temporary file is created
-    with mode 0o666 less the umask, like a plain ``open(..., "wb")``.
-    """
-    final = os.path.join(folder, name)
-    temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, final)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
     """Encode (unless ``as_bytes``) and write one image; errors name the file."""
     final = os.path.join(folder, name)
@@ -723,7 +702,8 @@ def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
             if not extension:
                 raise ValueError("the file name has no extension to encode by")
             data = encode_image(image, extension)
-        _write_atomic(folder, name, data)
+        # Crash-safe: a unique temporary file, flushed, renamed over the final name.
+        _core.write_file(final, data)
     except OSError as err:
         raise OSError(
             err.errno, f"Could not save image '{final}': {err.strerror or err}", final
@@ -753,9 +733,9 @@ class ImagesSaver(ImageIO):
     """Save images to a folder on background threads.
 
     Each image is encoded (by its file name's extension) and written on a thread pool, to a
-    temporary name in the destination folder then renamed, so a half-written file never appears
-    under its final name. :meth:`close` returns once every image is on disk and raises if any
-    write failed. Usable as a context manager.
+    temporary name in the destination folder, flushed to disk, then renamed, so a half-written
+    file never appears under its final name. :meth:`close` returns once every image is on disk
+    and raises if any write failed. Usable as a context manager.
 
     Parameters
     ----------
