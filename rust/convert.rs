@@ -10,7 +10,7 @@ use pyo3::types::{
 };
 
 use crate::error::{Error, ErrorKind};
-use crate::face::{Array, FaceParts};
+use crate::face::{Array, Object, Part, SCHEMA};
 use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
 
@@ -180,8 +180,17 @@ pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// A float32 array as `(bytearray, shape)`: numpy wraps it without copying, writable.
-fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyTuple>> {
+/// numpy's array type and its float32 dtype, looked up once (numpy is imported on the first
+/// face header built, not when `faceio` is).
+static NUMPY: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+
+/// A float32 array as a writable numpy array over a new bytearray (no copy).
+fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyAny>> {
+    let (ndarray, float32) = NUMPY.get_or_try_init(py, || -> PyResult<_> {
+        let np = py.import("numpy")?;
+        let dtype = np.getattr("dtype")?.call1(("float32",))?;
+        Ok((np.getattr("ndarray")?.unbind(), dtype.unbind()))
+    })?;
     // Written straight into the bytearray: collecting the bytes first (`flat_map`) cost a
     // quarter of converting a face header, on the one thread that holds the GIL.
     let bytes = PyByteArray::new_with(py, a.data.len() * 4, |buf| {
@@ -191,83 +200,105 @@ fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyTuple>>
         Ok(())
     })?;
     let shape = PyTuple::new(py, &a.shape)?;
-    PyTuple::new(py, [bytes.into_any(), shape.into_any()])
+    // One constructor over the buffer costs a third of frombuffer + reshape.
+    ndarray.bind(py).call1((shape, float32.bind(py), bytes))
 }
 
-/// `(x, y, w, h, landmarks, masks, identity, source)` for `faceio.header._header_from_parts`:
-/// masks as `[(name, mask, affine, interpolator, stored_size, stored_centering)]`, identity as
-/// `[(name, array)]`, source as the six field values with the frame dims as a tuple (or None).
-pub fn face_to_py<'py>(py: Python<'py>, p: &Parsed, f: &FaceParts) -> PyResult<Bound<'py, PyAny>> {
+/// The field names of each class of the schema, interned once.
+static FIELD_NAMES: PyOnceLock<Vec<Vec<Py<PyString>>>> = PyOnceLock::new();
+
+fn field_names(py: Python<'_>) -> &Vec<Vec<Py<PyString>>> {
+    FIELD_NAMES.get_or_init(py, || {
+        SCHEMA
+            .iter()
+            .map(|c| {
+                c.fields
+                    .iter()
+                    .map(|f| PyString::intern(py, f.name).unbind())
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// Build a face header taken apart (`face::face_parts`) as objects of `classes` (one class per
+/// entry of `face::SCHEMA`, in its order), each called with its fields as keywords; an optional
+/// field the payload leaves out is not passed, so the class's default applies.
+pub fn face_to_py<'py>(
+    py: Python<'py>,
+    p: &Parsed,
+    obj: &Object,
+    classes: &[Bound<'py, PyAny>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let names = field_names(py);
     let node = |i: usize| {
         let mut at = i;
         node_to_py(py, p, &mut at)
     };
-    let bbox = f
-        .bbox
-        .iter()
-        .map(|&i| node(i))
-        .collect::<PyResult<Vec<_>>>()?;
-    let masks = f
-        .masks
-        .iter()
-        .map(|m| {
-            PyTuple::new(
-                py,
-                [
-                    node(m.name)?,
-                    node(m.mask)?,
-                    array_to_py(py, &m.affine)?.into_any(),
-                    node(m.interpolator)?,
-                    node(m.stored_size)?,
-                    node(m.stored_centering)?,
-                ],
-            )
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let identity = f
-        .identity
-        .iter()
-        .map(|(name, a)| PyTuple::new(py, [node(*name)?, array_to_py(py, a)?.into_any()]))
-        .collect::<PyResult<Vec<_>>>()?;
-    let mut source = f.source[..5]
-        .iter()
-        .map(|&i| node(i))
-        .collect::<PyResult<Vec<_>>>()?;
-    let dims = match p.nodes.get(f.source[5]) {
-        Some(Node::List(_, _) | Node::Tuple(_, _)) => {
-            let items = p.seq_items(f.source[5]).unwrap_or_default();
-            let objs = items.into_iter().map(node).collect::<PyResult<Vec<_>>>()?;
-            PyTuple::new(py, objs)?.into_any()
-        }
-        _ => py.None().into_bound(py),
-    };
-    source.push(dims);
-    let [x, y, w, h]: [Bound<'py, PyAny>; 4] = bbox
-        .try_into()
-        .map_err(|_| PyValueError::new_err("faceio internal error: bounding box"))?;
-    Ok(PyTuple::new(
-        py,
-        [
-            x,
-            y,
-            w,
-            h,
-            array_to_py(py, &f.landmarks)?.into_any(),
-            PyList::new(py, masks)?.into_any(),
-            PyList::new(py, identity)?.into_any(),
-            PyTuple::new(py, source)?.into_any(),
-        ],
-    )?
-    .into_any())
+    let kwargs = PyDict::new(py);
+    for (name, part) in names[obj.class].iter().zip(&obj.parts) {
+        let value = match part {
+            Part::Absent => continue,
+            Part::Node(i) => node(*i)?,
+            Part::Array(a) => array_to_py(py, a)?,
+            Part::Dims(None) => py.None().into_bound(py),
+            Part::Dims(Some(i)) => {
+                let items = p.seq_items(*i).unwrap_or_default();
+                PyTuple::new(
+                    py,
+                    items.into_iter().map(node).collect::<PyResult<Vec<_>>>()?,
+                )?
+                .into_any()
+            }
+            Part::Object(o) => face_to_py(py, p, o, classes)?,
+            Part::Objects(entries) => {
+                let d = PyDict::new(py);
+                for (k, o) in entries {
+                    d.set_item(node(*k)?, face_to_py(py, p, o, classes)?)?;
+                }
+                d.into_any()
+            }
+            Part::Arrays(entries) => {
+                let d = PyDict::new(py);
+                for (k, a) in entries {
+                    d.set_item(node(*k)?, array_to_py(py, a)?)?;
+                }
+                d.into_any()
+            }
+        };
+        kwargs.set_item(name.bind(py), value)?;
+    }
+    let class = classes
+        .get(obj.class)
+        .ok_or_else(|| PyValueError::new_err("header classes: one class per schema entry"))?;
+    class.call((), Some(&kwargs))
 }
 
-/// `(True, face parts)` for a face header, else `(False, payload)`.
+/// `(True, header object)` for a face header, built with `classes`, else `(False, payload)`.
 pub fn face_payload_to_py<'py>(
     py: Python<'py>,
     (parsed, parts): &crate::meta::FacePayload,
+    classes: &[Bound<'py, PyAny>],
 ) -> PyResult<(bool, Bound<'py, PyAny>)> {
     match parts {
-        Some(parts) => Ok((true, face_to_py(py, parsed, parts)?)),
+        Some(parts) => Ok((true, face_to_py(py, parsed, parts, classes)?)),
         None => Ok((false, parsed_to_py(py, parsed)?)),
     }
+}
+
+/// The schema as Python data, for `faceio.header`: per class `(role, name, fields)` with each
+/// field as `(name, kind, required, index of its class or None)`.
+pub fn schema_to_py(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    let classes = SCHEMA
+        .iter()
+        .map(|c| {
+            let fields = c
+                .fields
+                .iter()
+                .map(|f| (f.name, f.kind.name(), f.required, f.kind.class()).into_pyobject(py))
+                .collect::<PyResult<Vec<_>>>()?;
+            (c.role, c.name, PyTuple::new(py, fields)?).into_pyobject(py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, classes)
 }

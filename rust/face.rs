@@ -10,6 +10,135 @@
 
 use crate::literal::{Node, Parsed};
 
+/// How a field's value is taken from the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any value, passed on as parsed.
+    Value,
+    /// A regular, non-empty numeric list (1-D) or list of lists (2-D), packed as float32.
+    Array,
+    /// A list or tuple (given as a tuple) or `None`: the source frame's dimensions.
+    Dims,
+    /// A nested object, of the class at this index of [`SCHEMA`].
+    Object(usize),
+    /// A dict of objects of the class at this index of [`SCHEMA`], by name; absent or `None`
+    /// means no entries.
+    Objects(usize),
+    /// A dict of float32 arrays by name; absent or `None` means no entries.
+    Arrays,
+}
+
+impl Kind {
+    /// The kind's name, as `faceio.header` reads it from `_core.HEADER_SCHEMA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Value => "value",
+            Kind::Array => "array",
+            Kind::Dims => "dims",
+            Kind::Object(_) => "object",
+            Kind::Objects(_) => "objects",
+            Kind::Arrays => "arrays",
+        }
+    }
+
+    /// The class a nested object field holds, if any.
+    pub fn class(self) -> Option<usize> {
+        match self {
+            Kind::Object(c) | Kind::Objects(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// One field of a header class.
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+/// A header class: its role (`header`, `alignments`, `source`, `mask`, the keywords of
+/// `faceio.set_header_classes`), faceio's class name and its fields in field order.
+#[derive(Debug)]
+pub struct Class {
+    pub role: &'static str,
+    pub name: &'static str,
+    pub fields: &'static [Field],
+}
+
+pub const HEADER: usize = 0;
+pub const ALIGNMENTS: usize = 1;
+pub const SOURCE: usize = 2;
+pub const MASK: usize = 3;
+
+const fn field(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+const fn optional(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+/// The face header's schema (docs/format.md, "The face header"): the one definition of its
+/// fields. `faceio.header` checks its dataclasses against it (a test fails when the two
+/// differ), and reads each field's kind from it. Field order is part of the byte format:
+/// `str(header.to_dict())` writes the keys in this order.
+pub static SCHEMA: [Class; 4] = [
+    Class {
+        role: "header",
+        name: "PNGHeader",
+        fields: &[
+            field("alignments", Kind::Object(ALIGNMENTS)),
+            field("source", Kind::Object(SOURCE)),
+        ],
+    },
+    Class {
+        role: "alignments",
+        name: "PNGAlignments",
+        fields: &[
+            field("x", Kind::Value),
+            field("y", Kind::Value),
+            field("w", Kind::Value),
+            field("h", Kind::Value),
+            field("landmarks_xy", Kind::Array),
+            optional("mask", Kind::Objects(MASK)),
+            optional("identity", Kind::Arrays),
+        ],
+    },
+    Class {
+        role: "source",
+        name: "PNGSource",
+        fields: &[
+            field("alignments_version", Kind::Value),
+            field("original_filename", Kind::Value),
+            field("face_index", Kind::Value),
+            field("source_filename", Kind::Value),
+            field("source_is_video", Kind::Value),
+            field("source_frame_dims", Kind::Dims),
+        ],
+    },
+    Class {
+        role: "mask",
+        name: "MaskAlignmentsFile",
+        fields: &[
+            field("mask", Kind::Value),
+            field("affine_matrix", Kind::Array),
+            field("interpolator", Kind::Value),
+            field("stored_size", Kind::Value),
+            field("stored_centering", Kind::Value),
+        ],
+    },
+];
+
 /// A float32 array: row-major data and its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Array {
@@ -17,74 +146,51 @@ pub struct Array {
     pub shape: Vec<usize>,
 }
 
-/// One stored mask: node indices of the plain fields, the affine matrix as an array.
+/// One field's value, taken apart.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MaskParts {
-    pub name: usize,
-    pub mask: usize,
-    pub affine: Array,
-    pub interpolator: usize,
-    pub stored_size: usize,
-    pub stored_centering: usize,
+pub enum Part {
+    /// An optional field the payload leaves out (the class's default applies).
+    Absent,
+    /// The node of a plain value.
+    Node(usize),
+    Array(Array),
+    /// The node of the dims list or tuple, or `None`.
+    Dims(Option<usize>),
+    Object(Object),
+    /// (name node, object) pairs.
+    Objects(Vec<(usize, Object)>),
+    /// (name node, array) pairs.
+    Arrays(Vec<(usize, Array)>),
 }
 
-/// A face header taken apart: node indices for plain values, arrays for the array fields.
+/// An object of a header class taken apart: the class (an index of [`SCHEMA`]) and its
+/// fields' values in field order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaceParts {
-    /// x, y, w, h.
-    pub bbox: [usize; 4],
-    pub landmarks: Array,
-    pub masks: Vec<MaskParts>,
-    pub identity: Vec<(usize, Array)>,
-    /// The six PNGSource fields in field order; the last (frame dims) may be a list, tuple or None.
-    pub source: [usize; 6],
+pub struct Object {
+    pub class: usize,
+    pub parts: Vec<Part>,
 }
 
-const MASK_FIELDS: [&str; 5] = [
-    "mask",
-    "affine_matrix",
-    "interpolator",
-    "stored_size",
-    "stored_centering",
-];
-const SOURCE_FIELDS: [&str; 6] = [
-    "alignments_version",
-    "original_filename",
-    "face_index",
-    "source_filename",
-    "source_is_video",
-    "source_frame_dims",
-];
+/// A face header taken apart.
+pub type FaceParts = Object;
 
-/// The dict at `i` as (key text, value node) with exactly the `required` keys plus any of
-/// `optional`, each once; `None` otherwise.
-fn fields<'p>(
-    p: &'p Parsed,
-    i: usize,
-    required: &[&str],
-    optional: &[&str],
-) -> Option<Vec<(&'p [u8], usize)>> {
-    let items = p.dict_items(i)?;
-    let mut out = Vec::with_capacity(items.len());
-    for (k, v) in items {
+/// The value node of each of `class`'s fields (`None` for an optional one left out), if the
+/// dict at `i` has exactly the class's required keys plus any of its optional ones, each once.
+fn fields(p: &Parsed, i: usize, class: &Class) -> Option<Vec<Option<usize>>> {
+    let mut out = vec![None; class.fields.len()];
+    for (k, v) in p.dict_items(i)? {
         let key = p.str_at(k)?;
-        let known = required.iter().chain(optional).any(|f| f.as_bytes() == key);
-        if !known || out.iter().any(|(seen, _)| *seen == key) {
-            return None;
+        let slot = class.fields.iter().position(|f| f.name.as_bytes() == key)?;
+        if out[slot].replace(v).is_some() {
+            return None; // a duplicate key
         }
-        out.push((key, v));
     }
-    let has_all = required
+    let complete = class
+        .fields
         .iter()
-        .all(|f| out.iter().any(|(k, _)| *k == f.as_bytes()));
-    has_all.then_some(out)
-}
-
-fn get(fields: &[(&[u8], usize)], name: &str) -> Option<usize> {
-    fields
-        .iter()
-        .find(|(k, _)| *k == name.as_bytes())
-        .map(|&(_, v)| v)
+        .zip(&out)
+        .all(|(f, v)| v.is_some() || !f.required);
+    complete.then_some(out)
 }
 
 fn number(node: Node) -> Option<f32> {
@@ -140,80 +246,70 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
     Some(Array { data, shape })
 }
 
-/// An optional dict field (`mask`, `identity`): absent, `None` or empty means no entries.
-fn optional_dict(p: &Parsed, node: Option<usize>) -> Option<Vec<(usize, usize)>> {
-    match node {
-        None => Some(Vec::new()),
-        Some(i) => match p.nodes.get(i)? {
-            Node::None => Some(Vec::new()),
-            Node::Dict(_, _) => p.dict_items(i),
-            _ => None,
-        },
-    }
-}
-
 /// The header's parts, if the payload has exactly a face header's shape.
 pub fn face_parts(p: &Parsed) -> Option<FaceParts> {
-    let top = fields(p, 0, &["alignments", "source"], &[])?;
-    let al = fields(
-        p,
-        get(&top, "alignments")?,
-        &["x", "y", "w", "h", "landmarks_xy"],
-        &["mask", "identity"],
-    )?;
-    let src = fields(p, get(&top, "source")?, &SOURCE_FIELDS, &[])?;
+    object(p, 0, HEADER)
+}
 
-    let mut masks = Vec::new();
-    let mut names: Vec<&[u8]> = Vec::new();
-    for (k, v) in optional_dict(p, get(&al, "mask"))? {
+/// The object of class `class` at node `i`, taken apart field by field.
+fn object(p: &Parsed, i: usize, class: usize) -> Option<Object> {
+    let schema = &SCHEMA[class];
+    let nodes = fields(p, i, schema)?;
+    let parts = schema
+        .fields
+        .iter()
+        .zip(nodes)
+        .map(|(f, node)| match node {
+            None => Some(Part::Absent),
+            Some(node) => part(p, node, f.kind),
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Object { class, parts })
+}
+
+/// One field's value at node `i`, as its kind takes it.
+fn part(p: &Parsed, i: usize, kind: Kind) -> Option<Part> {
+    Some(match kind {
+        Kind::Value => Part::Node(i),
+        Kind::Array => Part::Array(array(p, i)?),
+        Kind::Dims => match p.nodes.get(i)? {
+            Node::None => Part::Dims(None),
+            Node::List(_, _) | Node::Tuple(_, _) => Part::Dims(Some(i)),
+            _ => return None,
+        },
+        Kind::Object(class) => Part::Object(object(p, i, class)?),
+        Kind::Objects(class) => Part::Objects(
+            named(p, i)?
+                .into_iter()
+                .map(|(name, v)| Some((name, object(p, v, class)?)))
+                .collect::<Option<_>>()?,
+        ),
+        Kind::Arrays => Part::Arrays(
+            named(p, i)?
+                .into_iter()
+                .map(|(name, v)| Some((name, array(p, v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// A dict field of named entries (masks, identities): `None` or a dict whose keys are distinct
+/// strings, as (name node, value node) pairs.
+fn named(p: &Parsed, i: usize) -> Option<Vec<(usize, usize)>> {
+    let items = match p.nodes.get(i)? {
+        Node::None => return Some(Vec::new()),
+        Node::Dict(_, _) => p.dict_items(i)?,
+        _ => return None,
+    };
+    let mut names: Vec<&[u8]> = Vec::with_capacity(items.len());
+    for &(k, _) in &items {
         let name = p.str_at(k)?;
         if names.contains(&name) {
             return None;
         }
         names.push(name);
-        let f = fields(p, v, &MASK_FIELDS, &[])?;
-        masks.push(MaskParts {
-            name: k,
-            mask: get(&f, "mask")?,
-            affine: array(p, get(&f, "affine_matrix")?)?,
-            interpolator: get(&f, "interpolator")?,
-            stored_size: get(&f, "stored_size")?,
-            stored_centering: get(&f, "stored_centering")?,
-        });
     }
-    let mut identity = Vec::new();
-    let mut id_names: Vec<&[u8]> = Vec::new();
-    for (k, v) in optional_dict(p, get(&al, "identity"))? {
-        let name = p.str_at(k)?;
-        if id_names.contains(&name) {
-            return None;
-        }
-        id_names.push(name);
-        identity.push((k, array(p, v)?));
-    }
-    let dims = get(&src, "source_frame_dims")?;
-    if !matches!(
-        p.nodes.get(dims)?,
-        Node::None | Node::List(_, _) | Node::Tuple(_, _)
-    ) {
-        return None;
-    }
-    let mut source = [0usize; 6];
-    for (slot, name) in source.iter_mut().zip(SOURCE_FIELDS) {
-        *slot = get(&src, name)?;
-    }
-    Some(FaceParts {
-        bbox: [
-            get(&al, "x")?,
-            get(&al, "y")?,
-            get(&al, "w")?,
-            get(&al, "h")?,
-        ],
-        landmarks: array(p, get(&al, "landmarks_xy")?)?,
-        masks,
-        identity,
-        source,
-    })
+    Some(items)
 }
 
 #[cfg(test)]
@@ -229,16 +325,50 @@ mod tests {
         'source': {'alignments_version': 2.4, 'original_filename': 'a.png', 'face_index': 0, \
         'source_filename': 'b.png', 'source_is_video': False, 'source_frame_dims': [1080, 1920]}}";
 
+    /// The object of an `Object` part.
+    fn sub(o: &Object, field: usize) -> &Object {
+        match &o.parts[field] {
+            Part::Object(sub) => sub,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
     #[test]
     fn canonical_header() {
         let p = parse(FACE.as_bytes(), 64).unwrap();
         let f = face_parts(&p).unwrap();
-        assert_eq!(f.landmarks.shape, vec![2, 2]);
-        assert_eq!(f.landmarks.data, vec![0.5, 1.5, 2.0, 3.0]);
-        assert_eq!(f.masks.len(), 1);
-        assert_eq!(f.masks[0].affine.shape, vec![2, 3]);
-        assert_eq!(f.identity[0].1.data, vec![0.25, -1.0, f32::INFINITY]);
-        assert_eq!(p.nodes[f.bbox[3]], Node::Int(4));
+        let al = sub(&f, 0);
+        assert_eq!(al.class, ALIGNMENTS);
+        let Part::Array(landmarks) = &al.parts[4] else {
+            panic!("landmarks")
+        };
+        assert_eq!(landmarks.shape, vec![2, 2]);
+        assert_eq!(landmarks.data, vec![0.5, 1.5, 2.0, 3.0]);
+        let Part::Objects(masks) = &al.parts[5] else {
+            panic!("masks")
+        };
+        assert_eq!(masks.len(), 1);
+        assert!(matches!(&masks[0].1.parts[1], Part::Array(a) if a.shape == vec![2, 3]));
+        let Part::Arrays(identity) = &al.parts[6] else {
+            panic!("identity")
+        };
+        assert_eq!(identity[0].1.data, vec![0.25, -1.0, f32::INFINITY]);
+        let Part::Node(h) = al.parts[3] else {
+            panic!("h")
+        };
+        assert_eq!(p.nodes[h], Node::Int(4));
+        assert!(matches!(sub(&f, 1).parts[5], Part::Dims(Some(_))));
+    }
+
+    #[test]
+    fn schema_nests_as_the_header_does() {
+        for (i, class) in SCHEMA.iter().enumerate() {
+            for f in class.fields {
+                if let Some(c) = f.kind.class() {
+                    assert!(c < SCHEMA.len() && c != i, "{}.{}", class.name, f.name);
+                }
+            }
+        }
     }
 
     #[test]
@@ -251,6 +381,7 @@ mod tests {
             ("[[0.5, 1.5], [2, 3]]", "[]"),
             ("'components':", "1:"),
             ("[1080, 1920]", "'ab'"),
+            ("'vggface2':", "b'vggface2':"),
             ("'face_index': 0,", "'face_index': 0, 'face_index': 1,"),
             ("[0.25, -1.0, 1e40]", "[99999999999999999999999]"),
         ] {
@@ -269,7 +400,9 @@ mod tests {
         let end = FACE.find("'source':").unwrap();
         let text = format!("{}'mask': None}}, {}", &FACE[..start], &FACE[end..]);
         let f = face_parts(&parse(text.as_bytes(), 64).unwrap()).unwrap();
-        assert!(f.masks.is_empty() && f.identity.is_empty());
+        let al = sub(&f, 0);
+        assert_eq!(al.parts[5], Part::Objects(vec![]));
+        assert_eq!(al.parts[6], Part::Absent);
         let text = FACE.replacen("[[0.5, 1.5], [2, 3]]", "[1, [2, 3]]", 1);
         assert!(face_parts(&parse(text.as_bytes(), 64).unwrap()).is_none());
     }

@@ -67,15 +67,20 @@ fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAn
     parsed_to_py(py, &value)
 }
 
-/// Like `png_read_meta`, but a payload with exactly a face header's shape comes back taken
-/// apart with its arrays as float32 bytes: `(True, parts)`; anything else as `(False, object)`.
+/// Like `png_read_meta`, but a payload with exactly a face header's shape comes back built as
+/// objects of `classes` (one per entry of `HEADER_SCHEMA`, called by keyword, arrays as
+/// float32 numpy arrays): `(True, header)`; anything else as `(False, object)`.
 #[pyfunction]
-fn png_read_face<'py>(py: Python<'py>, image: &[u8]) -> PyResult<(bool, Bound<'py, PyAny>)> {
+fn png_read_face<'py>(
+    py: Python<'py>,
+    image: &[u8],
+    classes: Vec<Bound<'py, PyAny>>,
+) -> PyResult<(bool, Bound<'py, PyAny>)> {
     let lim = limits::current();
     let payload = py
         .detach(|| parse_face_payload(image, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    face_payload_to_py(py, &payload)
+    face_payload_to_py(py, &payload, &classes)
 }
 
 /// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
@@ -198,16 +203,16 @@ const NOT_READ: u8 = 4;
 /// `(bytearray, height, width, status, problems, headers)`: `status` holds a byte per file
 /// (0 decoded, 1 for OpenCV, 2 a PNG of another size, 3 failed, 4 not read after a failure),
 /// `problems` maps the index of a failed file to its exception and of an odd-sized one to its
-/// `(height, width)`. With `build`, `headers[i]` is `build(i, True, face parts)` or
-/// `build(i, False, payload)` (as `png_read_face` gives them) for each file read, called while
+/// `(height, width)`. With `classes`, `headers[i]` is each file's header, as `png_read_face`
+/// gives it (a header object, or the payload as parsed), built while
 /// the others decode; without it `None`. The bytearray is `None` when no size is given and the
 /// first file is not one decoded here (nothing else is read then).
 #[pyfunction]
-#[pyo3(signature = (paths, build=None, size=None))]
+#[pyo3(signature = (paths, classes=None, size=None))]
 fn decode_png_batch<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
-    build: Option<Bound<'py, PyAny>>,
+    classes: Option<Vec<Py<PyAny>>>,
     size: Option<(u32, u32)>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let lim = limits::current();
@@ -232,7 +237,7 @@ fn decode_png_batch<'py>(
         return no_batch(py);
     };
     base.advise_huge_pages(total as usize);
-    let with_meta = build.is_some();
+    let with_meta = classes.is_some();
     let work = |i: usize| {
         // SAFETY: slot `i` lies inside the `total` bytes allocated above, `pixels` outlives
         // this closure (the run ends before it is handed out), and each index is visited
@@ -244,13 +249,12 @@ fn decode_png_batch<'py>(
     let mut status = vec![NOT_READ; n];
     let problems = PyDict::new(py).unbind();
     let mut headers: Vec<Option<Py<PyAny>>> = (0..n).map(|_| None).collect();
-    let build = build.map(Bound::unbind);
     let mut error = None;
     let ended = py.detach(|| {
         batch::run(n, work, FileOutcome::is_fatal, |items| {
             Python::attach(|py| {
                 let problems = problems.bind(py);
-                let taken = take_outcomes(py, items, &mut status, problems, &mut headers, &build);
+                let taken = take_outcomes(py, items, &mut status, problems, &mut headers, &classes);
                 taken.map_err(|e| error = Some(e)).is_ok()
             })
         })
@@ -263,7 +267,7 @@ fn decode_png_batch<'py>(
             "faceio internal error: a batch worker failed",
         ));
     }
-    let headers = match build {
+    let headers = match classes {
         Some(_) => PyList::new(py, headers)?.into_any(),
         None => py.None().into_bound(py),
     };
@@ -297,14 +301,14 @@ fn no_batch(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
     )
 }
 
-/// Record a hand-off of finished files: their status, problems and (with `build`) headers.
+/// Record a hand-off of finished files: their status, problems and (with `classes`) headers.
 fn take_outcomes(
     py: Python<'_>,
     items: Vec<(usize, FileOutcome)>,
     status: &mut [u8],
     problems: &Bound<'_, PyDict>,
     headers: &mut [Option<Py<PyAny>>],
-    build: &Option<Py<PyAny>>,
+    classes: &Option<Vec<Py<PyAny>>>,
 ) -> PyResult<()> {
     for (i, outcome) in items {
         let header = match outcome {
@@ -327,11 +331,11 @@ fn take_outcomes(
                 None
             }
         };
-        if let (Some(build), Some(payload)) = (build, header) {
-            let (is_face, parts) = face_payload_to_py(py, &payload)?;
-            // The first exception (from `build`, or Ctrl-C) ends the batch: the workers skip
+        if let (Some(classes), Some(payload)) = (classes, header) {
+            let classes: Vec<_> = classes.iter().map(|c| c.bind(py).clone()).collect();
+            // The first exception (from a class, or Ctrl-C) ends the batch: the workers skip
             // the files they have not started.
-            headers[i] = Some(build.call1(py, (i, is_face, parts))?);
+            headers[i] = Some(face_payload_to_py(py, &payload, &classes)?.1.unbind());
         }
     }
     Ok(())
@@ -444,6 +448,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_limits, m)?)?;
     m.add_function(wrap_pyfunction!(get_limits, m)?)?;
     m.add_class::<MetaBatch>()?;
+    m.add("HEADER_SCHEMA", convert::schema_to_py(m.py())?)?;
     m.add("DEFAULT_MAX_CHUNK", limits::DEFAULT_MAX_CHUNK)?;
     m.add("DEFAULT_MAX_TEXT", limits::DEFAULT_MAX_TEXT)?;
     m.add("DEFAULT_MAX_DEPTH", limits::DEFAULT_MAX_DEPTH)?;

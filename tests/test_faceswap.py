@@ -174,7 +174,7 @@ def test_payloads_off_the_fast_path_build_host_classes_too(
     plain["source"]["source_frame_dims"] = (5, 6)
     plain["alignments"]["identity"]["empty"] = []
     data = host.image.png_write_meta(png_bytes, plain)
-    is_face, _ = faceio._core.png_read_face(data)
+    is_face, _ = faceio._core.png_read_face(data, faceio.get_header_classes().as_tuple())
     assert not is_face  # the general path
     got = host.image.png_read_meta(data)
     expected = make_header(np.random.default_rng(2)).to_dict()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import faceio
 from faceio import HeaderSchemaError, PNGAlignments, PNGHeader, PNGSource
 from tests.conftest import make_header
 
@@ -82,3 +83,40 @@ def test_from_dict_rejects_bad_keys(header: PNGHeader, mutate, needle: str) -> N
 def test_source_dataclass_eq() -> None:
     s = PNGSource(2.4, "a.png", 0, "b.png", True, (10, 20))
     assert PNGSource.from_dict(s.to_dict()) == s
+
+
+def test_dataclasses_follow_the_core_schema() -> None:
+    """The schema is defined once, in the core: each dataclass lists the same fields, in order."""
+    import dataclasses
+
+    from faceio import _core
+
+    assert [role for role, _, _ in _core.HEADER_SCHEMA] == [
+        "header",
+        "alignments",
+        "source",
+        "mask",
+    ]
+    for role, name, schema_fields in _core.HEADER_SCHEMA:
+        cls = getattr(faceio, name)
+        assert getattr(faceio.HeaderClasses(), role) is cls
+        fields = dataclasses.fields(cls)
+        assert [f.name for f in fields] == [f[0] for f in schema_fields], name
+        required = [
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            for f in fields
+        ]
+        assert required == [f[2] for f in schema_fields], name
+        for field_name, kind, _, nested in schema_fields:
+            assert (nested is not None) == (kind in ("object", "objects")), field_name
+
+
+def test_schema_errors_of_the_right_type() -> None:
+    d = make_header(np.random.default_rng(3)).to_dict()
+    d["source"]["source_frame_dims"] = 1080
+    with pytest.raises(faceio.HeaderSchemaError, match=r"source\.source_frame_dims"):
+        PNGHeader.from_dict(d)
+    d = make_header(np.random.default_rng(3)).to_dict()
+    d["alignments"]["landmarks_xy"] = [[10**400, 1]]
+    with pytest.raises(faceio.HeaderSchemaError, match=r"alignments\.landmarks_xy"):
+        PNGHeader.from_dict(d)

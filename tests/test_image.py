@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+import faceio
 from faceio import MetadataNotFound, PNGHeader
 from faceio.errors import HeaderSchemaError
 from faceio.image import (
@@ -366,10 +367,10 @@ def test_rust_png_path_headers_in_order_across_handoffs(
     from faceio import _core
 
     paths = _face_batch(tmp_path, rng, 150)
-    seen: list[tuple[bool, object]] = []
-    result = _core.decode_png_batch(paths, lambda i, is_face, parts: seen.append((is_face, parts)))
-    assert result[3] == bytes(150) and len(seen) == 150 and result[5] == [None] * 150
-    assert sum(is_face for is_face, _ in seen) == 150 - len(range(3, 150, 7))
+    result = _core.decode_png_batch(paths, faceio.get_header_classes().as_tuple())
+    assert result[3] == bytes(150) and len(result[5]) == 150
+    faces = [isinstance(header, PNGHeader) for header in result[5]]
+    assert faces == [i % 7 != 3 for i in range(150)]
     reversed_paths = paths[::-1]
     batch, metas = read_image_batch(reversed_paths, with_metadata=True)
     assert metas == [png_read_meta(Path(p).read_bytes()) for p in reversed_paths]
@@ -382,14 +383,15 @@ def test_rust_png_path_build_error_reaches_caller(tmp_path: Path, rng: np.random
     paths = _face_batch(tmp_path, rng, 80)
     calls = []
 
-    def build(index: int, is_face: bool, parts: object) -> object:
-        calls.append(is_face)
+    def header(**fields: object) -> object:
+        calls.append(fields)
         if len(calls) == 40:
-            raise KeyError("from build")
-        return parts
+            raise KeyError("from a header class")
+        return fields
 
-    with pytest.raises(KeyError, match="from build"):
-        _core.decode_png_batch(paths, build)
+    classes = (header, *faceio.get_header_classes().as_tuple()[1:])
+    with pytest.raises(KeyError, match="from a header class"):
+        _core.decode_png_batch(paths, classes)
     assert len(calls) == 40  # the first error ends the batch: no more headers are built
     assert no_faceio_threads()
 

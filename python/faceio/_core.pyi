@@ -11,6 +11,9 @@ from typing import Any
 DEFAULT_MAX_CHUNK: int
 DEFAULT_MAX_TEXT: int
 DEFAULT_MAX_DEPTH: int
+#: The face header's fields (rust/face.rs): per class ``(role, name, fields)``, each field as
+#: ``(name, kind, required, index of its nested class or None)``.
+HEADER_SCHEMA: tuple[tuple[str, str, tuple[tuple[str, str, bool, int | None], ...]], ...]
 
 def pack_itxt(payload: bytes) -> bytes:
     """Build the faceswap iTXt chunk (length, type, data, CRC) for a UTF-8 payload."""
@@ -24,11 +27,12 @@ def png_read_meta(image: bytes) -> Any:
     Raises MetadataNotFound, PngFormatError or MetadataSyntaxError.
     """
 
-def png_read_face(image: bytes) -> tuple[bool, Any]:
-    """Like png_read_meta; a canonical face header comes back as ``(True, parts)``.
+def png_read_face(image: bytes, classes: Sequence[Callable[..., Any]]) -> tuple[bool, Any]:
+    """Like png_read_meta; a canonical face header comes back as ``(True, header)``.
 
-    ``parts`` is ``(x, y, w, h, landmarks, masks, identity, source)`` with arrays as
-    ``(bytearray of float32, shape)``; any other payload is ``(False, object)``.
+    ``header`` is built from ``classes`` (one per entry of ``HEADER_SCHEMA``, in its order),
+    each called with its fields as keywords, arrays as float32 numpy arrays; any other payload
+    is ``(False, object)``.
     """
 
 def png_verify(image: bytes) -> None:
@@ -39,7 +43,7 @@ def decode_png(data: bytes) -> tuple[bytearray, int, int] | None:
 
 def decode_png_batch(
     paths: Sequence[str | PathLike[str]],
-    build: Callable[[int, bool, Any], Any] | None = None,
+    classes: Sequence[Callable[..., Any]] | None = None,
     size: tuple[int, int] | None = None,
 ) -> tuple[
     bytearray | None, int, int, bytes, dict[int, BaseException | tuple[int, int]], list[Any] | None
@@ -50,8 +54,8 @@ def decode_png_batch(
     width, status, problems, headers)``: ``status`` has a byte per file (0 decoded, 1 left for
     OpenCV, 2 a PNG of another size, 3 failed, 4 not read after a failure); ``problems`` maps a
     failed file's index to its exception and an odd-sized one's to its ``(height, width)``.
-    With ``build``, ``headers[i]`` is ``build(i, is_face, parts_or_payload)`` (as
-    ``png_read_face`` parts them) for each file read, called while the others decode; else
+    With ``classes``, ``headers[i]`` is each file's header as ``png_read_face`` gives it
+    (built from ``classes``, or the payload as parsed), built while the others decode; else
     None. ``pixels`` is None, and nothing is read, when no size is given and the first file is
     not one decoded here.
     """

@@ -1,19 +1,22 @@
 """The face header: the alignment data faceswap stores in each extracted face PNG.
 
 The dataclasses mirror faceswap's ``PNGHeader`` family field for field; the field order is part of
-the byte format, because ``str(header.to_dict())`` is what goes into the PNG (COMPAT.md §2).
+the byte format, because ``str(header.to_dict())`` is what goes into the PNG (docs/format.md,
+"The face header"). The fields are defined once, in the Rust core's schema (rust/face.rs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from faceio import _core
 from faceio.errors import HeaderSchemaError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    from typing_extensions import Self
 
 # numpy is imported where arrays are made, not here: `import faceio` and a metadata-only scan
 # (plain dicts) never load it, which keeps their start-up at a fifth.
@@ -43,6 +46,17 @@ class SupportsToDict(Protocol):
         ...
 
 
+# The schema, from the Rust core (rust/face.rs): per class (role, faceio's class name, fields),
+# each field as (name, kind, required, index of its nested class or None). It is the one
+# definition of the fields: the dataclasses below must list the same names in the same order
+# (tests/test_header.py checks it), and their to_dict, from_dict and == follow each field's kind.
+_SCHEMA: tuple[tuple[str, str, tuple[tuple[str, str, bool, int | None], ...]], ...] = (
+    _core.HEADER_SCHEMA
+)
+_HEADER = 0
+_ROLE_INDEX = {role: index for index, (role, _, _) in enumerate(_SCHEMA)}
+
+
 def _check_keys(
     data: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str
 ) -> None:
@@ -65,7 +79,7 @@ def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
 
     try:
         return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise HeaderSchemaError(f"{where}: not a numeric array ({err})") from None
 
 
@@ -79,8 +93,115 @@ def _arrays_equal(a: Any, b: Any) -> bool:
         return bool(np.array_equal(a, b))
 
 
+def _build(index: int, data: Any, where: str, classes: tuple[type[Any], ...]) -> Any:
+    """Build the object of schema class ``index`` from its plain-Python form, by keyword.
+
+    Unknown or missing keys, and values that do not fit a field's kind, raise
+    :class:`HeaderSchemaError` naming the field; ``classes`` gives the class of each role.
+    """
+    fields_ = _SCHEMA[index][2]
+    required = tuple(name for name, _, needed, _ in fields_ if needed)
+    optional = tuple(name for name, _, needed, _ in fields_ if not needed)
+    _check_keys(data, required, optional, where)
+    kwargs = {}
+    for name, kind, _, sub in fields_:
+        if name in data:
+            at = name if index == _HEADER else f"{where}.{name}"
+            kwargs[name] = _from_plain(kind, sub, data[name], at, classes)
+    return classes[index](**kwargs)
+
+
+def _from_plain(
+    kind: str, sub: int | None, value: Any, where: str, classes: tuple[type[Any], ...]
+) -> Any:
+    """One field's value from its plain form, as the field's kind says (see rust/face.rs)."""
+    if kind == "array":
+        return _float32(value, where)
+    if kind == "dims":
+        if value is None:
+            return None
+        try:
+            return tuple(value)
+        except TypeError:
+            raise HeaderSchemaError(f"{where}: expected a list of ints or None") from None
+    if kind == "object" and sub is not None:
+        return _build(sub, value, where, classes)
+    if kind in ("objects", "arrays"):
+        entries = value or {}
+        if not isinstance(entries, dict):
+            raise HeaderSchemaError(f"{where}: expected a dict, got {type(value).__name__}")
+        if kind == "arrays":
+            return {k: _float32(v, f"{where}[{k!r}]") for k, v in entries.items()}
+        if sub is not None:
+            return {k: _build(sub, v, f"{where}[{k!r}]", classes) for k, v in entries.items()}
+    return value
+
+
+def _to_plain(kind: str, value: Any) -> Any:
+    """One field's plain-Python form: arrays as nested lists, objects as dicts, dims a list."""
+    if kind == "array":
+        return value.tolist()
+    if kind == "dims":
+        return None if value is None else list(value)
+    if kind == "object":
+        return value.to_dict()
+    if kind == "objects":
+        return {k: v.to_dict() for k, v in value.items()}
+    if kind == "arrays":
+        return {k: v.tolist() for k, v in value.items()}
+    return value
+
+
+def _same(kind: str, a: Any, b: Any) -> bool:
+    """Whether two values of a field are equal (arrays element-wise, NaN equal to NaN)."""
+    if kind == "array":
+        return _arrays_equal(a, b)
+    if kind == "arrays":
+        return bool(a.keys() == b.keys() and all(_arrays_equal(v, b[k]) for k, v in a.items()))
+    return bool(a == b)
+
+
+class _HeaderPart:
+    """``to_dict``, ``from_dict`` and ``==`` of the header classes, from the schema."""
+
+    __slots__ = ()
+    _role: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form, keys in field order, arrays as nested lists."""
+        fields_ = _SCHEMA[_ROLE_INDEX[self._role]][2]
+        return {name: _to_plain(kind, getattr(self, name)) for name, kind, _, _ in fields_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str | None = None) -> Self:
+        """Build from the plain-Python form.
+
+        Raises
+        ------
+        ValueError
+            (:class:`faceio.HeaderSchemaError`) for unknown or missing keys or values that do
+            not fit a field (a non-numeric array, say), naming the field.
+        """
+        index = _ROLE_INDEX[cls._role]
+        classes = tuple(
+            cls if i == index else own for i, own in enumerate(_FACEIO_CLASSES.as_tuple())
+        )
+        built: Self = _build(index, data, where or cls._role, classes)
+        return built
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        fields_ = _SCHEMA[_ROLE_INDEX[self._role]][2]
+        return all(
+            _same(kind, getattr(self, name), getattr(other, name)) for name, kind, _, _ in fields_
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(eq=False, slots=True)
-class MaskAlignmentsFile:
+class MaskAlignmentsFile(_HeaderPart):
     """A stored mask of a face.
 
     Parameters
@@ -97,48 +218,17 @@ class MaskAlignmentsFile:
         The centering the mask was stored at.
     """
 
+    _role: ClassVar[str] = "mask"
+
     mask: bytes
     affine_matrix: npt.NDArray[np.float32]
     interpolator: int
     stored_size: int
     stored_centering: CenteringType
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form, keys in field order, arrays as nested lists."""
-        return {
-            "mask": self.mask,
-            "affine_matrix": self.affine_matrix.tolist(),
-            "interpolator": self.interpolator,
-            "stored_size": self.stored_size,
-            "stored_centering": self.stored_centering,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "mask") -> MaskAlignmentsFile:
-        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
-        _check_keys(data, _MASK_FIELDS, (), where)
-        return cls(
-            mask=data["mask"],
-            affine_matrix=_float32(data["affine_matrix"], f"{where}.affine_matrix"),
-            interpolator=data["interpolator"],
-            stored_size=data["stored_size"],
-            stored_centering=data["stored_centering"],
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MaskAlignmentsFile):
-            return NotImplemented
-        return (
-            self.mask == other.mask
-            and _arrays_equal(self.affine_matrix, other.affine_matrix)
-            and self.interpolator == other.interpolator
-            and self.stored_size == other.stored_size
-            and self.stored_centering == other.stored_centering
-        )
-
 
 @dataclass(eq=False, slots=True)
-class PNGAlignments:
+class PNGAlignments(_HeaderPart):
     """A face's alignment data.
 
     Parameters
@@ -153,6 +243,8 @@ class PNGAlignments:
         float32 identity vectors by name.
     """
 
+    _role: ClassVar[str] = "alignments"
+
     x: int
     y: int
     w: int
@@ -161,52 +253,9 @@ class PNGAlignments:
     mask: dict[str, MaskAlignmentsFile] = field(default_factory=dict)
     identity: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form, keys in field order, arrays as nested lists."""
-        return {
-            "x": self.x,
-            "y": self.y,
-            "w": self.w,
-            "h": self.h,
-            "landmarks_xy": self.landmarks_xy.tolist(),
-            "mask": {k: v.to_dict() for k, v in self.mask.items()},
-            "identity": {k: v.tolist() for k, v in self.identity.items()},
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "alignments") -> PNGAlignments:
-        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
-        _check_keys(data, _ALIGNMENTS_REQUIRED, ("mask", "identity"), where)
-        masks = data.get("mask") or {}
-        identity = data.get("identity") or {}
-        if not isinstance(masks, dict) or not isinstance(identity, dict):
-            raise HeaderSchemaError(f"{where}: 'mask' and 'identity' must be dicts")
-        return cls(
-            x=data["x"],
-            y=data["y"],
-            w=data["w"],
-            h=data["h"],
-            landmarks_xy=_float32(data["landmarks_xy"], f"{where}.landmarks_xy"),
-            mask={
-                k: MaskAlignmentsFile.from_dict(v, f"{where}.mask[{k!r}]") for k, v in masks.items()
-            },
-            identity={k: _float32(v, f"{where}.identity[{k!r}]") for k, v in identity.items()},
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PNGAlignments):
-            return NotImplemented
-        return (
-            (self.x, self.y, self.w, self.h) == (other.x, other.y, other.w, other.h)
-            and _arrays_equal(self.landmarks_xy, other.landmarks_xy)
-            and self.mask == other.mask
-            and self.identity.keys() == other.identity.keys()
-            and all(_arrays_equal(v, other.identity[k]) for k, v in self.identity.items())
-        )
-
-
-@dataclass(slots=True)
-class PNGSource:
+@dataclass(eq=False, slots=True)
+class PNGSource(_HeaderPart):
     """Where a face came from.
 
     Parameters
@@ -225,6 +274,8 @@ class PNGSource:
         ``(height, width)`` of the source frame.
     """
 
+    _role: ClassVar[str] = "source"
+
     alignments_version: float
     original_filename: str
     face_index: int
@@ -232,35 +283,9 @@ class PNGSource:
     source_is_video: bool
     source_frame_dims: tuple[int, int] | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form, keys in field order, tuples as lists."""
-        dims = self.source_frame_dims
-        return {
-            "alignments_version": self.alignments_version,
-            "original_filename": self.original_filename,
-            "face_index": self.face_index,
-            "source_filename": self.source_filename,
-            "source_is_video": self.source_is_video,
-            "source_frame_dims": None if dims is None else list(dims),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "source") -> PNGSource:
-        """Build from the plain-Python form; unknown or missing keys raise ``ValueError``."""
-        _check_keys(data, _SOURCE_FIELDS, (), where)
-        dims = data["source_frame_dims"]
-        return cls(
-            alignments_version=data["alignments_version"],
-            original_filename=data["original_filename"],
-            face_index=data["face_index"],
-            source_filename=data["source_filename"],
-            source_is_video=data["source_is_video"],
-            source_frame_dims=None if dims is None else tuple(dims),
-        )
-
 
 @dataclass(eq=False, slots=True)
-class PNGHeader:
+class PNGHeader(_HeaderPart):
     """The whole faceswap header of an extracted face.
 
     Parameters
@@ -271,57 +296,10 @@ class PNGHeader:
         Where the face came from.
     """
 
+    _role: ClassVar[str] = "header"
+
     alignments: PNGAlignments
     source: PNGSource
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form: what ``str()`` turns into the PNG payload."""
-        return {"alignments": self.alignments.to_dict(), "source": self.source.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PNGHeader:
-        """Build from the plain-Python form.
-
-        Raises
-        ------
-        ValueError
-            (:class:`faceio.HeaderSchemaError`) for unknown or missing keys or non-numeric
-            arrays, naming the field.
-        """
-        _check_keys(data, ("alignments", "source"), (), "header")
-        return cls(
-            alignments=PNGAlignments.from_dict(data["alignments"]),
-            source=PNGSource.from_dict(data["source"]),
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PNGHeader):
-            return NotImplemented
-        return self.alignments == other.alignments and self.source == other.source
-
-
-_MASK_FIELDS = tuple(f.name for f in fields(MaskAlignmentsFile))
-_ALIGNMENTS_REQUIRED = ("x", "y", "w", "h", "landmarks_xy")
-_SOURCE_FIELDS = tuple(f.name for f in fields(PNGSource))
-
-
-# numpy's array type and float32 dtype, looked up on first use: importing faceio does not
-# import numpy.
-_NUMPY: tuple[Any, Any] | None = None
-
-
-def _array(spec: tuple[bytearray, tuple[int, ...]]) -> npt.NDArray[np.float32]:
-    """Wrap float32 bytes from the Rust core as a writable array of the given shape."""
-    global _NUMPY
-    if _NUMPY is None:
-        import numpy as np
-
-        _NUMPY = (np.ndarray, np.dtype(np.float32))
-    ndarray, float32 = _NUMPY
-    data, shape = spec
-    # One constructor over the buffer costs a third of frombuffer + reshape; a batch of
-    # headers builds four arrays per face.
-    return ndarray(shape, float32, data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,11 +328,16 @@ class HeaderClasses:
     source: type[Any] = PNGSource
     mask: type[Any] = MaskAlignmentsFile
 
+    def as_tuple(self) -> tuple[type[Any], ...]:
+        """Return the classes in the order of the core's schema (how the core takes them)."""
+        return tuple(getattr(self, role) for role, _, _ in _SCHEMA)
+
 
 _FACEIO_CLASSES = HeaderClasses()
-# The classes the readers build; replaced whole (never mutated), so a reader on another thread
-# sees either the old set or the new one.
+# The classes the readers build, and the same in schema order; replaced whole (never mutated),
+# so a reader on another thread sees either the old set or the new one.
 _classes = _FACEIO_CLASSES
+_classes_tuple = _FACEIO_CLASSES.as_tuple()
 
 
 def _check_host_class(cls: Any, own: type[Any], role: str) -> None:
@@ -406,7 +389,7 @@ def set_header_classes(
     TypeError
         If a class cannot be called with its role's field names as keywords.
     """
-    global _classes
+    global _classes, _classes_tuple
     chosen = HeaderClasses(
         header=header or PNGHeader,
         alignments=alignments or PNGAlignments,
@@ -415,7 +398,7 @@ def set_header_classes(
     )
     for role in ("header", "alignments", "source", "mask"):
         _check_host_class(getattr(chosen, role), getattr(_FACEIO_CLASSES, role), role)
-    previous, _classes = _classes, chosen
+    previous, _classes, _classes_tuple = _classes, chosen, chosen.as_tuple()
     return previous
 
 
@@ -429,73 +412,17 @@ def is_header_object(value: object) -> bool:
     return isinstance(value, (PNGHeader, _classes.header))
 
 
-def header_from_parts(parts: tuple[Any, ...]) -> Any:
-    """Build a header from the pieces ``_core.png_read_face`` returns for a canonical payload.
-
-    The core has already checked the keys (the same rules as :meth:`PNGHeader.from_dict`) and
-    packed the arrays as float32, so this only assembles the objects, of the classes in force
-    (:func:`set_header_classes`), by keyword.
-    """
-    c = _classes
-    mask_cls = c.mask
-    x, y, w, h, landmarks, masks, identity, source = parts
-    version, original, face_index, source_name, is_video, dims = source
-    return c.header(
-        alignments=c.alignments(
-            x=x,
-            y=y,
-            w=w,
-            h=h,
-            landmarks_xy=_array(landmarks),
-            mask={
-                name: mask_cls(
-                    mask=mask,
-                    affine_matrix=_array(affine),
-                    interpolator=interp,
-                    stored_size=size,
-                    stored_centering=centering,
-                )
-                for name, mask, affine, interp, size, centering in masks
-            },
-            identity={name: _array(vector) for name, vector in identity},
-        ),
-        source=c.source(
-            alignments_version=version,
-            original_filename=original,
-            face_index=face_index,
-            source_filename=source_name,
-            source_is_video=is_video,
-            source_frame_dims=dims,
-        ),
-    )
+def header_classes_tuple() -> tuple[type[Any], ...]:
+    """Return the classes in force, in the order of the core's schema (what ``_core`` takes)."""
+    return _classes_tuple
 
 
 def header_from_dict(data: dict[str, Any]) -> Any:
     """Build a header object of the classes in force from a face header's plain-Python form.
 
-    The dict is checked by :meth:`PNGHeader.from_dict` (a :class:`HeaderSchemaError` names the
-    bad field) and converted field by field when other classes are set.
+    Raises :class:`HeaderSchemaError` naming the field that does not fit.
     """
-    own = PNGHeader.from_dict(data)
-    c = _classes
-    if c is _FACEIO_CLASSES:
-        return own
-    al, src = own.alignments, own.source
-    return c.header(
-        alignments=c.alignments(
-            x=al.x,
-            y=al.y,
-            w=al.w,
-            h=al.h,
-            landmarks_xy=al.landmarks_xy,
-            mask={
-                name: c.mask(**{f.name: getattr(m, f.name) for f in fields(m)})
-                for name, m in al.mask.items()
-            },
-            identity=al.identity,
-        ),
-        source=c.source(**{f.name: getattr(src, f.name) for f in fields(src)}),
-    )
+    return _build(_HEADER, data, "header", _classes_tuple)
 
 
 def is_face_header(data: object) -> bool:

@@ -18,8 +18,8 @@ from faceio.errors import FaceioError, MetadataNotFound
 from faceio.header import (
     PNGHeader,
     SupportsToDict,
+    header_classes_tuple,
     header_from_dict,
-    header_from_parts,
     is_face_header,
 )
 from faceio.metadata import png_read_meta, png_write_meta, tiff_write_meta
@@ -359,19 +359,21 @@ def read_image_batch(
     if not paths:
         empty = np.empty((0, 0, 0, 3), dtype=np.uint8)
         return (empty, []) if with_metadata else empty
-    build = _HeaderBuilder(paths) if with_metadata else None
-    pixels, height, width, status, problems, headers = _core.decode_png_batch(paths, build)
+    classes = header_classes_tuple() if with_metadata else None
+    pixels, height, width, status, problems, headers = _core.decode_png_batch(paths, classes)
     first = None
     if pixels is None:
         # The first file is not one the core decodes: OpenCV gives the batch its size.
         first = _decode(_read_bytes(paths[0]), paths[0])
         size = first.shape[:2]
         pixels, height, width, status, problems, headers = _core.decode_png_batch(
-            paths, build, size
+            paths, classes, size
         )
     batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
     if first is not None:
         batch[0] = first
+    if headers is not None:
+        _finish_headers(paths, headers, problems)
     _decode_the_rest(paths, batch, status, problems, 0 if first is None else 1, with_metadata)
     if with_metadata:
         return batch, headers
@@ -428,22 +430,25 @@ def _raise_size_mismatch(
     )
 
 
-class _HeaderBuilder:
-    """Builds each file's header object from what the core parsed (called by the core)."""
+def _finish_headers(
+    paths: list[str], headers: list[Any], problems: dict[int, BaseException | tuple[int, int]]
+) -> None:
+    """Build the header objects of the payloads the core left as dicts (not its canonical form).
 
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = paths
-
-    def __call__(self, index: int, is_face: bool, data: Any) -> Any:
-        if is_face:
-            return header_from_parts(data)
+    A payload with a face header's keys that does not hold one is a problem of its file, in
+    input order with the others.
+    """
+    for index, header in enumerate(headers[: min(problems, default=len(paths))]):
+        if not is_face_header(header):
+            continue
         try:
-            return header_from_dict(data) if is_face_header(data) else data
+            headers[index] = header_from_dict(header)
         except FaceioError as err:
-            path = self.paths[index]
-            raise type(err)(
+            path = paths[index]
+            problems[index] = type(err)(
                 f"Invalid faceswap metadata in '{path}': {err}", path=path, offset=err.offset
-            ) from err
+            )
+            return
 
 
 # ---------------------------------------------------------------------------------- helpers

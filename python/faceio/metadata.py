@@ -17,8 +17,8 @@ from faceio.errors import MetadataSyntaxError, MetadataValueError, UnsupportedFo
 from faceio.header import (
     PNGHeader,
     SupportsToDict,
+    header_classes_tuple,
     header_from_dict,
-    header_from_parts,
     is_face_header,
 )
 
@@ -216,8 +216,8 @@ def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
     faceio.MetadataSyntaxError
         If the payload is not a valid Python literal (payload offset named).
     """
-    is_face, data = _core.png_read_face(image)
-    return header_from_parts(data) if is_face else _as_header(data)
+    is_face, data = _core.png_read_face(image, header_classes_tuple())
+    return data if is_face else _as_header(data)
 
 
 def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str, int]:
