@@ -98,7 +98,8 @@ fn number(node: Node) -> Option<f32> {
 
 /// A numeric list (1-D) or list of equal-length numeric lists (2-D), as numpy would read it.
 fn array(p: &Parsed, i: usize) -> Option<Array> {
-    let (Node::List(rows, _) | Node::Tuple(rows, _)) = *p.nodes.get(i)? else {
+    let (Node::List { items: rows, .. } | Node::Tuple { items: rows, .. }) = *p.nodes.get(i)?
+    else {
         return None;
     };
     let mut data = Vec::with_capacity(rows as usize * 2);
@@ -108,7 +109,7 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
     let mut k = i + 1;
     for _ in 0..rows {
         match *p.nodes.get(k)? {
-            Node::List(cols, _) | Node::Tuple(cols, _) => {
+            Node::List { items: cols, .. } | Node::Tuple { items: cols, .. } => {
                 let cols = cols as usize;
                 if scalars || *width.get_or_insert(cols) != cols {
                     return None;
@@ -146,7 +147,7 @@ fn optional_dict(p: &Parsed, node: Option<usize>) -> Option<Vec<(usize, usize)>>
         None => Some(Vec::new()),
         Some(i) => match p.nodes.get(i)? {
             Node::None => Some(Vec::new()),
-            Node::Dict(_, _) => p.dict_items(i),
+            Node::Dict { .. } => p.dict_items(i),
             _ => None,
         },
     }
@@ -194,7 +195,7 @@ pub fn face_parts(p: &Parsed) -> Option<FaceParts> {
     let dims = get(&src, "source_frame_dims")?;
     if !matches!(
         p.nodes.get(dims)?,
-        Node::None | Node::List(_, _) | Node::Tuple(_, _)
+        Node::None | Node::List { .. } | Node::Tuple { .. }
     ) {
         return None;
     }

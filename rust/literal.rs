@@ -30,7 +30,10 @@ pub enum Node {
         negative: bool,
     },
     Float(f64),
-    Complex(f64, f64),
+    Complex {
+        re: f64,
+        im: f64,
+    },
     /// UTF-8 text; with `surrogates`, lone surrogates are in their 3-byte form (Python's
     /// `surrogatepass` decodes them; Rust's `str` cannot hold them).
     Str {
@@ -48,12 +51,24 @@ pub enum Node {
         start: u32,
         len: u32,
     },
-    /// Containers: the number of items (pairs, for a dict) that follow, and the number of
-    /// nodes they take up (so that a container is skipped in one step).
-    List(u32, u32),
-    Tuple(u32, u32),
-    Set(u32, u32),
-    Dict(u32, u32),
+    /// Containers: `items` is the number of items that follow (key-value pairs, for a dict),
+    /// `size` the number of nodes they take up (so that a container is skipped in one step).
+    List {
+        items: u32,
+        size: u32,
+    },
+    Tuple {
+        items: u32,
+        size: u32,
+    },
+    Set {
+        items: u32,
+        size: u32,
+    },
+    Dict {
+        items: u32,
+        size: u32,
+    },
 }
 
 /// A parsed payload: nodes in pre-order and the bytes they point into.
@@ -74,10 +89,10 @@ impl Parsed {
     pub fn skip(&self, i: usize) -> usize {
         match self.nodes.get(i) {
             Some(
-                Node::List(_, size)
-                | Node::Tuple(_, size)
-                | Node::Set(_, size)
-                | Node::Dict(_, size),
+                Node::List { size, .. }
+                | Node::Tuple { size, .. }
+                | Node::Set { size, .. }
+                | Node::Dict { size, .. },
             ) => i + 1 + *size as usize,
             _ => i + 1,
         }
@@ -85,7 +100,7 @@ impl Parsed {
 
     /// The (key, value) node indices of the dict at node `i`, or `None` if it is not a dict.
     pub fn dict_items(&self, i: usize) -> Option<Vec<(usize, usize)>> {
-        let Some(Node::Dict(n, _)) = self.nodes.get(i) else {
+        let Some(Node::Dict { items: n, .. }) = self.nodes.get(i) else {
             return None;
         };
         let mut out = Vec::with_capacity(*n as usize);
@@ -113,7 +128,7 @@ impl Parsed {
     /// The item node indices of a list or tuple at node `i`.
     pub fn seq_items(&self, i: usize) -> Option<Vec<usize>> {
         let n = match self.nodes.get(i) {
-            Some(Node::List(n, _) | Node::Tuple(n, _)) => *n,
+            Some(Node::List { items: n, .. } | Node::Tuple { items: n, .. }) => *n,
             _ => return None,
         };
         let mut out = Vec::with_capacity(n as usize);
@@ -151,7 +166,7 @@ impl Parsed {
                 radix: u32::from(radix),
             },
             Node::Float(f) => Value::Float(f),
-            Node::Complex(re, im) => Value::Complex(re, im),
+            Node::Complex { re, im } => Value::Complex(re, im),
             Node::Str {
                 start,
                 len,
@@ -168,10 +183,10 @@ impl Parsed {
                 Value::PyStr(String::from_utf8_lossy(self.slice(start, len)).into_owned())
             }
             Node::Bytes { start, len } => Value::Bytes(self.slice(start, len).to_vec()),
-            Node::List(n, _) => Value::List(items(n, i)),
-            Node::Tuple(n, _) => Value::Tuple(items(n, i)),
-            Node::Set(n, _) => Value::Set(items(n, i)),
-            Node::Dict(n, _) => {
+            Node::List { items: n, .. } => Value::List(items(n, i)),
+            Node::Tuple { items: n, .. } => Value::Tuple(items(n, i)),
+            Node::Set { items: n, .. } => Value::Set(items(n, i)),
+            Node::Dict { items: n, .. } => {
                 let flat = items(2 * n, i);
                 let mut pairs = Vec::with_capacity(n as usize);
                 let mut it = flat.into_iter();
@@ -250,7 +265,7 @@ pub fn parse(text: &[u8], max_depth: usize) -> Result<Parsed> {
     p.skip_space(false);
     if p.peek() == Some(b',') {
         // A bare tuple at the top level: `1, 2`.
-        p.out.nodes.insert(0, Node::Tuple(0, 0));
+        p.out.nodes.insert(0, Node::Tuple { items: 0, size: 0 });
         p.sequence_tail(0, None)?;
     }
     let end_of_value = p.i;
@@ -874,15 +889,21 @@ impl<'a> Parser<'a> {
                 .ok_or_else(|| self.err_at(start, "integer too large to convert to float"))?,
             _ => return Err(self.err_at(start, "expected a real number")),
         };
-        let Some(Node::Complex(cr, ci)) = right else {
+        let Some(Node::Complex { re: cr, im: ci }) = right else {
             return Err(self.err_at(at, "expected an imaginary number"));
         };
         // Python widens the real to complex(re, 0.0) and then adds part by part, which fixes
         // the sign of zero parts: 1-0j is (1+0j).
         self.push(if add {
-            Node::Complex(re + cr, 0.0 + ci)
+            Node::Complex {
+                re: re + cr,
+                im: 0.0 + ci,
+            }
         } else {
-            Node::Complex(re - cr, 0.0 - ci)
+            Node::Complex {
+                re: re - cr,
+                im: 0.0 - ci,
+            }
         });
         Ok(Num::Other)
     }
@@ -952,7 +973,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Node::Float(f) => Node::Float(-f),
-            Node::Complex(re, im) => Node::Complex(-re, -im),
+            Node::Complex { re, im } => Node::Complex { re: -re, im: -im },
             other => other,
         };
         if let Some(slot) = self.out.nodes.last_mut() {
@@ -975,9 +996,12 @@ impl<'a> Parser<'a> {
                 self.i += 1;
                 self.enter(start)?;
                 let at = self.out.nodes.len();
-                self.push(Node::List(0, 0));
+                self.push(Node::List { items: 0, size: 0 });
                 let n = self.items(b']', start)?;
-                self.out.nodes[at] = Node::List(n, self.size_from(at));
+                self.out.nodes[at] = Node::List {
+                    items: n,
+                    size: self.size_from(at),
+                };
                 self.depth -= 1;
                 Ok(Num::No)
             }
@@ -1050,7 +1074,10 @@ impl<'a> Parser<'a> {
     fn sequence_tail(&mut self, node: usize, close: Option<(u8, usize)>) -> Result<()> {
         let mut n = 1usize;
         let finish = |p: &mut Self, n: usize| {
-            p.out.nodes[node] = Node::Tuple(Self::count(n), p.size_from(node))
+            p.out.nodes[node] = Node::Tuple {
+                items: Self::count(n),
+                size: p.size_from(node),
+            }
         };
         loop {
             // We are at a comma.
@@ -1103,7 +1130,7 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b')') {
             self.i += 1;
             self.depth -= 1;
-            self.push(Node::Tuple(0, 0));
+            self.push(Node::Tuple { items: 0, size: 0 });
             return Ok(Num::No);
         }
         let first = self.out.nodes.len();
@@ -1116,7 +1143,9 @@ impl<'a> Parser<'a> {
                 kind
             }
             Some(b',') => {
-                self.out.nodes.insert(first, Node::Tuple(0, 0));
+                self.out
+                    .nodes
+                    .insert(first, Node::Tuple { items: 0, size: 0 });
                 self.sequence_tail(first, Some((b')', open_at)))?;
                 Num::No
             }
@@ -1138,7 +1167,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         self.enter(open_at)?;
         let at = self.out.nodes.len();
-        self.push(Node::Dict(0, 0));
+        self.push(Node::Dict { items: 0, size: 0 });
         self.skip_space(false);
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -1179,7 +1208,10 @@ impl<'a> Parser<'a> {
                 self.expr()?;
                 pairs += 1;
             }
-            self.out.nodes[at] = Node::Dict(Self::count(pairs), self.size_from(at));
+            self.out.nodes[at] = Node::Dict {
+                items: Self::count(pairs),
+                size: self.size_from(at),
+            };
         } else {
             let mut n = 1usize;
             match self.peek() {
@@ -1196,7 +1228,10 @@ impl<'a> Parser<'a> {
                     )))
                 }
             }
-            self.out.nodes[at] = Node::Set(Self::count(n), self.size_from(at));
+            self.out.nodes[at] = Node::Set {
+                items: Self::count(n),
+                size: self.size_from(at),
+            };
         }
         self.depth -= 1;
         Ok(())
@@ -1220,8 +1255,20 @@ impl<'a> Parser<'a> {
             b"None" => (Node::None, Num::No),
             b"nan" => (Node::Float(f64::NAN), Num::Real),
             b"inf" => (Node::Float(f64::INFINITY), Num::Real),
-            b"nanj" => (Node::Complex(0.0, f64::NAN), Num::Imag),
-            b"infj" => (Node::Complex(0.0, f64::INFINITY), Num::Imag),
+            b"nanj" => (
+                Node::Complex {
+                    re: 0.0,
+                    im: f64::NAN,
+                },
+                Num::Imag,
+            ),
+            b"infj" => (
+                Node::Complex {
+                    re: 0.0,
+                    im: f64::INFINITY,
+                },
+                Num::Imag,
+            ),
             b"set" => {
                 self.skip_space(false);
                 if self.peek() != Some(b'(') {
@@ -1232,7 +1279,7 @@ impl<'a> Parser<'a> {
                 let r = self.expect(b')', "')': only 'set()' with no arguments is allowed");
                 self.depth -= 1;
                 r?;
-                (Node::Set(0, 0), Num::No)
+                (Node::Set { items: 0, size: 0 }, Num::No)
             }
             _ => {
                 let name = String::from_utf8_lossy(word);
@@ -1642,7 +1689,7 @@ impl<'a> Parser<'a> {
                 .parse()
                 .map_err(|_| self.err_at(start, "invalid float literal"))?;
             if imag {
-                self.push(Node::Complex(0.0, v));
+                self.push(Node::Complex { re: 0.0, im: v });
                 return Ok(Num::Imag);
             }
             self.push(Node::Float(v));
@@ -2180,8 +2227,10 @@ mod tests {
                 while pending > 0 {
                     pending = pending - 1
                         + match parsed.nodes[end] {
-                            Node::List(n, _) | Node::Tuple(n, _) | Node::Set(n, _) => n as usize,
-                            Node::Dict(n, _) => 2 * n as usize,
+                            Node::List { items: n, .. }
+                            | Node::Tuple { items: n, .. }
+                            | Node::Set { items: n, .. } => n as usize,
+                            Node::Dict { items: n, .. } => 2 * n as usize,
                             _ => 0,
                         };
                     end += 1;
