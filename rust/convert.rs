@@ -112,7 +112,7 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
             }
         }
         Node::Float(f) => PyFloat::new(py, f).into_any(),
-        Node::Complex(re, im) => PyComplex::from_doubles(py, re, im).into_any(),
+        Node::Complex { re, im } => PyComplex::from_doubles(py, re, im).into_any(),
         Node::Str {
             start,
             len,
@@ -130,16 +130,16 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
             py.import("ast")?.getattr("literal_eval")?.call1((src,))?
         }
         Node::Bytes { start, len } => PyBytes::new(py, p.slice(start, len)).into_any(),
-        Node::List(n, _) => PyList::new(py, items(py, p, i, n)?)?.into_any(),
-        Node::Tuple(n, _) => PyTuple::new(py, items(py, p, i, n)?)?.into_any(),
-        Node::Set(n, _) => {
+        Node::List { items: n, .. } => PyList::new(py, items(py, p, i, n)?)?.into_any(),
+        Node::Tuple { items: n, .. } => PyTuple::new(py, items(py, p, i, n)?)?.into_any(),
+        Node::Set { items: n, .. } => {
             let set = PySet::empty(py)?;
             for _ in 0..n {
                 set.add(node_to_py(py, p, i)?)?;
             }
             set.into_any()
         }
-        Node::Dict(n, _) => {
+        Node::Dict { items: n, .. } => {
             let d = PyDict::new(py);
             for _ in 0..n {
                 let k = node_to_py(py, p, i)?;

@@ -204,7 +204,8 @@ fn number(node: Node) -> Option<f32> {
 
 /// A numeric list (1-D) or list of equal-length numeric lists (2-D), as numpy would read it.
 fn array(p: &Parsed, i: usize) -> Option<Array> {
-    let (Node::List(rows, _) | Node::Tuple(rows, _)) = *p.nodes.get(i)? else {
+    let (Node::List { items: rows, .. } | Node::Tuple { items: rows, .. }) = *p.nodes.get(i)?
+    else {
         return None;
     };
     let mut data = Vec::with_capacity(rows as usize * 2);
@@ -214,7 +215,7 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
     let mut k = i + 1;
     for _ in 0..rows {
         match *p.nodes.get(k)? {
-            Node::List(cols, _) | Node::Tuple(cols, _) => {
+            Node::List { items: cols, .. } | Node::Tuple { items: cols, .. } => {
                 let cols = cols as usize;
                 if scalars || *width.get_or_insert(cols) != cols {
                     return None;
@@ -274,7 +275,7 @@ fn part(p: &Parsed, i: usize, kind: Kind) -> Option<Part> {
         Kind::Array => Part::Array(array(p, i)?),
         Kind::Dims => match p.nodes.get(i)? {
             Node::None => Part::Dims(None),
-            Node::List(_, _) | Node::Tuple(_, _) => Part::Dims(Some(i)),
+            Node::List { .. } | Node::Tuple { .. } => Part::Dims(Some(i)),
             _ => return None,
         },
         Kind::Object(class) => Part::Object(object(p, i, class)?),
@@ -298,7 +299,7 @@ fn part(p: &Parsed, i: usize, kind: Kind) -> Option<Part> {
 fn named(p: &Parsed, i: usize) -> Option<Vec<(usize, usize)>> {
     let items = match p.nodes.get(i)? {
         Node::None => return Some(Vec::new()),
-        Node::Dict(_, _) => p.dict_items(i)?,
+        Node::Dict { .. } => p.dict_items(i)?,
         _ => return None,
     };
     let mut names: Vec<&[u8]> = Vec::with_capacity(items.len());
