@@ -36,10 +36,12 @@ from faceio.metadata import (
     png_write_meta,
     read_image_meta,
     read_image_meta_batch,
+    read_png_meta,
     set_limits,
     tiff_read_meta,
     tiff_write_meta,
     update_existing_metadata,
+    verify_png,
 )
 
 __version__ = "0.1.0"
@@ -82,11 +84,13 @@ __all__ = [
     "png_write_meta",
     "read_image_meta",
     "read_image_meta_batch",
+    "read_png_meta",
     "set_header_classes",
     "set_limits",
     "tiff_read_meta",
     "tiff_write_meta",
     "update_existing_metadata",
+    "verify_png",
     *_LAZY,
 ]
 

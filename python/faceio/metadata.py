@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from faceio import _core
-from faceio.errors import MetadataSyntaxError, MetadataValueError, UnsupportedFormatError
+from faceio.errors import (
+    MetadataNotFound,
+    MetadataSyntaxError,
+    MetadataValueError,
+    UnsupportedFormatError,
+)
 from faceio.header import (
     PNGHeader,
     SupportsToDict,
@@ -29,10 +35,12 @@ __all__ = [
     "png_write_meta",
     "read_image_meta",
     "read_image_meta_batch",
+    "read_png_meta",
     "set_limits",
     "tiff_read_meta",
     "tiff_write_meta",
     "update_existing_metadata",
+    "verify_png",
 ]
 
 Metadata = SupportsToDict | dict[str, Any] | bytes
@@ -218,6 +226,63 @@ def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
     """
     is_face, data = _core.png_read_face(image, header_classes_tuple())
     return data if is_face else _as_header(data)
+
+
+def read_png_meta(image: bytes) -> dict[str, Any]:
+    """Read the size and the stored faceswap metadata of PNG bytes, as they are stored.
+
+    The in-memory twin of :func:`read_image_meta`: the same dict, where :func:`png_read_meta`
+    (faceswap's function) raises for a PNG without metadata and turns a face header into a
+    header object. Tools that show or re-export headers exactly as written use this one.
+
+    Parameters
+    ----------
+    image : bytes
+        An encoded PNG.
+
+    Returns
+    -------
+    dict
+        ``{"width": int, "height": int}``, plus ``"itxt"`` (the stored value, not a
+        :class:`PNGHeader`) when the PNG carries faceswap metadata.
+
+    Raises
+    ------
+    faceio.PngFormatError
+        If the PNG is malformed up to its faceswap chunk (offset and chunk named).
+    faceio.MetadataSyntaxError
+        If the payload is not a valid Python literal (payload offset named).
+    """
+    meta: dict[str, Any] = {}
+    try:
+        meta["itxt"] = _core.png_read_meta(image)
+    except MetadataNotFound:
+        pass
+    # Either way the walk has checked that a 13-byte IHDR with a good CRC and a non-zero size
+    # comes right after the 8-byte signature: width and height are its first 8 data bytes.
+    width, height = struct.unpack_from(">II", image, 16)
+    return {"width": width, "height": height, **meta}
+
+
+def verify_png(image: bytes) -> None:
+    """Check the structure of PNG bytes: every chunk's bounds and CRC.
+
+    Unlike the readers, which stop at the faceswap chunk and check only the CRCs they use, this
+    walks the whole file. It does not decode pixels or look at the metadata.
+
+    Parameters
+    ----------
+    image : bytes
+        An encoded PNG.
+
+    Raises
+    ------
+    faceio.PngFormatError
+        At the first fault (offset and chunk named): a wrong signature, a first chunk that is
+        not a 13-byte IHDR, a chunk running past the end, a CRC mismatch, no IDAT chunk, or no
+        IEND chunk.
+    """
+    _core.png_verify(image)
 
 
 def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str, int]:

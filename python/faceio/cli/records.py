@@ -1,0 +1,211 @@
+"""The JSON record of one file's faceswap payload: what ``export`` writes and ``import`` reads.
+
+A record is one JSON object per line. A face header is stored readably, as the header dict
+itself with each mask's zlib bytes as a base64 string (the schema says where the bytes are).
+Any other payload, and a face header that form could not restore exactly, is stored generically:
+bytes, tuples, sets, complex numbers and dicts with non-string keys are tagged with a one-key
+object (``{"__bytes__": base64}`` and so on) that :func:`restore_record` turns back into the
+Python value. ``show --json`` prints the same records.
+
+This lives with the command line because only its commands read and write the form; the
+library's own readers and writers deal in the stored Python literal.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from faceio.header import PNGHeader, is_face_header
+
+__all__ = ["header_record", "restore_record"]
+
+# Keys that mark a tagged value in the generic JSON form of a non-face payload.
+_TAGS = ("__bytes__", "__tuple__", "__set__", "__complex__", "__dict__")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: expected a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as err:
+        raise ValueError(f"{where}: not base64 ({err})") from None
+
+
+def _has_tuple(value: Any) -> bool:
+    """Whether a list/tuple tree holds a tuple (JSON would turn it into a list)."""
+    if isinstance(value, tuple):
+        return True
+    if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+        return any(_has_tuple(v) for v in value)
+    return False
+
+
+def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Give the readable JSON form of a face payload, or ``None`` if it would lose anything.
+
+    The readable form is the payload itself with each mask's ``mask`` bytes as a base64 string:
+    the schema says where the bytes are. It is used only when it restores exactly: the payload
+    passes the schema, masks hold bytes, there are no tuples, and the maps have string keys.
+    """
+    try:
+        PNGHeader.from_dict(payload)
+    except (ValueError, TypeError):
+        return None
+    alignments, source = payload["alignments"], payload["source"]
+    masks = alignments.get("mask") or {}
+    identity = alignments.get("identity") or {}
+    if not all(isinstance(k, str) for k in (*masks, *identity)):
+        return None
+    if not all(isinstance(m["mask"], bytes) for m in masks.values()):
+        return None
+    arrays = [alignments["landmarks_xy"], source["source_frame_dims"], *identity.values()]
+    arrays += [m["affine_matrix"] for m in masks.values()]
+    if any(_has_tuple(a) for a in arrays):
+        return None
+    out_masks = {k: {**m, "mask": _b64(m["mask"])} for k, m in masks.items()}
+    out_alignments = dict(alignments)
+    if "mask" in alignments:
+        out_alignments["mask"] = out_masks
+    return {"alignments": out_alignments, "source": source}
+
+
+def _tag(value: Any) -> Any:
+    """Give the generic JSON form of any literal value: bytes, tuples, sets... tagged."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and not (len(value) == 1 and _is_tag(value)):
+            return {k: _tag(v) for k, v in value.items()}
+        return {"__dict__": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_tag(v) for v in value]}
+    if isinstance(value, bytes):
+        return {"__bytes__": _b64(value)}
+    if isinstance(value, (set, frozenset)):
+        return {"__set__": [_tag(v) for v in value]}
+    if isinstance(value, complex):
+        return {"__complex__": [value.real, value.imag]}
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    raise TypeError(f"cannot export a {type(value).__name__} value")
+
+
+def _is_tag(value: dict[str, Any]) -> bool:
+    return next(iter(value)) in _TAGS
+
+
+def _untag(value: Any) -> Any:
+    """Inverse of :func:`_tag`."""
+    if isinstance(value, list):
+        return [_untag(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1 and _is_tag(value):
+        ((tag, inner),) = value.items()
+        if tag == "__bytes__":
+            return _unb64(inner, "__bytes__")
+        if not isinstance(inner, list):
+            raise ValueError(f"{tag}: expected a list")
+        if tag == "__tuple__":
+            return tuple(_untag(v) for v in inner)
+        if tag == "__set__":
+            return {_untag(v) for v in inner}
+        if tag == "__complex__":
+            return complex(*inner)
+        return {_untag(k): _untag(v) for k, v in inner}
+    return {k: _untag(v) for k, v in value.items()}
+
+
+def header_record(name: str, payload: Any) -> dict[str, Any]:
+    """Make the JSON record of one file's faceswap payload (an ``export`` line).
+
+    Parameters
+    ----------
+    name : str
+        The file name, stored under ``"file"``.
+    payload : Any
+        The parsed faceswap payload (as the batch reader returns it), or ``None``.
+
+    Returns
+    -------
+    dict
+        ``{"file": name, "header": {...}}`` for a face header: the header dict itself with each
+        mask's ``mask`` bytes as a base64 string; ``{"file": name, "header": None}`` without a
+        payload; ``{"file": name, "payload": ...}`` for anything else (a non-face dict, or a
+        face header the readable form could not restore exactly), where bytes, tuples, sets,
+        complex numbers and dicts with non-string keys are tagged as ``{"__bytes__": base64}``,
+        ``{"__tuple__": [...]}``, ``{"__set__": [...]}``, ``{"__complex__": [re, im]}``,
+        ``{"__dict__": [[key, value], ...]}``. Non-finite floats are left to :mod:`json`, which
+        writes ``NaN``, ``Infinity`` and ``-Infinity`` and reads them back.
+
+    Raises
+    ------
+    TypeError
+        If the payload holds a value with no JSON form.
+    """
+    if payload is None:
+        return {"file": name, "header": None}
+    if is_face_header(payload):
+        face = _face_json(payload)
+        if face is not None:
+            return {"file": name, "header": face}
+    return {"file": name, "payload": _tag(payload)}
+
+
+def _restore_face(name: str, header: Any) -> Any:
+    """Restore the face header of a ``"header"`` record: mask base64 strings back to bytes."""
+    if not is_face_header(header):
+        raise ValueError(f"{name}: 'header' is not a face header")
+    alignments = header["alignments"]
+    masks = alignments.get("mask") if isinstance(alignments, dict) else None
+    if isinstance(masks, dict):
+        alignments = dict(alignments)
+        alignments["mask"] = {
+            key: {**mask, "mask": _unb64(mask.get("mask"), f"{name}: mask {key!r}")}
+            if isinstance(mask, dict)
+            else mask
+            for key, mask in masks.items()
+        }
+        header = {"alignments": alignments, "source": header["source"]}
+    PNGHeader.from_dict(header)  # validate: a HeaderSchemaError names the field
+    return header
+
+
+def restore_record(record: Any) -> tuple[str, Any]:
+    """Get back the file name and payload of a record made by :func:`header_record`.
+
+    Parameters
+    ----------
+    record : Any
+        A parsed JSON record.
+
+    Returns
+    -------
+    tuple[str, Any]
+        The file name and the payload to write (``None`` when the record has no header or was
+        an unreadable file).
+
+    Raises
+    ------
+    ValueError
+        If the record is malformed or a face header does not match the schema.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+        raise ValueError('not a record: expected an object with a "file" name')
+    name = record["file"]
+    if "header" in record:
+        header = record["header"]
+        if header is None:
+            return name, None
+        return name, _restore_face(name, header)
+    if "payload" in record:
+        return name, _untag(record["payload"])
+    if "error" in record:  # unreadable at export: nothing to write back
+        return name, None
+    raise ValueError(f'{name}: the record has neither "header" nor "payload"')

@@ -1,0 +1,276 @@
+"""``faceio scan``: read every header of a face folder and summarise them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from faceio.cli._common import EXIT_BAD, EXIT_OK, list_pngs
+from faceio.cli._output import reason, table, terminal_bar
+from faceio.header import is_face_header
+from faceio.metadata import read_image_meta_batch
+
+__all__ = ["scan_folder"]
+
+_TOP = 10  # rows shown per list in the text summary before "... and N more"
+
+# faceswap names a video's frames "<video stem>_<frame number>.<ext>"; the stem names the video.
+_VIDEO_FRAME = re.compile(r"^(?P<video>.+)_\d+\.[^.]*$")
+
+
+class _ScanStats:
+    """Counters of a folder's headers, updated one file at a time (nothing else is kept)."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.with_header = 0
+        self.other_metadata = 0
+        self.without_header = 0
+        self.renamed = 0
+        self.errors: list[dict[str, str]] = []
+        self.sizes: Counter[str] = Counter()
+        self.source_faces: Counter[str] = Counter()
+        self.source_frames: Counter[str] = Counter()
+        self.video_sources: set[str] = set()
+        self.frames: set[str] = set()
+        self.versions: Counter[str] = Counter()
+        self.masks: Counter[str] = Counter()
+        self.identity: Counter[str] = Counter()
+        self.landmarks: Counter[str] = Counter()
+
+    def add(self, path: str, name: str, meta: dict[str, Any] | Exception) -> None:
+        self.files += 1
+        if isinstance(meta, Exception):
+            self.errors.append({"file": name, "error": reason(meta, path)})
+            return
+        self.sizes[f"{meta['width']}x{meta['height']}"] += 1
+        payload = meta.get("itxt")
+        if payload is None:
+            self.without_header += 1
+        elif not is_face_header(payload):
+            self.other_metadata += 1
+        else:
+            try:
+                self._add_face(name, payload)
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                why = f"header does not match the face schema: {type(err).__name__} {err}"
+                self.errors.append({"file": name, "error": why})
+
+    def _add_face(self, name: str, payload: dict[str, Any]) -> None:
+        # Read every field before counting anything, so a bad header leaves no partial counts.
+        alignments, source = payload["alignments"], payload["source"]
+        landmarks = len(alignments["landmarks_xy"])
+        masks = alignments.get("mask") or {}
+        identity = alignments.get("identity") or {}
+        if not isinstance(masks, dict) or not isinstance(identity, dict):
+            raise TypeError("'mask' and 'identity' must be dicts")
+        version = str(source["alignments_version"])
+        frame = source["source_filename"]
+        is_video = bool(source["source_is_video"])
+        original = source["original_filename"]
+        if not isinstance(frame, str) or not isinstance(original, str):
+            raise TypeError("source_filename and original_filename must be strings")
+        match = _VIDEO_FRAME.match(frame) if is_video else None
+        origin = match.group("video") if match else frame
+
+        self.with_header += 1
+        self.landmarks[str(landmarks)] += 1
+        self.masks.update(map(str, masks))
+        self.identity.update(map(str, identity))
+        self.versions[version] += 1
+        self.source_faces[origin] += 1
+        if is_video:
+            self.video_sources.add(origin)
+        key = f"{origin}\0{frame}"
+        if key not in self.frames:
+            self.frames.add(key)
+            self.source_frames[origin] += 1
+        if original != name:
+            self.renamed += 1
+
+    def summary(self, folder: str, other_files: int) -> dict[str, Any]:
+        def ranked(counter: Counter[str]) -> dict[str, int]:
+            return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        sources = [
+            {
+                "source": origin,
+                "video": origin in self.video_sources,
+                "faces": faces,
+                "frames": self.source_frames[origin],
+            }
+            for origin, faces in ranked(self.source_faces).items()
+        ]
+        return {
+            "folder": folder,
+            "files": self.files,
+            "other_files": other_files,
+            "with_header": self.with_header,
+            "other_metadata": self.other_metadata,
+            "without_header": self.without_header,
+            "errors": self.errors,
+            "renamed": self.renamed,
+            "sizes": ranked(self.sizes),
+            "videos": len(self.video_sources),
+            "images": len(self.source_faces) - len(self.video_sources),
+            "frames": len(self.frames),
+            "sources": sources,
+            "alignments_versions": ranked(self.versions),
+            "masks": ranked(self.masks),
+            "identity": ranked(self.identity),
+            "landmarks": ranked(self.landmarks),
+        }
+
+
+def scan_folder(folder: str | os.PathLike[str], *, progress: bool = False) -> dict[str, Any]:
+    """Read every face header of a folder and summarise them, streaming.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder; its ``*.png`` files (not sub-folders) are read in name order.
+    progress : bool
+        Show a tqdm bar on stderr (only if stderr is a terminal).
+
+    Returns
+    -------
+    dict
+        The summary, as ``faceio scan --json`` prints it: ``folder``; counts ``files`` (PNG
+        files read), ``other_files`` (non-PNG files, ignored), ``with_header`` (face headers),
+        ``other_metadata`` (a faceswap chunk that is not a face header), ``without_header``,
+        ``renamed`` (file name differs from ``original_filename``: a note, not an error);
+        ``errors``: ``[{"file", "error"}]`` for unreadable files and headers that do not match
+        the schema; ``sizes`` (``"WxH"`` to count); ``videos``, ``images`` (source counts),
+        ``frames`` (distinct source frames); ``sources``: ``[{"source", "video", "faces",
+        "frames"}]`` by faces, descending (a video is named by its frames' common stem);
+        ``alignments_versions``, ``masks``, ``identity`` (faces having each name) and
+        ``landmarks`` (faces per landmark count), each ``{name: count}`` by count, descending.
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be listed.
+    """
+    folder = os.fspath(folder)
+    names, other_files = list_pngs(folder)
+    stats = _ScanStats()
+    paths = [os.path.join(folder, name) for name in names]
+    bar = terminal_bar(len(paths), progress, "scan")
+    try:
+        results = read_image_meta_batch(paths, errors="collect")
+        for name, path, (_, meta) in zip(names, paths, results, strict=True):
+            stats.add(path, name, meta)
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return stats.summary(folder, other_files)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
+    rows = [(label(k), f"{v:,}") for k, v in list(counts.items())[:_TOP]]
+    lines = table(rows, indent=4)
+    if len(counts) > _TOP:
+        lines.append(f"    ... and {len(counts) - _TOP:,} more")
+    return lines
+
+
+def _sources(s: dict[str, Any]) -> tuple[str, list[str]]:
+    """Lay out the sources section: its title and rows."""
+    title = (
+        f"sources: {_plural(s['videos'], 'video')}, {_plural(s['images'], 'image')}, "
+        f"{_plural(s['frames'], 'frame')}"
+    )
+    rows = [("source", "", "faces", "frames")] + [
+        (
+            src["source"],
+            "video" if src["video"] else "image",
+            f"{src['faces']:,}",
+            f"{src['frames']:,}",
+        )
+        for src in s["sources"][:_TOP]
+    ]
+    body = table(rows, indent=4, titled=True)
+    if len(s["sources"]) > _TOP:
+        body.append(f"    ... and {len(s['sources']) - _TOP:,} more")
+    return title, body
+
+
+def _render(summary: dict[str, Any]) -> str:
+    """Render a :func:`scan_folder` summary for people."""
+    s = summary
+    note = f"({s['other_files']:,} other files ignored)" if s["other_files"] else ""
+    counts = [
+        ("PNG files", f"{s['files']:,}", note),
+        ("face headers", f"{s['with_header']:,}", ""),
+        ("without header", f"{s['without_header']:,}", ""),
+        ("unreadable", f"{len(s['errors']):,}", "(listed below)" if s["errors"] else ""),
+    ]
+    if s["other_metadata"]:
+        counts.insert(2, ("other metadata", f"{s['other_metadata']:,}", "(not a face header)"))
+    if s["renamed"]:
+        counts.append(("renamed", f"{s['renamed']:,}", "(file name is not original_filename)"))
+    lines = [f"folder {s['folder']}", *table(counts)]
+
+    def section(title: str, body: list[str]) -> None:
+        if body:
+            lines.extend(["", f"  {title}", *body])
+
+    section("image sizes", _top(s["sizes"]))
+    if s["sources"]:
+        section(*_sources(s))
+    section("alignments versions", _top(s["alignments_versions"]))
+    section("masks (faces having each)", _top(s["masks"]))
+    section("identity vectors (faces having each)", _top(s["identity"]))
+    section("landmarks", _top(s["landmarks"], lambda k: f"{k} points"))
+    if s["errors"]:
+        lines.extend(["", "  unreadable files"])
+        lines.extend(f"    {e['file']}: {e['error']}" for e in s["errors"])
+    return "\n".join(lines)
+
+
+def _samples_folder() -> str:
+    from importlib.resources import files
+
+    return os.fspath(files("faceio") / "samples")  # type: ignore[call-overload]
+
+
+def register(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    """Add the ``scan`` command to the parser."""
+    parser = commands.add_parser(
+        "scan",
+        parents=[common],
+        help="summarise the headers of a face folder",
+        description="Read every face header of FOLDER (its *.png files) and summarise them: "
+        "files with and without a faceswap header, unreadable files and why, image sizes, "
+        "sources, alignments versions, masks, identity vectors, landmark counts. Exit status "
+        "1 if a file is unreadable.",
+    )
+    parser.add_argument(
+        "folder", nargs="?", metavar="FOLDER", help="default: the sample faces shipped with faceio"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON document"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``faceio scan``; return the exit status."""
+    folder = args.folder if args.folder is not None else _samples_folder()
+    summary = scan_folder(folder, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(_render(summary))
+    return EXIT_BAD if summary["errors"] else EXIT_OK
