@@ -5,6 +5,7 @@ OpenCV is imported on first use, so ``import faceio`` stays fast for metadata-on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -410,10 +411,12 @@ def _decode_the_rest(
     todo = [i for i in range(skip, stop) if status[i] in (_OPENCV, _NOT_READ)]
     if todo:
         decoded = ordered_map(load, todo, min(cpu_count(), len(todo)), name="faceio-read-batch")
-        for i, image in zip(todo, decoded, strict=True):
-            if image.shape != batch.shape[1:]:
-                _raise_size_mismatch(paths, i, image.shape, batch.shape[1:])
-            batch[i] = image
+        # closing: an exception raised here must not leave the pool's threads to the collector
+        with contextlib.closing(decoded):
+            for i, image in zip(todo, decoded, strict=True):
+                if image.shape != batch.shape[1:]:
+                    _raise_size_mismatch(paths, i, image.shape, batch.shape[1:])
+                batch[i] = image
     if stop < len(paths):
         problem = problems[stop]
         if isinstance(problem, BaseException):
