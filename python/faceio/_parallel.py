@@ -10,7 +10,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -44,7 +44,7 @@ def ordered_map(
     window: int | None = None,
     stop: threading.Event | None = None,
     name: str = "faceio-worker",
-) -> Iterator[_R]:
+) -> Generator[_R, None, None]:
     """``map(function, items)`` on a pool of ``workers`` threads, yielding in input order.
 
     At most ``window`` calls (default two per worker) are submitted ahead of the one yielded,

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 
@@ -45,7 +45,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def encode_image(
-    image: npt.NDArray[np.generic],
+    image: npt.NDArray[Any],
     extension: str,
     encoding_args: tuple[int, ...] | None = None,
     metadata: SupportsToDict | dict[str, Any] | bytes | None = None,
@@ -370,6 +370,8 @@ def read_image_batch(
         pixels, height, width, status, problems, headers = _core.decode_png_batch(
             paths, classes, size
         )
+    if pixels is None:  # pragma: no cover - the core always allocates when given a size
+        raise RuntimeError("faceio internal error: no batch buffer for a sized batch")
     batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
     if first is not None:
         batch[0] = first
@@ -377,7 +379,7 @@ def read_image_batch(
         _finish_headers(paths, headers, problems)
     _decode_the_rest(paths, batch, status, problems, 0 if first is None else 1, with_metadata)
     if with_metadata:
-        return batch, headers
+        return batch, cast("list[Metadata]", headers)
     return batch
 
 
@@ -486,10 +488,11 @@ def generate_thumbnail(
     import cv2
 
     height, width = image.shape[:2]
+    thumbnail: npt.NDArray[Any] = image
     if (height, width) != (size, size):
         interpolation = cv2.INTER_CUBIC if height < size else cv2.INTER_AREA
-        image = cv2.resize(image, (size, size), interpolation=interpolation)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        thumbnail = cv2.resize(image, (size, size), interpolation=interpolation)
+    ok, encoded = cv2.imencode(".jpg", thumbnail, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("OpenCV could not encode the thumbnail as JPEG")
     return encoded

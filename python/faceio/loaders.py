@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -217,7 +217,7 @@ def _load_face(path: str) -> tuple[npt.NDArray[np.uint8], PNGHeader]:
     header = _read_meta(data, path)
     if not is_header_object(header):
         raise ValueError(f"'{path}' holds faceswap metadata that is not a face header")
-    return image, header
+    return image, cast("PNGHeader", header)
 
 
 # ------------------------------------------------------------------------------ ImageIO

@@ -53,10 +53,10 @@ StrPath = str | os.PathLike[str]
 
 # The value types whose str() is a literal that the payload parser (and ast.literal_eval) reads
 # back as an equal value. Exact types: a subclass (numpy's float64, an IntEnum) has its own repr.
-_LITERAL_ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
+_LITERAL_ATOMS: frozenset[type] = frozenset({str, bytes, int, float, complex, bool, type(None)})
 # The same for JSON (TIFF descriptions): tuples are written as lists, which is what faceswap's
 # reader gets back too.
-_JSON_ATOMS = frozenset({str, int, float, bool, type(None)})
+_JSON_ATOMS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
 
 def _unstorable(value: Any, atoms: frozenset[type], depth: int) -> tuple[list[str], str] | None:
@@ -225,7 +225,8 @@ def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
         If the payload is not a valid Python literal (payload offset named).
     """
     is_face, data = _core.png_read_face(image, header_classes_tuple())
-    return data if is_face else _as_header(data)
+    header: PNGHeader | dict[str, Any] = data if is_face else _as_header(data)
+    return header
 
 
 def read_png_meta(image: bytes) -> dict[str, Any]:
@@ -432,7 +433,8 @@ def tiff_read_meta(image: bytes) -> dict[str, Any]:
     """
     raw = _core.tiff_read_description(image)
     try:
-        return json.loads(raw)
+        stored: dict[str, Any] = json.loads(raw)
+        return stored
     except ValueError as err:
         offset = getattr(err, "pos", None)
         raise MetadataSyntaxError(

@@ -242,7 +242,7 @@ def _render(summary: dict[str, Any]) -> str:
 def _samples_folder() -> str:
     from importlib.resources import files
 
-    return os.fspath(files("faceio") / "samples")  # type: ignore[call-overload]
+    return str(files("faceio") / "samples")
 
 
 def register(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
