@@ -449,6 +449,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_limits, m)?)?;
     m.add_class::<MetaBatch>()?;
     m.add("HEADER_SCHEMA", convert::schema_to_py(m.py())?)?;
+    // The one place the version is written is Cargo.toml; maturin gives it to the wheel too.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_MAX_CHUNK", limits::DEFAULT_MAX_CHUNK)?;
     m.add("DEFAULT_MAX_TEXT", limits::DEFAULT_MAX_TEXT)?;
     m.add("DEFAULT_MAX_DEPTH", limits::DEFAULT_MAX_DEPTH)?;

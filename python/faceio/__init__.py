@@ -8,8 +8,9 @@ the pixel and video parts load them on first use.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from faceio import _core
 from faceio.errors import (
     FaceioError,
     HeaderSchemaError,
@@ -44,7 +45,25 @@ from faceio.metadata import (
     verify_png,
 )
 
-__version__ = "0.1.0"
+__version__: str = _core.__version__
+
+if TYPE_CHECKING:  # the real types of the names loaded on first use, for type checkers
+    from faceio.image import (
+        batch_convert_color,
+        encode_image,
+        generate_thumbnail,
+        hex_to_rgb,
+        read_image,
+        read_image_batch,
+        rgb_to_hex,
+    )
+    from faceio.loaders import (
+        FacesLoader,
+        ImageIO,
+        ImagesLoader,
+        ImagesSaver,
+        SingleFrameLoader,
+    )
 
 # Names whose modules import OpenCV or PyAV: loaded when first used (PEP 562).
 _LAZY = {
@@ -64,8 +83,12 @@ _LAZY = {
 
 __all__ = [
     "FaceioError",
+    "FacesLoader",
     "HeaderClasses",
     "HeaderSchemaError",
+    "ImageIO",
+    "ImagesLoader",
+    "ImagesSaver",
     "MaskAlignmentsFile",
     "MetadataNotFound",
     "MetadataSyntaxError",
@@ -74,24 +97,31 @@ __all__ = [
     "PNGHeader",
     "PNGSource",
     "PngFormatError",
+    "SingleFrameLoader",
     "TiffFormatError",
     "UnsupportedFormatError",
     "__version__",
+    "batch_convert_color",
+    "encode_image",
+    "generate_thumbnail",
     "get_header_classes",
     "get_limits",
+    "hex_to_rgb",
     "pack_to_itxt",
     "png_read_meta",
     "png_write_meta",
+    "read_image",
+    "read_image_batch",
     "read_image_meta",
     "read_image_meta_batch",
     "read_png_meta",
+    "rgb_to_hex",
     "set_header_classes",
     "set_limits",
     "tiff_read_meta",
     "tiff_write_meta",
     "update_existing_metadata",
     "verify_png",
-    *_LAZY,
 ]
 
 

@@ -6,7 +6,35 @@ and return plain Python objects.
 
 from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
-from typing import Any
+from typing import Any, final
+
+__all__ = [
+    "DEFAULT_MAX_CHUNK",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_TEXT",
+    "HEADER_SCHEMA",
+    "MetaBatch",
+    "__version__",
+    "decode_png",
+    "decode_png_batch",
+    "get_limits",
+    "pack_itxt",
+    "parse_literal",
+    "png_read_face",
+    "png_read_meta",
+    "png_verify",
+    "png_write_meta",
+    "read_image_meta",
+    "read_image_meta_batch",
+    "set_limits",
+    "tiff_read_description",
+    "tiff_write_meta",
+    "update_png_meta",
+    "write_file",
+]
+
+#: The package version, from Cargo.toml (the one place it is written).
+__version__: str
 
 DEFAULT_MAX_CHUNK: int
 DEFAULT_MAX_TEXT: int
@@ -69,6 +97,7 @@ def read_image_meta(path: str | PathLike[str]) -> dict[str, Any]:
     Raises UnsupportedFormatError for formats whose size it cannot read from the header.
     """
 
+@final
 class MetaBatch(Iterator[tuple[Any, dict[str, Any] | Exception]]):
     """Iterator of ``(path, dict)`` or ``(path, exception)`` in input order."""
 
