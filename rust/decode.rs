@@ -2,8 +2,8 @@
 //! BGRA images, so every extracted face) decoded straight to BGR with the `png` crate.
 //!
 //! The crate decodes these files about twice as fast as the libpng inside OpenCV, and PNG is
-//! lossless, so the pixels are the ones `cv2.imdecode` gives (alpha dropped, as COMPAT.md §5
-//! says). Anything else (16-bit, grey, palette, another format) reports `None` and the caller
+//! lossless, so the pixels are the ones `cv2.imdecode` gives (alpha dropped: docs/format.md,
+//! "Pixels"). Anything else (16-bit, grey, palette, another format) reports `None` and the caller
 //! uses OpenCV.
 
 use std::io::Cursor;

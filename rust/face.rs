@@ -1,5 +1,5 @@
-//! Recognise a parsed payload that has exactly the shape of a face header (COMPAT.md §2), and
-//! pull out its arrays as float32 data.
+//! The face header's schema (docs/format.md, "The face header"), and the recognition of a
+//! parsed payload that has exactly a face header's shape, its arrays pulled out as float32.
 //!
 //! `png_read_meta` turns a face payload into a `PNGHeader` whose landmarks, affine matrices and
 //! identity vectors are float32 arrays. Building ~700 Python floats only for numpy to pack them

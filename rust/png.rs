@@ -2,8 +2,9 @@
 //!
 //! A PNG is an 8-byte signature followed by chunks `length (u32 BE) | type (4) | data | crc`,
 //! where the CRC covers type and data. faceswap stores a face's header as an uncompressed iTXt
-//! chunk with keyword `faceswap`, placed before the first IDAT (COMPAT.md §3). Other tools may
-//! re-save it as tEXt, zTXt or compressed iTXt; all of those are read here.
+//! chunk with keyword `faceswap`, placed before the first IDAT (docs/format.md, "The faceswap
+//! chunk in PNG"). Other tools may re-save it as tEXt, zTXt or compressed iTXt; all of those are
+//! read here.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -84,7 +85,8 @@ pub fn build_chunk(chunk_type: &[u8; 4], data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The faceswap iTXt chunk for a payload (COMPAT.md §3), byte for byte.
+/// The faceswap iTXt chunk for a payload, byte for byte (docs/format.md, "The faceswap chunk
+/// in PNG").
 pub fn pack_itxt(payload: &[u8]) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(KEYWORD.len() + ITXT_PREFIX_TAIL.len() + payload.len());
     data.extend_from_slice(KEYWORD);

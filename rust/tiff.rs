@@ -1,5 +1,5 @@
 //! TIFF ImageDescription (tag 270): read it, and insert it into the single-IFD little-endian
-//! files that OpenCV writes (COMPAT.md §4).
+//! files that OpenCV writes (docs/format.md, "TIFF").
 //!
 //! Insertion grows the IFD by one 12-byte entry in place, so everything stored after the IFD
 //! moves 12 bytes on: offsets that point there are moved with it. The payload goes at the end.
@@ -204,7 +204,7 @@ fn shifted(off: u32, ifd_end: usize, at: usize, tag: u16) -> Result<u32> {
     })
 }
 
-/// Insert an ImageDescription holding `payload` (COMPAT.md §4).
+/// Insert an ImageDescription holding `payload` (docs/format.md, "TIFF").
 pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     let ifd = parse_ifd(tiff)?;
     if ifd.entries.len() >= usize::from(u16::MAX) {

@@ -1,4 +1,4 @@
-"""Shared fixtures: PNG bytes built by COMPAT.md's rules (struct + zlib), and face headers."""
+"""Shared fixtures: PNG bytes built by docs/format.md's rules (struct + zlib), and face headers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def itxt_rule(payload: bytes) -> bytes:
-    """The faceswap iTXt chunk exactly as COMPAT.md §3 gives it."""
+    """The faceswap iTXt chunk exactly as docs/format.md gives it ("The faceswap chunk in PNG")."""
     return chunk(b"iTXt", b"faceswap" + b"\0\0\0\0\0" + payload)
 
 

@@ -44,7 +44,7 @@ def bgr(rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
 
 
-# ------------------------------------------------------------------ conversions (COMPAT §5)
+# ----------------------------------------------------- conversions (docs/format.md, "Pixels")
 def test_bgr_png_round_trip(tmp_path: Path, bgr: np.ndarray) -> None:
     image = read_image(write(tmp_path / "a.png", bgr), raise_error=True)
     assert image.dtype == np.uint8 and image.shape == (24, 32, 3)

@@ -1,4 +1,4 @@
-"""Background loaders and saver of faceio.loaders (COMPAT.md §6)."""
+"""Background loaders and saver of faceio.loaders (docs/format.md, "Loaders, saver ...")."""
 
 from __future__ import annotations
 

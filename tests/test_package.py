@@ -7,7 +7,7 @@ import sys
 
 import faceio
 
-# The 20 names of faceswap's lib.image (COMPAT.md §1).
+# The 20 names of faceswap's lib.image (docs/format.md, "Public names").
 SEED_NAMES = [
     "FacesLoader",
     "ImageIO",

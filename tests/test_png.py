@@ -1,4 +1,4 @@
-"""PNG metadata: identical bytes by COMPAT.md §3, reading every text-chunk form, hostile input."""
+"""PNG metadata: identical bytes by docs/format.md's rules, every text-chunk form, hostile input."""
 
 from __future__ import annotations
 
@@ -440,7 +440,7 @@ def test_writers_refuse_values_no_reader_can_parse(
     tmp_path: Path, png_bytes: bytes, header: PNGHeader, bad: object, shown: str
 ) -> None:
     # What str() would have written is no literal: literal_eval refuses it (or, for a set,
-    # gives a value whose order and empty form do not round-trip).
+    # its order follows string hashing, so the bytes change from run to run).
     d = header.to_dict()
     d["alignments"]["identity"]["vggface2"][7] = bad
     where = re.escape("['alignments']['identity']['vggface2'][7] is a ") + r"\S*" + re.escape(shown)

@@ -1,4 +1,4 @@
-"""TIFF ImageDescription: identical bytes by COMPAT.md §4, and clear errors for other forms."""
+"""TIFF ImageDescription: identical bytes by docs/format.md ("TIFF"), clear errors for others."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4
 
 
 def rule_insert(tiff: bytes, payload: bytes) -> bytes:
-    """COMPAT.md §4, written out independently with struct."""
+    """docs/format.md, "TIFF", written out independently with struct."""
     (ifd,) = struct.unpack("<I", tiff[4:8])
     (n,) = struct.unpack("<H", tiff[ifd : ifd + 2])
     ifd_end = ifd + 2 + 12 * n + 4

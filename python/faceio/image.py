@@ -1,4 +1,6 @@
-"""Pixel I/O with OpenCV: reading, encoding, thumbnails and colour conversion (COMPAT.md §5).
+"""Pixel I/O: reading, encoding, thumbnails and colour conversion.
+
+The conversions are those of docs/format.md, "Pixels".
 
 OpenCV is imported on first use, so ``import faceio`` stays fast for metadata-only scripts.
 """
@@ -144,7 +146,7 @@ def _read_bytes(filename: str) -> bytes:
 
 
 def _to_bgr_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
-    """Apply COMPAT.md §5 to a decoded image: 3-channel BGR, uint8.
+    """Convert a decoded image to 3-channel BGR uint8 (docs/format.md, "Pixels").
 
     Grayscale (and gray + alpha) becomes BGR, an alpha channel is dropped, integer images whose
     dtype maximum is not 255 are scaled by ``astype(float32) / dtype_max * 255``, float images are
@@ -242,11 +244,12 @@ def read_image(
 ) -> npt.NDArray[np.uint8] | tuple[npt.NDArray[np.uint8], Metadata] | None:
     """Read an image file as 3-channel BGR ``uint8``.
 
-    The file is read once; OpenCV decodes the bytes with ``IMREAD_UNCHANGED`` and the result is
-    converted as COMPAT.md §5 says: grayscale becomes BGR, an alpha channel is dropped, 16-bit
-    (any integer type whose maximum is not 255) is scaled by ``value / dtype_max * 255`` and
-    float is clipped to 0..1 then multiplied by 255, truncated to ``uint8``. Paths with spaces or
-    non-ASCII characters work.
+    The file is read once and decoded (8-bit RGB/RGBA PNGs by the Rust core, anything else by
+    OpenCV with ``IMREAD_UNCHANGED``); the result is converted as docs/format.md ("Pixels")
+    says: grayscale becomes BGR, an alpha channel is dropped, 16-bit (any integer type whose
+    maximum is not 255) is scaled by ``value / dtype_max * 255`` and float is clipped to 0..1
+    then multiplied by 255, truncated to ``uint8``. Paths with spaces or non-ASCII characters
+    work.
 
     Parameters
     ----------

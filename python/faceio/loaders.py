@@ -1,4 +1,6 @@
-"""Background image loading and saving: folders of images, videos and faces (COMPAT.md §6).
+"""Background image loading and saving: folders of images, videos and faces.
+
+The behaviour is that of docs/format.md, "Loaders, saver and video".
 
 ``ImagesLoader`` and ``FacesLoader`` read ahead in a background thread into a bounded queue and
 yield strictly in order; a folder's files are decoded on every core while the order is kept.
@@ -206,7 +208,7 @@ def _try(function: Callable[[str], Any]) -> Callable[[str], tuple[bool, Any]]:
 
 
 def _load_image(path: str) -> npt.NDArray[np.uint8]:
-    """Read and decode one image (COMPAT.md §5 conversions)."""
+    """Read and decode one image (the conversions of docs/format.md, "Pixels")."""
     return _decode(_read_bytes(path), path)
 
 

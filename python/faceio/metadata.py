@@ -2,7 +2,8 @@
 
 The byte work (chunk walking, CRCs, the Python-literal parser, TIFF IFD rewriting, parallel
 folder reads) is done by the Rust extension :mod:`faceio._core`; this module adapts its inputs
-and outputs to faceswap's ``lib.image`` API (COMPAT.md §3 and §4).
+and outputs to faceswap's ``lib.image`` API (docs/format.md: "The faceswap chunk in PNG",
+"TIFF").
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ def _check_storable(data: dict[str, Any], atoms: frozenset[type], form: str, hin
         return
     parts, what = found
     where = "".join(reversed(parts)) or "the header"
-    if what:
+    if what in ("set", "frozenset"):
+        # str() of a set is a literal, but its order (string hashing) changes from run to run,
+        # so the same header would not give the same bytes twice.
+        reason = f"{where} is a {what}, whose order changes from run to run: use a sorted list"
+    elif what:
         reason = f"{where} is a {what}, which {form} cannot hold: {hint}"
     else:
         reason = (
