@@ -84,22 +84,20 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from faceio._progress import progress_bar
+from faceio._video_names import VIDEO_EXTENSIONS, frame_filename, is_video_path
+
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "FAST_COUNT_PACKETS",
+    "VIDEO_EXTENSIONS",
+    "VideoReader",
+    "count_frames",
+    "frame_filename",
+    "is_video_path",
+    "scan_video",
+]
 
 logger = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS: tuple[str, ...] = (
-    ".avi",
-    ".flv",
-    ".mkv",
-    ".mov",
-    ".mp4",
-    ".mpeg",
-    ".mpg",
-    ".webm",
-    ".wmv",
-    ".ts",
-    ".vob",
-)
 
 # Demuxers that PyAV/FFmpeg can open but which hold still images or text, not videos.
 _IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
@@ -121,46 +119,6 @@ DEFAULT_CACHE_BYTES: int = 64 * 1024 * 1024
 # One swscale context per thread, reused from frame to frame (creating one per frame, as
 # ``VideoFrame.to_ndarray`` does, costs more than the conversion of a small frame).
 _LOCAL = threading.local()
-
-
-def is_video_path(path: str | os.PathLike[str]) -> bool:
-    """Tell whether a path has one of the supported video extensions.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file path (it does not need to exist).
-
-    Returns
-    -------
-    bool
-        ``True`` if the extension, compared case-insensitively, is in
-        :data:`VIDEO_EXTENSIONS`.
-    """
-    return os.path.splitext(os.fspath(path))[1].lower() in VIDEO_EXTENSIONS
-
-
-def frame_filename(
-    video_path: str | os.PathLike[str], index: int, extension: str | None = None
-) -> str:
-    """Return the file name given to a frame of a video.
-
-    Parameters
-    ----------
-    video_path : str or os.PathLike
-        Path of the video, ``.../stem.ext``.
-    index : int
-        0-based frame index.
-    extension : str, optional
-        Extension to use (with the dot). Defaults to the video's own extension.
-
-    Returns
-    -------
-    str
-        ``f"{stem}_{index + 1:06d}{ext}"``, e.g. ``"clip_000001.mp4"`` for frame 0.
-    """
-    stem, ext = os.path.splitext(os.path.basename(os.fspath(video_path)))
-    return f"{stem}_{index + 1:06d}{ext if extension is None else extension}"
 
 
 def _open(path: str, threads: str = "AUTO") -> tuple[av.container.InputContainer, av.VideoStream]:
