@@ -100,7 +100,7 @@ class Decoder:
         self._index = index
         self._seeks = seeks
         self.container, self.stream = open_video(path, threads)
-        self._packets: Iterator[av.Packet] = iter(())
+        self._packets: Iterator[av.Packet[av.VideoStream]] = iter(())
         # Frames decoded but not yet handed out when a request stopped: the next one's first.
         self._pending: deque[av.VideoFrame] = deque()
         # Whether non-reference frames are being skipped (the codec's skip_frame is NONREF).

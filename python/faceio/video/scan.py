@@ -128,7 +128,7 @@ def _demux(
     return stamps, key_stamps, before_key, reorder
 
 
-def _packet_stamp(packet: av.Packet) -> int | None:
+def _packet_stamp(packet: av.Packet[av.VideoStream]) -> int | None:
     """Return the stamp (pts, else dts) of a packet that holds a frame; ``None`` for the rest.
 
     Empty packets (the demuxer's end of stream), packets an edit list discards and unstamped

@@ -67,7 +67,7 @@ def frame_stamp(frame: av.VideoFrame) -> int | None:
     return frame.pts if frame.pts is not None else frame.dts
 
 
-def decode_packet(packet: av.Packet, path: str) -> list[av.VideoFrame]:
+def decode_packet(packet: av.Packet[av.VideoStream], path: str) -> list[av.VideoFrame]:
     """Decode one packet; no frames (and a debug log) if the decoder rejects it."""
     try:
         return packet.decode()
