@@ -29,6 +29,8 @@ from faceio.loaders import (
     ImagesSaver,
     SingleFrameLoader,
 )
+from faceio.video import convert as video_convert
+from faceio.video import scan as video_scan
 from tests.conftest import make_header
 
 FRAMES = 36
@@ -350,13 +352,13 @@ def test_video_skip_list_converts_only_yielded(
     clip: Path, reference: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     converted: list[int] = []
-    real = video._to_bgr
+    real = video_convert.to_bgr
 
     def spy(frame: av.VideoFrame) -> np.ndarray:
         converted.append(1)
         return real(frame)
 
-    monkeypatch.setattr(video, "_to_bgr", spy)
+    monkeypatch.setattr(video_convert, "to_bgr", spy)
     skip = [i for i in range(FRAMES) if i % 3]
     loader = ImagesLoader(str(clip), skip_list=skip)
     assert loader.process_count == FRAMES - len(skip)
@@ -375,7 +377,7 @@ def test_video_pts_keyframes_skip_scan(
     def no_scan(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the video was scanned although its index was given")
 
-    monkeypatch.setattr(video, "_scan", no_scan)
+    monkeypatch.setattr(video_scan, "index_stream", no_scan)
     loader = ImagesLoader(str(clip), pts=meta["pts_time"], keyframes=meta["keyframes"])
     assert loader.video_meta_data == meta
     assert loader.count == FRAMES
@@ -452,7 +454,7 @@ def test_video_meta_data_round_trip(
     def no_scan(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the video was scanned although video_meta_data was given")
 
-    monkeypatch.setattr(video, "_scan", no_scan)
+    monkeypatch.setattr(video_scan, "index_stream", no_scan)
     with SingleFrameLoader(str(clip), video_meta_data=meta) as second:
         assert second.video_meta_data == meta
         assert second.count == FRAMES

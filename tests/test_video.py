@@ -28,6 +28,9 @@ from faceio.video import (
     is_video_path,
     scan_video,
 )
+from faceio.video import cache as video_cache
+from faceio.video import convert as video_convert
+from faceio.video import scan as video_scan
 
 BITS = 8
 GRID = (2, 4)  # rows, columns of index blocks
@@ -353,7 +356,7 @@ def test_access_paths_are_cheap(
 
 def _cached(reader: VideoReader) -> dict[int, np.ndarray]:
     """The frames a reader has cached, converted like frame_at converts them."""
-    return {index: video._to_bgr(frame) for index, frame in reader._cache.items()}
+    return {index: video_convert.to_bgr(frame) for index, frame in reader._cache.items()}
 
 
 def test_cached_frames_are_exact(clip: Clip) -> None:
@@ -433,7 +436,7 @@ def test_cache_budget(clip_dir: Path) -> None:
     order = list(range(len(clip.reference)))
     random.Random(5).shuffle(order)
     with av.open(str(clip.path)) as container:
-        frame_bytes = video._frame_bytes(next(container.decode(video=0)))
+        frame_bytes = video_cache.frame_bytes(next(container.decode(video=0)))
     assert frame_bytes >= 80 * 48 * 3 // 2  # the planes with their row padding
     for budget in (0, 1, 3 * frame_bytes, 10 * frame_bytes):
         with VideoReader(clip.path, cache_bytes=budget) as reader:
@@ -452,8 +455,8 @@ def test_frame_cache_lru(clip_dir: Path) -> None:
     clip = get_clip("cfr_h264", clip_dir)
     with av.open(str(clip.path)) as container:
         frames = [frame for _, frame in zip(range(5), container.decode(video=0), strict=False)]
-    size = video._frame_bytes(frames[0])
-    cache = video._FrameCache(3 * size)
+    size = video_cache.frame_bytes(frames[0])
+    cache = video_cache.FrameCache(3 * size)
     for index in range(3):
         cache.put(index, frames[index])
     assert cache.get(0) is frames[0]  # 0 is now the most recently used
@@ -477,7 +480,7 @@ def test_returned_frames_are_independent(clip_dir: Path) -> None:
             frame[:] = 1
     bgr = np.arange(4 * 64 * 3, dtype=np.uint8).reshape(4, 64, 3)  # rows without padding
     native = av.VideoFrame.from_ndarray(bgr, format="bgr24")  # no conversion needed
-    converted = video._to_bgr(native)
+    converted = video_convert.to_bgr(native)
     assert np.array_equal(converted, native.to_ndarray(format="bgr24"))
     assert converted.flags["C_CONTIGUOUS"] and converted.flags["OWNDATA"]
     assert not np.shares_memory(converted, native.to_ndarray())
@@ -514,7 +517,7 @@ def test_meta_data_round_trip_skips_scan(clip_dir: Path, monkeypatch: pytest.Mon
     def no_scan(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the file was scanned although video_meta_data was given")
 
-    monkeypatch.setattr(video, "_scan", no_scan)
+    monkeypatch.setattr(video_scan, "index_stream", no_scan)
     monkeypatch.setattr(video, "scan_video", no_scan)
     with VideoReader(clip.path, video_meta_data=meta) as reader:
         assert reader.video_meta_data == meta
@@ -729,7 +732,7 @@ def test_h264_b_frames_in_avi(
         assert reader.video_meta_data == meta
     for given in (None, meta):
         if given is not None:
-            monkeypatch.setattr(video, "_scan", no_scan)
+            monkeypatch.setattr(video_scan, "index_stream", no_scan)
         with VideoReader(path, video_meta_data=given, cache_bytes=cache_bytes) as reader:
             assert reader.video_meta_data == meta
             assert [index for index, _ in reader.iter_frames()] == list(range(40))
@@ -866,13 +869,13 @@ def test_count_frames_progress(clip_dir: Path, capsys: pytest.CaptureFixture[str
 def test_skip_set_converts_only_yielded(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = get_clip("bframes_h264", clip_dir)
     converted: list[int] = []
-    real = video._to_bgr
+    real = video_convert.to_bgr
 
     def spy(frame: av.VideoFrame) -> np.ndarray:
         converted.append(frame.pts)
         return real(frame)
 
-    monkeypatch.setattr(video, "_to_bgr", spy)
+    monkeypatch.setattr(video_convert, "to_bgr", spy)
     skip = set(range(0, 90, 3)) | {89}
     with VideoReader(clip.path) as reader:
         got = list(reader.iter_frames(skip=skip))

@@ -31,6 +31,7 @@ import numpy as np
 from faceio import _core
 from faceio._files import IMAGE_EXTENSIONS, list_folder
 from faceio._parallel import cpu_count, ordered_map
+from faceio._video_names import frame_filename, is_video_path
 from faceio.header import PNGHeader, is_header_object
 from faceio.image import _decode, _read_bytes, _read_meta, encode_image, read_image
 
@@ -67,13 +68,6 @@ def _bad_location(err: Exception) -> Exception:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _is_video(path: str) -> bool:
-    """Whether ``path`` has a video extension (without importing PyAV)."""
-    from faceio.video import is_video_path
-
-    return is_video_path(path)
-
-
 def _check_source(path: StrPath | Iterable[StrPath]) -> tuple[str | list[str], bool]:
     """Validate a loader's ``path``; return it normalised and whether it is a video.
 
@@ -94,7 +88,7 @@ def _check_source(path: StrPath | Iterable[StrPath]) -> tuple[str | list[str], b
             )
         if os.path.isdir(location):
             return location, False
-        if _is_video(location):
+        if is_video_path(location):
             return location, True
         raise _bad_location(
             ValueError(
@@ -362,7 +356,7 @@ class ImagesLoader(ImageIO):
     def _count_and_file_list(self, fast_count: bool, count: int | None) -> tuple[list[str], int]:
         """Work out the file list (dummy frame names for a video) and the count."""
         if self._is_video:
-            from faceio.video import count_frames, frame_filename
+            from faceio.video import count_frames
 
             location = str(self._location)
             if count is None:
@@ -505,7 +499,7 @@ class ImagesLoader(ImageIO):
         holder = _MetaHolder(self)
 
         def produce(stop: threading.Event) -> Iterator[Any]:
-            from faceio.video import VideoReader, frame_filename
+            from faceio.video import VideoReader
 
             with VideoReader(location, video_meta_data=meta) as reader:
                 if meta is None:
@@ -673,8 +667,6 @@ class SingleFrameLoader(ImagesLoader):
         """
         index = int(index)
         if self._reader is not None:
-            from faceio.video import frame_filename
-
             with self._lock:
                 image = self._reader.frame_at(index)
             return frame_filename(str(self._location), index), image

@@ -1,0 +1,76 @@
+"""Opening a video's stream, and the PyAV steps the index build and the reader share."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+import av
+
+from faceio.video.traits import SEQUENTIAL_THREADS
+
+__all__ = ["decode_packet", "frame_stamp", "open_video"]
+
+logger = logging.getLogger(__name__)
+
+# Demuxers that PyAV/FFmpeg can open but which hold still images or text, not videos.
+_IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
+
+
+def open_video(
+    path: str, threads: str = SEQUENTIAL_THREADS
+) -> tuple[av.container.InputContainer, av.VideoStream]:
+    """Open ``path`` and return the container and its main video stream.
+
+    ``threads`` is the decoder ``thread_type`` ("AUTO": frame and slice threads).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file cannot be read as a video or has no video stream.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"Video file not found: '{path}'", path)
+    if os.path.isdir(path):
+        raise ValueError(f"'{path}' is a directory, not a video file")
+    try:
+        container = av.open(path, mode="r")
+    except av.FFmpegError as err:
+        raise ValueError(f"'{path}' is not a readable video file: {err}") from err
+    try:
+        fmt_names = set(container.format.name.split(","))
+        streams = [
+            stream
+            for stream in container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic
+        ]
+        if not streams or fmt_names & _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+            raise ValueError(
+                f"'{path}' is not a video file (format '{container.format.name}', "
+                f"{len(streams)} video stream(s))"
+            )
+        stream = streams[0]
+        if stream.codec_context is None:  # e.g. a file cut inside its header
+            raise ValueError(f"'{path}' has no decoder for its video stream")
+        stream.codec_context.thread_type = threads
+    except BaseException:
+        container.close()
+        raise
+    return container, stream
+
+
+def frame_stamp(frame: av.VideoFrame) -> int | None:
+    """Return a decoded frame's timestamp as the index holds it: pts, else dts."""
+    return frame.pts if frame.pts is not None else frame.dts
+
+
+def decode_packet(packet: av.Packet[av.VideoStream], path: str) -> list[av.VideoFrame]:
+    """Decode one packet; no frames (and a debug log) if the decoder rejects it."""
+    try:
+        return packet.decode()
+    except av.InvalidDataError as err:
+        logger.debug("Undecodable packet in '%s' (pts %s): %s", path, packet.pts, err)
+        return []
