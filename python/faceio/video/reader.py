@@ -38,9 +38,8 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
 
 import av
 import numpy as np
@@ -93,7 +92,7 @@ class VideoReader:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        video_meta_data: dict[str, list[Any]] | None = None,
+        video_meta_data: Mapping[str, Sequence[int]] | None = None,
         progress: bool = False,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
