@@ -19,11 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import Literal
 
 __all__ = ["VideoIndex"]
 
 logger = logging.getLogger(__name__)
+
+
+#: A ``video_meta_data`` dict as callers give it (faceswap annotates it with Literal keys).
+MetaData = Mapping[Literal["pts_time", "keyframes"], Sequence[int]] | Mapping[str, Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class VideoIndex:
     @classmethod
     def from_meta(
         cls,
-        meta: Mapping[str, Sequence[Any]] | None,
+        meta: MetaData | None,
         time_base: Fraction | None,
         sorted_stamps: bool,
         path: str,
@@ -73,7 +77,7 @@ class VideoIndex:
         if not meta:
             return None
         try:
-            raw_pts = list(meta["pts_time"])
+            raw_pts: list[Any] = list(meta["pts_time"])  # floats come from older tools
             raw_keys = list(meta["keyframes"])
             if any(isinstance(val, float) and not val.is_integer() for val in raw_pts):
                 if not time_base:

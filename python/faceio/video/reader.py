@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 import av
@@ -50,11 +50,12 @@ from faceio._progress import progress_bar
 from faceio.video import convert, scan
 from faceio.video.cache import DEFAULT_CACHE_BYTES, FrameCache
 from faceio.video.decoder import AGAIN, Decoder, SeekMemory
-from faceio.video.index import VideoIndex
+from faceio.video.index import MetaData, VideoIndex
 from faceio.video.stream import decode_packet, frame_stamp, open_video
 from faceio.video.traits import VideoTraits
 
 __all__ = ["VideoReader"]
+
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class VideoReader:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        video_meta_data: Mapping[str, Sequence[int]] | None = None,
+        video_meta_data: MetaData | None = None,
         progress: bool = False,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
