@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import faceio
-from faceio import loaders as loaders_module
+from faceio import _imageio as imageio_module
 from tests.conftest import encode_png, insert_before_idat, itxt_rule, make_header
 from tests.test_package import SEED_NAMES
 
@@ -47,7 +47,7 @@ def _import_host() -> SimpleNamespace:
 
 def _unbind() -> None:
     faceio.set_header_classes()
-    loaders_module._location_error = None
+    imageio_module._location_error = None
     _forget_host()
     while str(HOST) in sys.path:
         sys.path.remove(str(HOST))
@@ -273,7 +273,7 @@ def test_drop_in_outside_faceswap_says_what_it_needs() -> None:
     with pytest.raises(ImportError, match=r"lib\.align\.objects"):
         importlib.import_module("faceio.faceswap")
     assert faceio.get_header_classes() == faceio.HeaderClasses()
-    assert loaders_module._location_error is None
+    assert imageio_module._location_error is None
 
 
 def test_faceswap_style_tool_flow(host: SimpleNamespace, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ Both settings are process-wide. To undo the drop-in, restore faceswap's original
 
 from __future__ import annotations
 
+from faceio import _imageio
 from faceio import header as _header
-from faceio import loaders as _loaders
 from faceio.image import (
     batch_convert_color,
     encode_image,
@@ -91,4 +91,4 @@ __all__ = [
 _header.set_header_classes(
     header=PNGHeader, alignments=PNGAlignments, source=PNGSource, mask=MaskAlignmentsFile
 )
-_loaders._location_error = FaceswapError
+_imageio._location_error = FaceswapError

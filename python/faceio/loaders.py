@@ -15,25 +15,22 @@ OpenCV and PyAV are imported on first use.
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import os
-import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
-from faceio import _core
 from faceio._files import IMAGE_EXTENSIONS, list_folder
+from faceio._imageio import ImageIO, _bad_location
 from faceio._parallel import cpu_count, ordered_map
 from faceio._video_names import frame_filename, is_video_path
 from faceio.header import PNGHeader, is_header_object
-from faceio.image import _decode, _read_bytes, _read_meta, encode_image, read_image
+from faceio.image import _decode, _read_bytes, _read_meta, read_image
+from faceio.saver import ImagesSaver
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -44,27 +41,8 @@ __all__ = ["FacesLoader", "ImageIO", "ImagesLoader", "ImagesSaver", "SingleFrame
 
 logger = logging.getLogger(__name__)
 
-# How often (seconds) a blocked queue operation looks at the stop flag.
-_POLL = 0.05
-_ITEM, _DONE, _ERROR = 0, 1, 2
-
 VideoMeta = dict[Literal["pts_time", "keyframes"], list[int]]
 StrPath = str | os.PathLike[str]
-
-
-# The class raised for a missing or unusable loader or saver location in place of faceio's own
-# FileNotFoundError / ValueError; faceio.faceswap sets faceswap's FaceswapError, the one type
-# faceswap's launcher shows as a message rather than a crash report.
-_location_error: type[Exception] | None = None
-
-
-def _bad_location(err: Exception) -> Exception:
-    """Return the exception to raise for a location problem ``err`` (see ``_location_error``)."""
-    if _location_error is None:
-        return err
-    host = _location_error(str(err))
-    host.__cause__ = err
-    return host
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -109,86 +87,6 @@ def _check_source(path: StrPath | Iterable[StrPath]) -> tuple[str | list[str], b
     return files, False
 
 
-class _Prefetcher:
-    """Run a producer in a daemon thread that fills a bounded queue; iterate to consume.
-
-    The producer is a callable taking the stop :class:`threading.Event` and returning an
-    iterator. Every queue put waits at most ``_POLL`` seconds at a time, so :meth:`stop`
-    always ends the thread promptly; the thread closes the producer's iterator on its way out.
-    """
-
-    def __init__(
-        self, produce: Callable[[threading.Event], Iterator[Any]], queue_size: int, name: str
-    ) -> None:
-        self._produce = produce
-        self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=max(1, queue_size))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Start the producer thread."""
-        self._thread.start()
-
-    def _put(self, item: tuple[int, Any]) -> bool:
-        """Queue ``item``; ``False`` if asked to stop first."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def _run(self) -> None:
-        iterator: Iterator[Any] | None = None
-        try:
-            iterator = self._produce(self._stop)
-            for item in iterator:
-                if not self._put((_ITEM, item)):
-                    return
-            self._put((_DONE, None))
-        except BaseException as err:  # delivered to the consumer, with its traceback
-            self._put((_ERROR, err))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    logger.exception("Error while closing the loader's source")
-
-    def __iter__(self) -> Iterator[Any]:
-        while not self._stop.is_set():
-            try:
-                kind, value = self._queue.get(timeout=_POLL)
-            except queue.Empty:
-                if not self._thread.is_alive() and self._queue.empty():
-                    raise RuntimeError("the loader thread ended without a result") from None
-                continue
-            if kind == _ITEM:
-                yield value
-            elif kind == _DONE:
-                return
-            else:
-                try:
-                    raise value
-                finally:
-                    value = None  # break the frame <-> exception reference cycle
-
-    def stop(self) -> None:
-        """Stop the producer and join its thread (safe to call more than once)."""
-        self._stop.set()
-        if self._thread.ident is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-
-
-def _stop_all(active: set[_Prefetcher]) -> None:
-    """Stop and join every prefetcher of a loader (also run when the loader is collected)."""
-    for fetcher in list(active):
-        fetcher.stop()
-    active.clear()
-
-
 def _try(function: Callable[[str], Any]) -> Callable[[str], tuple[bool, Any]]:
     """Wrap a per-file function to return ``(True, result)`` or ``(False, exception)``."""
 
@@ -214,69 +112,6 @@ def _load_face(path: str) -> tuple[npt.NDArray[np.uint8], PNGHeader]:
     if not is_header_object(header):
         raise ValueError(f"'{path}' holds faceswap metadata that is not a face header")
     return image, cast("PNGHeader", header)
-
-
-# ------------------------------------------------------------------------------ ImageIO
-class ImageIO:
-    """Base class of the background image loaders and saver.
-
-    Perform disk I/O for images or videos in background threads. Not meant to be used
-    directly: see :class:`ImagesLoader` and :class:`ImagesSaver`.
-
-    Parameters
-    ----------
-    path : str or list
-        The location to load from (a folder of images, a video file or a list of image files)
-        or to save to (an existing folder).
-    queue_size : int
-        The number of images to hold in the internal buffer.
-    args : tuple, optional
-        Arguments kept for the loader or saver thread. Default ``None``.
-
-    Notes
-    -----
-    Usable as a context manager; leaving the ``with`` block calls :meth:`close`.
-    """
-
-    def __init__(self, path: Any, queue_size: int, args: tuple[Any, ...] | None = None) -> None:
-        self._location = path
-        self._queue_size = int(queue_size)
-        self._args = tuple(args) if args else ()
-        self._active: set[_Prefetcher] = set()
-        self._finalizer = weakref.finalize(self, _stop_all, self._active)
-
-    @property
-    def location(self) -> Any:
-        """The folder, video (str) or list of files passed in as ``path``."""
-        return self._location
-
-    def close(self) -> None:
-        """Stop and join the background threads. Safe to call more than once."""
-        _stop_all(self._active)
-
-    def __enter__(self) -> ImageIO:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _prefetch(
-        self, produce: Callable[[threading.Event], Iterator[Any]], name: str
-    ) -> Iterator[Any]:
-        """Yield what ``produce`` makes, read ahead in a background thread."""
-        fetcher = _Prefetcher(produce, self._queue_size, name)
-        self._active.add(fetcher)
-        try:
-            fetcher.start()
-            yield from fetcher
-        finally:
-            fetcher.stop()
-            self._active.discard(fetcher)
 
 
 # ------------------------------------------------------------------------------ loaders
@@ -682,174 +517,3 @@ class SingleFrameLoader(ImagesLoader):
             with self._lock:
                 self._reader.close()
         super().close()
-
-
-# ------------------------------------------------------------------------------ saver
-def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
-    """Encode (unless ``as_bytes``) and write one image; errors name the file."""
-    final = os.path.join(folder, name)
-    try:
-        if as_bytes:
-            data = bytes(image)
-        else:
-            extension = os.path.splitext(name)[1]
-            if not extension:
-                raise ValueError("the file name has no extension to encode by")
-            data = encode_image(image, extension)
-        # Crash-safe: a unique temporary file, flushed, renamed over the final name.
-        _core.write_file(final, data)
-    except OSError as err:
-        raise OSError(
-            err.errno, f"Could not save image '{final}': {err.strerror or err}", final
-        ) from err
-    except Exception as err:
-        raise ValueError(f"Could not save image '{final}': {err}") from err
-
-
-def _saved(
-    slots: threading.BoundedSemaphore, failures: list[BaseException], future: Future[None]
-) -> None:
-    """Free a queue slot when a write ends; keep its error for close()."""
-    slots.release()
-    if not future.cancelled() and future.exception() is not None:
-        failures.append(future.exception())  # type: ignore[arg-type]
-
-
-def _shutdown_saver(pool: ThreadPoolExecutor, failures: list[BaseException]) -> None:
-    """Wait for a saver's writes (run by close() and when the saver is collected)."""
-    pool.shutdown(wait=True)
-    for err in failures:
-        logger.error("%s", err)
-    failures.clear()
-
-
-class ImagesSaver(ImageIO):
-    """Save images to a folder on background threads.
-
-    Each image is encoded (by its file name's extension) and written on a thread pool, to a
-    temporary name in the destination folder, flushed to disk, then renamed, so a half-written
-    file never appears under its final name. :meth:`close` returns once every image is on disk
-    and raises if any write failed. Usable as a context manager.
-
-    Parameters
-    ----------
-    path : str
-        The folder to save to. It must exist.
-    queue_size : int, optional
-        The number of images waiting to be written before :meth:`save` blocks. Default 8.
-    as_bytes : bool, optional
-        ``True`` if the images given to :meth:`save` are already encoded bytes, ``False`` for
-        ``numpy.ndarray`` images. Default ``False``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If ``path`` is not a folder.
-
-    Examples
-    --------
-    >>> with ImagesSaver("/path/to/save/folder") as saver:
-    ...     for filename, image in images:
-    ...         saver.save(filename, image)
-    """
-
-    def __init__(self, path: StrPath, queue_size: int = 8, as_bytes: bool = False) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise _bad_location(
-                TypeError(f"The output location must be a path, not a {type(path).__name__}")
-            )
-        location = os.fspath(path)
-        if not os.path.exists(location):
-            raise _bad_location(
-                FileNotFoundError(
-                    errno.ENOENT, f"Output folder does not exist: '{location}'", location
-                )
-            )
-        if not os.path.isdir(location):
-            raise _bad_location(ValueError(f"Output location '{location}' is a file, not a folder"))
-        super().__init__(location, queue_size)
-        self._as_bytes = as_bytes
-        self._workers = cpu_count()
-        self._failures: list[BaseException] = []
-        self._folders: set[str] = set()
-        self._start()
-
-    def _start(self) -> None:
-        """Start the writer threads (at construction, and again on a save() after close())."""
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="faceio-saver")
-        self._slots = threading.BoundedSemaphore(max(1, self._queue_size) + self._workers)
-        self._closed = False
-        self._saver_finalizer = weakref.finalize(self, _shutdown_saver, self._pool, self._failures)
-
-    def save(
-        self, filename: str, image: bytes | npt.NDArray[Any], sub_folder: str | None = None
-    ) -> None:
-        """Queue an image to be written.
-
-        Call :meth:`close` once every image is queued. Blocks while ``queue_size`` images are
-        waiting. A saver can be used again after :meth:`close`: the next ``save()`` starts its
-        writer threads again (faceswap's alignments tool closes its saver after every frame).
-
-        Parameters
-        ----------
-        filename : str
-            The file name; any folder part is dropped and :attr:`location` used instead.
-        image : bytes or numpy.ndarray
-            The encoded image (``as_bytes=True``) or the BGR image to encode.
-        sub_folder : str, optional
-            A sub folder of :attr:`location` to save into, created if needed. Default ``None``.
-
-        Raises
-        ------
-        OSError or ValueError
-            If an earlier write failed (message naming its file), or the sub folder cannot be
-            created.
-        """
-        if self._closed:
-            self._start()
-        self._raise_failures()
-        folder = self._location if not sub_folder else os.path.join(self._location, sub_folder)
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-        name = os.path.basename(filename)
-        self._slots.acquire()
-        try:
-            future = self._pool.submit(_save_one, folder, name, image, self._as_bytes)
-        except BaseException:
-            self._slots.release()
-            raise
-        # The callback must not hold the saver, so that collecting it waits for the writes.
-        future.add_done_callback(functools.partial(_saved, self._slots, self._failures))
-
-    def _raise_failures(self) -> None:
-        """Raise the first failed write (logging any others)."""
-        if not self._failures:
-            return
-        first, *others = self._failures
-        self._failures.clear()
-        for err in others:
-            logger.error("%s", err)
-        if others:
-            logger.error("%d image(s) failed to save", len(others) + 1)
-        raise first
-
-    def close(self) -> None:
-        """Wait until every queued image is written, then stop the threads.
-
-        Safe to call more than once.
-
-        Raises
-        ------
-        OSError or ValueError
-            If a write failed (the first failure, naming its file; any others are logged).
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._saver_finalizer.detach()
-        self._pool.shutdown(wait=True)
-        super().close()
-        self._raise_failures()
