@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::face::{Array, Object, Part, SCHEMA};
 use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
+use crate::pixbatch::FileOutcome;
 
 static CLASSES: PyOnceLock<[Py<PyType>; 5]> = PyOnceLock::new();
 
@@ -301,4 +302,68 @@ pub fn schema_to_py(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
         })
         .collect::<PyResult<Vec<_>>>()?;
     PyTuple::new(py, classes)
+}
+
+/// What `decode_png_batch` reports per file (the `status` bytes).
+pub const DECODED: u8 = 0;
+pub const OPENCV: u8 = 1;
+pub const OTHER_SIZE: u8 = 2;
+pub const FAILED: u8 = 3;
+pub const NOT_READ: u8 = 4;
+
+/// `decode_png_batch`'s answer when it decodes nothing: no bytearray, no file read.
+pub fn no_batch(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    let none = py.None().into_bound(py);
+    let zero = 0u32.into_pyobject(py)?.into_any();
+    PyTuple::new(
+        py,
+        [
+            none.clone(),
+            zero.clone(),
+            zero,
+            PyBytes::new(py, b"").into_any(),
+            PyDict::new(py).into_any(),
+            none,
+        ],
+    )
+}
+
+/// Record a hand-off of finished files: their status, problems and (with `classes`) headers.
+pub fn take_outcomes(
+    py: Python<'_>,
+    items: Vec<(usize, FileOutcome)>,
+    status: &mut [u8],
+    problems: &Bound<'_, PyDict>,
+    headers: &mut [Option<Py<PyAny>>],
+    classes: &Option<Vec<Py<PyAny>>>,
+) -> PyResult<()> {
+    for (i, outcome) in items {
+        let header = match outcome {
+            FileOutcome::Decoded(header) => {
+                status[i] = DECODED;
+                header
+            }
+            FileOutcome::OpenCv(header) => {
+                status[i] = OPENCV;
+                header
+            }
+            FileOutcome::OtherSize { width, height } => {
+                status[i] = OTHER_SIZE;
+                problems.set_item(i, (height, width))?;
+                None
+            }
+            FileOutcome::Failed(err) => {
+                status[i] = FAILED;
+                problems.set_item(i, to_pyerr(py, err).into_value(py))?;
+                None
+            }
+        };
+        if let (Some(classes), Some(payload)) = (classes, header) {
+            let classes: Vec<_> = classes.iter().map(|c| c.bind(py).clone()).collect();
+            // The first exception (from a class, or Ctrl-C) ends the batch: the workers skip
+            // the files they have not started.
+            headers[i] = Some(face_payload_to_py(py, &payload, &classes)?.1.unbind());
+        }
+    }
+    Ok(())
 }

@@ -28,7 +28,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::batch::Ended;
-use crate::convert::{face_payload_to_py, meta_to_dict, parsed_to_py, to_pyerr};
+use crate::convert::{
+    face_payload_to_py, meta_to_dict, no_batch, parsed_to_py, take_outcomes, to_pyerr, NOT_READ,
+};
 use crate::error::Result as CoreResult;
 use crate::meta::{parse_face_payload, parse_png_payload, ImageMeta};
 use crate::metabatch::ChunkReader;
@@ -188,13 +190,6 @@ fn decode_png<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, P
     Ok(Some(PyTuple::new(py, [pixels.into_any(), height, width])?))
 }
 
-/// What `decode_png_batch` reports per file (the `status` bytes).
-const DECODED: u8 = 0;
-const OPENCV: u8 = 1;
-const OTHER_SIZE: u8 = 2;
-const FAILED: u8 = 3;
-const NOT_READ: u8 = 4;
-
 /// Decode a batch of same-sized images into one BGR bytearray of `n * height * width * 3`
 /// bytes, on all cores with the GIL released: 8-bit RGB/RGBA PNGs (every extracted face) here,
 /// the rest left to the caller (OpenCV), per file.
@@ -282,63 +277,6 @@ fn decode_png_batch<'py>(
             headers,
         ],
     )
-}
-
-/// `decode_png_batch`'s answer when it decodes nothing: no bytearray, no file read.
-fn no_batch(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-    let none = py.None().into_bound(py);
-    let zero = 0u32.into_pyobject(py)?.into_any();
-    PyTuple::new(
-        py,
-        [
-            none.clone(),
-            zero.clone(),
-            zero,
-            PyBytes::new(py, b"").into_any(),
-            PyDict::new(py).into_any(),
-            none,
-        ],
-    )
-}
-
-/// Record a hand-off of finished files: their status, problems and (with `classes`) headers.
-fn take_outcomes(
-    py: Python<'_>,
-    items: Vec<(usize, FileOutcome)>,
-    status: &mut [u8],
-    problems: &Bound<'_, PyDict>,
-    headers: &mut [Option<Py<PyAny>>],
-    classes: &Option<Vec<Py<PyAny>>>,
-) -> PyResult<()> {
-    for (i, outcome) in items {
-        let header = match outcome {
-            FileOutcome::Decoded(header) => {
-                status[i] = DECODED;
-                header
-            }
-            FileOutcome::OpenCv(header) => {
-                status[i] = OPENCV;
-                header
-            }
-            FileOutcome::OtherSize { width, height } => {
-                status[i] = OTHER_SIZE;
-                problems.set_item(i, (height, width))?;
-                None
-            }
-            FileOutcome::Failed(err) => {
-                status[i] = FAILED;
-                problems.set_item(i, to_pyerr(py, err).into_value(py))?;
-                None
-            }
-        };
-        if let (Some(classes), Some(payload)) = (classes, header) {
-            let classes: Vec<_> = classes.iter().map(|c| c.bind(py).clone()).collect();
-            // The first exception (from a class, or Ctrl-C) ends the batch: the workers skip
-            // the files they have not started.
-            headers[i] = Some(face_payload_to_py(py, &payload, &classes)?.1.unbind());
-        }
-    }
-    Ok(())
 }
 
 /// Replace the limits for hostile input; `None` keeps a limit as it is.

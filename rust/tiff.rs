@@ -75,6 +75,49 @@ pub struct Ifd {
 
 /// Check the header and read the one IFD, with every bound checked.
 pub fn parse_ifd(tiff: &[u8]) -> Result<Ifd> {
+    let offset = check_header(tiff)?;
+    let n = le16(tiff, offset) as usize;
+    let end = offset + 2 + 12 * n + 4;
+    if end > tiff.len() {
+        return Err(Error::tiff(
+            offset as u64,
+            format!(
+                "IFD at byte {offset} with {n} entries runs past the end of the file ({} bytes)",
+                tiff.len()
+            ),
+        ));
+    }
+    let next = le32(tiff, end - 4);
+    if next != 0 {
+        return Err(Error::tiff(
+            (end - 4) as u64,
+            "TIFF with several IFDs (pages) is not supported",
+        ));
+    }
+    let entries = (0..n)
+        .map(|i| {
+            let at = offset + 2 + 12 * i;
+            Entry {
+                tag: le16(tiff, at),
+                kind: le16(tiff, at + 2),
+                count: le32(tiff, at + 4),
+                value: [tiff[at + 8], tiff[at + 9], tiff[at + 10], tiff[at + 11]],
+                at,
+            }
+        })
+        .collect::<Vec<_>>();
+    for e in &entries {
+        check_value_bounds(tiff, e)?;
+    }
+    Ok(Ifd {
+        offset,
+        entries,
+        end,
+    })
+}
+
+/// Check the 8-byte header (little-endian, version 42) and return the IFD's offset.
+fn check_header(tiff: &[u8]) -> Result<usize> {
     if tiff.is_empty() {
         return Err(Error::tiff(0, "empty file: not a TIFF"));
     }
@@ -111,58 +154,27 @@ pub fn parse_ifd(tiff: &[u8]) -> Result<Ifd> {
             ),
         ));
     }
-    let n = le16(tiff, offset) as usize;
-    let end = offset + 2 + 12 * n + 4;
-    if end > tiff.len() {
-        return Err(Error::tiff(
-            offset as u64,
-            format!(
-                "IFD at byte {offset} with {n} entries runs past the end of the file ({} bytes)",
-                tiff.len()
-            ),
-        ));
-    }
-    let next = le32(tiff, end - 4);
-    if next != 0 {
-        return Err(Error::tiff(
-            (end - 4) as u64,
-            "TIFF with several IFDs (pages) is not supported",
-        ));
-    }
-    let entries = (0..n)
-        .map(|i| {
-            let at = offset + 2 + 12 * i;
-            Entry {
-                tag: le16(tiff, at),
-                kind: le16(tiff, at + 2),
-                count: le32(tiff, at + 4),
-                value: [tiff[at + 8], tiff[at + 9], tiff[at + 10], tiff[at + 11]],
-                at,
-            }
-        })
-        .collect::<Vec<_>>();
-    for e in &entries {
-        let len = e.byte_len()?;
-        if len > 4 {
-            let off = u64::from(e.offset());
-            if off + len > tiff.len() as u64 {
-                return Err(Error::tiff(
-                    e.at as u64 + 8,
-                    format!(
-                        "tag {} at byte {}: value at offset {off} ({len} bytes) runs past the end of the file ({} bytes)",
-                        e.tag,
-                        e.at,
-                        tiff.len()
-                    ),
-                ));
-            }
+    Ok(offset)
+}
+
+/// An entry whose value is stored out of line must point inside the file.
+fn check_value_bounds(tiff: &[u8], e: &Entry) -> Result<()> {
+    let len = e.byte_len()?;
+    if len > 4 {
+        let off = u64::from(e.offset());
+        if off + len > tiff.len() as u64 {
+            return Err(Error::tiff(
+                e.at as u64 + 8,
+                format!(
+                    "tag {} at byte {}: value at offset {off} ({len} bytes) runs past the end of the file ({} bytes)",
+                    e.tag,
+                    e.at,
+                    tiff.len()
+                ),
+            ));
         }
     }
-    Ok(Ifd {
-        offset,
-        entries,
-        end,
-    })
+    Ok(())
 }
 
 /// The value bytes of an entry (inline or at its offset); bounds were checked by `parse_ifd`.
@@ -207,6 +219,46 @@ fn shifted(off: u32, ifd_end: usize, at: usize, tag: u16) -> Result<u32> {
 /// Insert an ImageDescription holding `payload` (docs/format.md, "TIFF").
 pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     let ifd = parse_ifd(tiff)?;
+    let count = check_room(tiff, &ifd, payload)?;
+    // Values of up to 4 bytes sit in the entry itself (TIFF 6.0); longer ones at the end.
+    let inline = payload.len() <= 4;
+    let mut desc_value = [0u8; 4];
+    if inline {
+        desc_value[..payload.len()].copy_from_slice(payload);
+    } else {
+        desc_value = ((tiff.len() + 12) as u32).to_le_bytes();
+    }
+
+    let mut out = Vec::with_capacity(tiff.len() + 12 + payload.len());
+    out.extend_from_slice(&tiff[..ifd.offset]);
+    out.extend_from_slice(&((ifd.entries.len() + 1) as u16).to_le_bytes());
+    let mut placed = false;
+    for e in &ifd.entries {
+        if !placed && e.tag > TAG_DESCRIPTION {
+            push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
+            placed = true;
+        }
+        push_entry(
+            &mut out,
+            e.tag,
+            e.kind,
+            e.count,
+            moved_value(tiff, &ifd, e)?,
+        );
+    }
+    if !placed {
+        push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
+    }
+    out.extend_from_slice(&tiff[ifd.end - 4..]);
+    shift_offset_arrays(&mut out, &ifd)?;
+    if !inline {
+        out.extend_from_slice(payload);
+    }
+    Ok(out)
+}
+
+/// Refuse a file that cannot take the new entry; the payload's length as the entry's count.
+fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
     if ifd.entries.len() >= usize::from(u16::MAX) {
         return Err(Error::tiff(
             ifd.offset as u64,
@@ -224,58 +276,43 @@ pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     }
     let count = u32::try_from(payload.len())
         .map_err(|_| Error::tiff(0, "payload too large for a TIFF field"))?;
-    let new_len = tiff.len() as u64 + 12 + u64::from(count);
-    if new_len > u64::from(u32::MAX) {
+    if tiff.len() as u64 + 12 + u64::from(count) > u64::from(u32::MAX) {
         return Err(Error::tiff(
             0,
             "the file would exceed 4 GiB, the limit of classic TIFF",
         ));
     }
-    // Values of up to 4 bytes sit in the entry itself (TIFF 6.0); longer ones at the end.
-    let inline = payload.len() <= 4;
-    let mut desc_value = [0u8; 4];
-    if inline {
-        desc_value[..payload.len()].copy_from_slice(payload);
-    } else {
-        desc_value = ((tiff.len() + 12) as u32).to_le_bytes();
-    }
+    Ok(count)
+}
 
-    let mut out = Vec::with_capacity(new_len as usize);
-    out.extend_from_slice(&tiff[..ifd.offset]);
-    out.extend_from_slice(&((ifd.entries.len() + 1) as u16).to_le_bytes());
-    let mut placed = false;
-    for e in &ifd.entries {
-        if !placed && e.tag > TAG_DESCRIPTION {
-            push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
-            placed = true;
-        }
-        let len = e.byte_len()?;
-        let mut value = e.value;
-        if len > 4 {
-            value = shifted(e.offset(), ifd.end, e.at, e.tag)?.to_le_bytes();
-        }
-        if IFD_POINTER_TAGS.contains(&e.tag) {
-            let pointers = offsets_of(tiff, e)?;
-            if pointers.iter().any(|&p| p as usize >= ifd.end) {
-                return Err(Error::tiff(
-                    e.at as u64,
-                    format!(
-                        "tag {} at byte {}: sub-IFDs after the main IFD are not supported",
-                        e.tag, e.at
-                    ),
-                ));
-            }
-        }
-        if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len <= 4 {
-            shift_offsets(&mut value[..len as usize], e, ifd.end)?;
-        }
-        push_entry(&mut out, e.tag, e.kind, e.count, value);
+/// An existing entry's 4 value bytes in the new file: an out-of-line value's offset and inline
+/// data offsets move 12 bytes on when they point past the IFD.
+fn moved_value(tiff: &[u8], ifd: &Ifd, e: &Entry) -> Result<[u8; 4]> {
+    let len = e.byte_len()?;
+    let mut value = e.value;
+    if len > 4 {
+        value = shifted(e.offset(), ifd.end, e.at, e.tag)?.to_le_bytes();
     }
-    if !placed {
-        push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
+    if IFD_POINTER_TAGS.contains(&e.tag) {
+        let pointers = offsets_of(tiff, e)?;
+        if pointers.iter().any(|&p| p as usize >= ifd.end) {
+            return Err(Error::tiff(
+                e.at as u64,
+                format!(
+                    "tag {} at byte {}: sub-IFDs after the main IFD are not supported",
+                    e.tag, e.at
+                ),
+            ));
+        }
     }
-    out.extend_from_slice(&tiff[ifd.end - 4..]);
-    // Offset arrays (strips, tiles) that now sit 12 bytes on: move the offsets they hold too.
+    if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len <= 4 {
+        shift_offsets(&mut value[..len as usize], e, ifd.end)?;
+    }
+    Ok(value)
+}
+
+/// Offset arrays (strips, tiles) that now sit 12 bytes on: move the offsets they hold too.
+fn shift_offset_arrays(out: &mut [u8], ifd: &Ifd) -> Result<()> {
     for e in &ifd.entries {
         let len = e.byte_len()?;
         if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len > 4 {
@@ -290,10 +327,7 @@ pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
             shift_offsets(slot, e, ifd.end)?;
         }
     }
-    if !inline {
-        out.extend_from_slice(payload);
-    }
-    Ok(out)
+    Ok(())
 }
 
 fn push_entry(out: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]) {
