@@ -260,7 +260,7 @@ def _estimate_frame_count(
     except av.FFmpegError as err:
         logger.debug("Demuxing the start of '%s' stopped: %s", path, err)
         return None
-    if stream.frames and "avi" not in container.format.name.split(","):
+    if stream.frames and VideoTraits.of(container, stream).frame_count_is_frames:
         return int(stream.frames)
     end = _stream_end(container, stream)
     if end is None or first is None or last is None or last <= first or end <= last:

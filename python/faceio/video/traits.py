@@ -16,9 +16,6 @@ every file alike:
 * repeated timestamps (broken muxers, joined files): frames are told apart by their order
   (``index.VideoIndex.repeats``).
 
-One format check is left where it is used: the fast frame count
-(``scan._estimate_frame_count``) does not take an AVI's frame count, which is in time-base
-ticks.
 """
 
 from __future__ import annotations
@@ -56,20 +53,26 @@ class VideoTraits:
     restamping : bool
         The decoder stamps the frames it outputs anew, in display order (MPEG-1/2/4 do; H.264
         and HEVC do not).
+    frame_count_is_frames : bool
+        The container's frame count (``stream.frames``) counts frames. AVI's counts time-base
+        ticks instead (4,000 for 100 frames stamped in milliseconds).
     """
 
     decode_order_stamps: bool
     b_frames: bool
     restamping: bool
+    frame_count_is_frames: bool
 
     @classmethod
     def of(cls, container: av.container.InputContainer, stream: av.VideoStream) -> VideoTraits:
         """Decide the traits of ``stream``, the video stream of an opened ``container``."""
         codec = stream.codec_context
+        avi = "avi" in container.format.name.split(",")
         return cls(
-            decode_order_stamps="avi" in container.format.name.split(","),
+            decode_order_stamps=avi,
             b_frames=bool(codec.has_b_frames),
             restamping=codec.name in _RESTAMPING_CODECS,
+            frame_count_is_frames=not avi,
         )
 
     @property
