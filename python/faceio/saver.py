@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import weakref
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -52,21 +53,50 @@ def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
         raise ValueError(f"Could not save image '{final}': {err}") from err
 
 
+# Failed writes as (final path, error), appended by the pool's threads and taken by the caller's:
+# a deque, whose append and popleft are atomic, so no failure is lost between the two.
+_Failures = deque[tuple[str, BaseException]]
+
+
 def _saved(
-    slots: threading.BoundedSemaphore, failures: list[BaseException], future: Future[None]
+    slots: threading.BoundedSemaphore, failures: _Failures, final: str, future: Future[None]
 ) -> None:
-    """Free a queue slot when a write ends; keep its error for close()."""
+    """Free a queue slot when a write ends; keep its error for the next save() or close()."""
     slots.release()
-    if not future.cancelled() and future.exception() is not None:
-        failures.append(future.exception())  # type: ignore[arg-type]
+    error = None if future.cancelled() else future.exception()
+    if error is not None:
+        failures.append((final, error))
 
 
-def _shutdown_saver(pool: ThreadPoolExecutor, failures: list[BaseException]) -> None:
-    """Wait for a saver's writes (run by close() and when the saver is collected)."""
+def _take(failures: _Failures) -> list[tuple[str, BaseException]]:
+    """Take every failure recorded so far."""
+    taken = []
+    while failures:
+        taken.append(failures.popleft())
+    return taken
+
+
+def _combined(taken: list[tuple[str, BaseException]]) -> BaseException:
+    """One exception for the failed writes: the first, its message naming every failed file."""
+    first = taken[0][1]
+    if len(taken) == 1:
+        return first
+    names = ", ".join(f"'{path}'" for path, _ in taken[1:])
+    message = f"{first}; {len(taken) - 1} more image(s) could not be saved: {names}"
+    combined: BaseException
+    if isinstance(first, OSError):
+        combined = OSError(first.errno, message, first.filename)
+    else:
+        combined = ValueError(message)
+    combined.__cause__ = first
+    return combined
+
+
+def _shutdown_saver(pool: ThreadPoolExecutor, failures: _Failures) -> None:
+    """Wait for a saver's writes (run when the saver is collected unclosed: no caller to tell)."""
     pool.shutdown(wait=True)
-    for err in failures:
-        logger.error("%s", err)
-    failures.clear()
+    for path, err in _take(failures):
+        logger.error("Image '%s' was not saved: %s", path, err)
 
 
 class ImagesSaver(ImageIO):
@@ -118,7 +148,7 @@ class ImagesSaver(ImageIO):
         super().__init__(location, queue_size)
         self._as_bytes = as_bytes
         self._workers = cpu_count()
-        self._failures: list[BaseException] = []
+        self._failures: _Failures = deque()
         self._folders: set[str] = set()
         self._start()
 
@@ -150,37 +180,47 @@ class ImagesSaver(ImageIO):
         Raises
         ------
         OSError or ValueError
-            If an earlier write failed (message naming its file), or the sub folder cannot be
-            created.
+            If earlier writes failed (naming every file that failed; this image is queued all
+            the same, and a failure of its own is raised by a later call), or the sub folder
+            cannot be created (naming this image, which is not queued).
         """
         if self._closed:
             self._start()
-        self._raise_failures()
+        # The failures recorded before this image is queued; raised once it is.
+        earlier = _take(self._failures)
         folder = self._location if not sub_folder else os.path.join(self._location, sub_folder)
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
         name = os.path.basename(filename)
+        final = os.path.join(folder, name)
+        if folder not in self._folders:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as err:
+                self._failures.extendleft(reversed(earlier))  # reported by the next call
+                raise OSError(
+                    err.errno,
+                    f"Could not save image '{final}': cannot create its folder: {err.strerror}",
+                    final,
+                ) from err
+            self._folders.add(folder)
         self._slots.acquire()
         try:
             future = self._pool.submit(_save_one, folder, name, image, self._as_bytes)
         except BaseException:
             self._slots.release()
+            self._failures.extendleft(reversed(earlier))
             raise
         # The callback must not hold the saver, so that collecting it waits for the writes.
-        future.add_done_callback(functools.partial(_saved, self._slots, self._failures))
+        future.add_done_callback(functools.partial(_saved, self._slots, self._failures, final))
+        # Earlier failures are raised only now, this image queued: every image given to save()
+        # is either written or named in an exception, by a later save() or by close().
+        if earlier:
+            raise _combined(earlier)
 
     def _raise_failures(self) -> None:
-        """Raise the first failed write (logging any others)."""
-        if not self._failures:
-            return
-        first, *others = self._failures
-        self._failures.clear()
-        for err in others:
-            logger.error("%s", err)
-        if others:
-            logger.error("%d image(s) failed to save", len(others) + 1)
-        raise first
+        """Raise one exception naming every failed write recorded so far."""
+        taken = _take(self._failures)
+        if taken:
+            raise _combined(taken)
 
     def close(self) -> None:
         """Wait until every queued image is written, then stop the threads.
@@ -190,7 +230,7 @@ class ImagesSaver(ImageIO):
         Raises
         ------
         OSError or ValueError
-            If a write failed (the first failure, naming its file; any others are logged).
+            If writes failed: the first failure, its message naming every file that failed.
         """
         if self._closed:
             return
