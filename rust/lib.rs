@@ -93,6 +93,14 @@ fn png_verify(py: Python<'_>, image: &[u8]) -> PyResult<()> {
         .map_err(|e| to_pyerr(py, e))
 }
 
+/// Check that every chunk of an in-memory PNG lies inside it, up to IEND (CRCs unchecked).
+#[pyfunction]
+fn png_check_chunks(py: Python<'_>, image: &[u8]) -> PyResult<()> {
+    // bytes objects are immutable, so the slice stays valid with the GIL released.
+    py.detach(|| png::check_chunks(image))
+        .map_err(|e| to_pyerr(py, e))
+}
+
 /// Parse Python-literal text (str or UTF-8 bytes) into Python objects.
 #[pyfunction]
 fn parse_literal<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -374,6 +382,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(png_read_meta, m)?)?;
     m.add_function(wrap_pyfunction!(png_read_face, m)?)?;
     m.add_function(wrap_pyfunction!(png_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(png_check_chunks, m)?)?;
     m.add_function(wrap_pyfunction!(decode_png, m)?)?;
     m.add_function(wrap_pyfunction!(decode_png_batch, m)?)?;
     m.add_function(wrap_pyfunction!(parse_literal, m)?)?;

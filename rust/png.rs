@@ -457,6 +457,12 @@ fn layout(png: &[u8]) -> Result<Layout> {
     }
 }
 
+/// Check that every chunk of an in-memory PNG lies inside it, up to IEND (CRCs unchecked): a
+/// length field is not to be trusted by a decoder that allocates from it.
+pub fn check_chunks(png: &[u8]) -> Result<()> {
+    layout(png).map(|_| ())
+}
+
 /// Put `chunk` into `png`: in place of the first faceswap text chunk if there is one, else
 /// immediately before the first IDAT. Every other byte is kept as it was.
 pub fn put_meta_chunk(png: &[u8], chunk: &[u8]) -> Result<Vec<u8>> {

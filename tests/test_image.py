@@ -558,3 +558,35 @@ def test_opencv_file_of_another_size_is_named(tmp_path: Path) -> None:
     paths[3] = str(write(tmp_path / "odd.jpg", np.zeros((20, 31, 3), np.uint8)))
     with pytest.raises(ValueError, match=r"odd\.jpg' has shape \(20, 31, 3\).*same size"):
         read_image_batch(paths)
+
+
+# ------------------------------------------------------------------ hostile files
+def test_forged_idat_length_is_refused_before_opencv(tmp_path: Path) -> None:
+    """An IDAT claiming 0x7fffffff bytes in a small file: refused, not handed to libpng."""
+    image = np.zeros((8, 8), np.uint16)  # 16-bit grey: not for the Rust decoder, for OpenCV
+    data = bytearray(cv2.imencode(".png", image)[1].tobytes())
+    at = data.index(b"IDAT") - 4
+    data[at : at + 4] = struct.pack(">I", 0x7FFFFFFF)
+    path = tmp_path / "forged.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(faceio.PngFormatError, match=r"forged\.png.*IDAT") as excinfo:
+        read_image(path, raise_error=True)
+    assert excinfo.value.path == str(path)
+    good = tmp_path / "good.png"
+    good.write_bytes(cv2.imencode(".png", image)[1].tobytes())
+    with pytest.raises(faceio.PngFormatError, match=r"forged\.png"):
+        read_image_batch([str(good), str(path)])
+
+
+def test_size_refused_by_opencv_is_a_faceio_error(tmp_path: Path) -> None:
+    """A tiny PPM claiming 60000 x 60000: OpenCV's own refusal becomes a faceio error."""
+    path = tmp_path / "huge.ppm"
+    path.write_bytes(b"P6\n60000 60000\n255\n" + bytes(6))
+    with pytest.raises(faceio.UnsupportedFormatError, match=r"huge\.ppm") as excinfo:
+        faceio.read_image_meta(path)
+    assert excinfo.value.path == str(path) and excinfo.value.__cause__ is not None
+    ok = tmp_path / "ok.png"
+    ok.write_bytes(cv2.imencode(".png", np.zeros((3, 4, 3), np.uint8))[1].tobytes())
+    results = dict(faceio.read_image_meta_batch([path, ok], errors="collect"))
+    assert isinstance(results[path], faceio.UnsupportedFormatError)
+    assert results[ok] == {"width": 4, "height": 3}

@@ -20,6 +20,7 @@ __all__ = [
     "get_limits",
     "pack_itxt",
     "parse_literal",
+    "png_check_chunks",
     "png_read_face",
     "png_read_meta",
     "png_verify",
@@ -65,6 +66,9 @@ def png_read_face(image: bytes, classes: Sequence[Callable[..., Any]]) -> tuple[
 
 def png_verify(image: bytes) -> None:
     """Check every chunk: bounds, CRCs, IHDR first, an IDAT, IEND. Raises PngFormatError."""
+
+def png_check_chunks(image: bytes) -> None:
+    """Check that every chunk lies inside the PNG, up to IEND (not the CRCs): PngFormatError."""
 
 def decode_png(data: bytes) -> tuple[bytearray, int, int] | None:
     """Decode an 8-bit RGB/RGBA PNG to BGR: ``(pixels, height, width)``, or None for OpenCV."""

@@ -185,6 +185,15 @@ def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
         if fast is not None:
             pixels, height, width = fast
             return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 3)
+        # libpng allocates what a chunk's length field claims (2 GB for a forged IDAT of a
+        # 1 KB file) before it finds the file too short: a PNG whose chunks do not fit in it
+        # is refused here.
+        try:
+            _core.png_check_chunks(data)
+        except FaceioError as err:
+            raise type(err)(
+                f"Unable to read image '{filename}': {err}", path=filename, offset=err.offset
+            ) from err
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as err:  # its limits, such as a header claiming too many pixels

@@ -296,12 +296,20 @@ def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str,
     import cv2
     import numpy as np
 
-    data = np.fromfile(os.fspath(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    name = os.fspath(path)
+    data = np.fromfile(name, dtype=np.uint8)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as err:  # its own limits: a few bytes may claim 60000 x 60000 pixels
+        reason = (str(err).strip().splitlines() or ["no reason given"])[-1]
+        raise UnsupportedFormatError(
+            f"{name}: OpenCV refused the image ({reason}); faceio cannot read its size either "
+            f"({cause})",
+            path=name,
+        ) from err
     if image is None:
         raise UnsupportedFormatError(
-            f"{os.fspath(path)}: not an image faceio or OpenCV can read ({cause})",
-            path=os.fspath(path),
+            f"{name}: not an image faceio or OpenCV can read ({cause})", path=name
         ) from None
     return {"width": int(image.shape[1]), "height": int(image.shape[0])}
 
