@@ -1,6 +1,12 @@
 //! The reader behind `read_image_meta_batch`: a background thread reads and parses files a
-//! chunk at a time on the rayon pool, at most two chunks ahead of the consumer, so the first
+//! chunk at a time on the rayon pool, at most one chunk ahead of the consumer, so the first
 //! result comes early and memory stays bounded however long the list.
+//!
+//! Memory is bounded in bytes as well as in files (docs/format.md, "Limits"): a chunk is sent
+//! as soon as the payloads parsed into it hold [`CHUNK_BYTES`], and files are parsed in groups
+//! sized from the last group's mean, so that a group holds about a quarter of that. A folder
+//! of faces (about 100 KB parsed each) reads in chunks of 256 files; files near the 16 MiB
+//! payload limit (up to about 200 MB parsed each) one or two at a time.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -16,6 +22,25 @@ pub type Chunk = Vec<Result<ImageMeta>>;
 /// The first chunk is small, so the first results come quickly.
 const FIRST_CHUNK: usize = 32;
 
+/// The parsed bytes one chunk may hold before it is sent (see the module docs).
+pub const CHUNK_BYTES: usize = 64 << 20;
+
+/// Files parsed at once before their size is known (the next groups are sized from them).
+const FIRST_GROUP: usize = 1;
+
+/// Heap bytes a result holds (its parse tape and arena).
+fn held_bytes(result: &Result<ImageMeta>) -> usize {
+    match result {
+        Ok(ImageMeta {
+            itxt: Some(parsed), ..
+        }) => {
+            parsed.nodes.capacity() * std::mem::size_of::<crate::literal::Node>()
+                + parsed.arena.capacity()
+        }
+        _ => 0,
+    }
+}
+
 /// The background reader's thread panicked.
 #[derive(Debug)]
 pub struct ReaderPanicked;
@@ -28,19 +53,32 @@ pub struct ChunkReader {
 impl ChunkReader {
     /// Start reading `paths` in chunks of `chunk` files (the first one smaller).
     pub fn start(paths: Vec<PathBuf>, chunk: usize, limits: Limits) -> Self {
-        let (tx, rx) = sync_channel::<Chunk>(2);
+        // One chunk ahead: parsing is the slow side, and a chunk of huge payloads is large.
+        let (tx, rx) = sync_channel::<Chunk>(1);
         let chunk = chunk.max(1);
         let worker = std::thread::spawn(move || {
             let mut start = 0;
-            let mut size = FIRST_CHUNK.min(chunk);
+            let mut files = FIRST_CHUNK.min(chunk);
+            let mut group = FIRST_GROUP;
+            let mut out: Chunk = Vec::new();
+            let mut held = 0;
             while start < paths.len() {
-                let end = (start + size).min(paths.len());
-                let out = meta::read_batch(&paths[start..end], &limits);
-                if tx.send(out).is_err() {
-                    return; // the reader was dropped: stop reading
-                }
+                let end = (start + group.min(files - out.len())).min(paths.len());
+                let results = meta::read_batch(&paths[start..end], &limits);
+                let bytes: usize = results.iter().map(held_bytes).sum();
+                // The next group holds about a quarter of a chunk's bytes at this group's mean.
+                let mean = bytes / results.len().max(1);
+                group = (CHUNK_BYTES / 4 / mean.max(1)).clamp(1, chunk);
+                held += bytes;
+                out.extend(results);
                 start = end;
-                size = chunk;
+                if out.len() >= files || held >= CHUNK_BYTES || start == paths.len() {
+                    if tx.send(std::mem::take(&mut out)).is_err() {
+                        return; // the reader was dropped: stop reading
+                    }
+                    held = 0;
+                    files = chunk;
+                }
             }
         });
         ChunkReader {

@@ -328,3 +328,45 @@ def test_zero_size_in_header_falls_back_to_decoding(tmp_path: Path, rng) -> None
             read_image_meta(path)
     else:
         assert read_image_meta(path) == {"width": decoded.shape[1], "height": decoded.shape[0]}
+
+
+_PEAK_CHILD = """
+import sys
+import faceio
+paths = sys.argv[1:]
+items = 0
+for path, meta in faceio.read_image_meta_batch(paths):
+    items += len(meta["itxt"]["a"])
+    del meta
+print(items)
+print([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])
+"""
+
+
+def test_batch_memory_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """Payloads near the 16 MiB limit are read a few at a time, not a chunk of 32 at once.
+
+    Each payload below parses to a tape of about 130 MB; reading 8 of them at once (as a chunk
+    of 32 files did) peaked over 1 GB.
+    """
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read the peak memory")
+    png = encode_png(np.random.default_rng(0), 4, 4)
+    count = 5_000_000
+    text = b"{'a': [" + b"0, " * (count - 1) + b"0]}"
+    assert len(text) < faceio.get_limits()["max_chunk"]
+    paths = []
+    for i in range(8):
+        path = tmp_path / f"big_{i}.png"
+        path.write_bytes(faceio.png_write_meta(png, text))
+        paths.append(str(path))
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, *paths],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    items, peak_kib = (int(line) for line in done.stdout.split())
+    assert items == 8 * count
+    assert peak_kib < 800 * 1024, f"peak {peak_kib // 1024} MiB"
