@@ -1,18 +1,104 @@
-//! Crash-safe in-place rewrite of a file: write a sibling temporary file, fsync it, rename it
-//! over the original, fsync the folder.
+//! Files on disk: opening for reading (regular files only), and the crash-safe rewrite.
 //!
-//! A reader sees either the old file or the new one, never a half-written one; on any failure
-//! the original is untouched and the temporary file is removed.
+//! A rewrite writes a sibling temporary file, fsyncs it, renames it over the original and
+//! fsyncs the folder. A reader sees either the old file or the new one, never a half-written
+//! one; on any failure before the rename the original is untouched and the temporary file is
+//! removed.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// What kind of non-regular file `meta` describes, for the error message.
+fn kind_name(meta: &fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    let _ = meta;
+    "not a file"
+}
+
+/// Open `path` for reading, refusing anything but a regular file before a byte is read.
+///
+/// A named pipe blocks `open` itself until a writer comes, and a thread blocked in the core
+/// cannot be interrupted by Ctrl-C: so the file is opened without blocking and its type checked
+/// on the open descriptor (a `stat` of the path first would race a swap of the file). A folder
+/// gives the `EISDIR` error a read would, anything else not regular an `Unsupported` error.
+pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata)> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NOCTTY: a terminal opened by mistake must not become the controlling one.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            // Back to blocking reads: Linux ignores O_NONBLOCK on local regular files, but a
+            // FUSE or network file system may not, and a short EAGAIN read is not an error.
+            // SAFETY: fcntl on a descriptor this function owns; no pointers are passed.
+            if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0) } == -1 {
+                return Err(io::Error::last_os_error().into());
+            }
+        }
+        return Ok((file, meta));
+    }
+    if meta.is_dir() {
+        #[cfg(unix)]
+        return Err(io::Error::from_raw_os_error(libc::EISDIR).into());
+        #[cfg(not(unix))]
+        return Err(io::Error::from(io::ErrorKind::IsADirectory).into());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        None,
+        format!(
+            "not a regular file ({}); faceio reads images from regular files only",
+            kind_name(&meta)
+        ),
+    ))
+}
+
+/// Read the rest of `file`, whose size `meta` gives, without risking an abort on a huge size.
+fn read_all(mut file: &File, meta: &fs::Metadata) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let hint = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    data.try_reserve_exact(hint)
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    file.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// The whole content of the regular file `path` (see [`open_regular`]).
+pub fn read_regular(path: &Path) -> Result<Vec<u8>> {
+    let (file, meta) = open_regular(path)?;
+    read_all(&file, &meta)
+}
 
 /// Removes the temporary file unless the rename went through.
 struct TempGuard {
@@ -28,7 +114,8 @@ impl Drop for TempGuard {
     }
 }
 
-/// A fresh, unique temporary file in `dir` (never a fixed name two writers could share).
+/// A fresh, unique temporary file in `dir` (never a fixed name two writers could share), named
+/// `.faceio-<pid>-<counter>-<hex nanoseconds>.tmp`.
 fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,11 +141,18 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
     fs::canonicalize(path)
 }
 
-/// Replace `target` (not a symlink: see [`resolve`]) with `bytes`, atomically and durably,
-/// keeping its permission bits (and owner, where the process may set it).
-pub fn replace_file(target: &Path, bytes: &[u8]) -> Result<()> {
-    let meta = fs::metadata(target)?;
-    write_durably(target, bytes, Some(&meta))
+/// Rewrite the regular file `path` as `edit` turns its bytes, atomically and durably, keeping
+/// its permission bits (and owner, where the process may set it). A symlink stays a symlink
+/// (its target is rewritten). Errors name `path`.
+pub fn update_file(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<()> {
+    let run = || -> Result<()> {
+        let target = resolve(path)?;
+        let (file, meta) = open_regular(&target)?;
+        let data = read_all(&file, &meta)?;
+        let new = edit(&data)?;
+        write_durably(&target, &new, Some(&meta))
+    };
+    run().map_err(|e| e.with_path(path))
 }
 
 /// Write `bytes` to `target` atomically and durably, whether or not it exists: a new file gets
@@ -101,40 +195,4 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&fs::Metadata>) -> Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_and_leaves_no_temp() {
-        let dir = std::env::temp_dir().join(format!("faceio-fsio-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("a.bin");
-        fs::write(&f, b"old").unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
-        }
-        replace_file(&f, b"new bytes").unwrap();
-        assert_eq!(fs::read(&f).unwrap(), b"new bytes");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&f).unwrap().permissions().mode() & 0o777,
-                0o640
-            );
-        }
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("a.bin")]);
-        assert!(replace_file(&dir.join("missing"), b"x").is_err());
-        write_file(&dir.join("new.bin"), b"fresh").unwrap();
-        assert_eq!(fs::read(dir.join("new.bin")).unwrap(), b"fresh");
-        write_file(&f, b"again").unwrap();
-        assert_eq!(fs::read(&f).unwrap(), b"again");
-        fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

@@ -147,21 +147,18 @@ fn tiff_read_description<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'
 /// Rewrite a PNG file with its faceswap chunk replaced (or inserted), crash-safely.
 #[pyfunction]
 fn update_png_meta(py: Python<'_>, path: PathBuf, payload: Vec<u8>) -> PyResult<()> {
-    py.detach(|| -> CoreResult<()> {
-        let target = fsio::resolve(&path).map_err(|e| error::Error::io(e).with_path(&path))?;
-        let run = || -> CoreResult<()> {
-            let data = std::fs::read(&target)?;
+    py.detach(|| {
+        fsio::update_file(&path, |data| {
             let chunk = png::pack_itxt(&payload)?;
-            let new = png::put_meta_chunk(&data, &chunk)?;
-            fsio::replace_file(&target, &new)
-        };
-        run().map_err(|e| e.with_path(&path))
+            png::put_meta_chunk(data, &chunk)
+        })
     })
     .map_err(|e| to_pyerr(py, e))
 }
 
 /// Write `data` to `path` crash-safely: a unique temporary file in the same folder, flushed,
-/// renamed over `path`, the folder flushed. An existing file keeps its mode.
+/// renamed over `path`, the folder flushed. An existing file keeps its mode, owner and extended
+/// attributes.
 #[pyfunction]
 fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
     // bytes objects are immutable, so the slice stays valid with the GIL released.
@@ -222,7 +219,7 @@ fn decode_png_batch<'py>(
     let n = paths.len();
     // The first file is read here to learn the batch's size, and not read again.
     let head = match (size, paths.first()) {
-        (None, Some(first)) => std::fs::read(first).ok(),
+        (None, Some(first)) => fsio::read_regular(first).ok(),
         _ => None,
     };
     let frame = match (size, head.as_deref().and_then(decode::fast_path_size)) {

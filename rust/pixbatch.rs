@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::decode;
 use crate::error::Error;
+use crate::fsio;
 use crate::limits::Limits;
 use crate::meta::{self, FacePayload};
 
@@ -55,12 +56,12 @@ pub fn read_one(
     let read;
     let data = match data {
         Some(d) => d,
-        None => match std::fs::read(path) {
+        None => match fsio::read_regular(path) {
             Ok(d) => {
                 read = d;
                 &read
             }
-            Err(e) => return FileOutcome::Failed(Error::io(e).with_path(path)),
+            Err(e) => return FileOutcome::Failed(e.with_path(path)),
         },
     };
     let header = match with_meta {

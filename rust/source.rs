@@ -5,8 +5,11 @@
 //! asks for (a first read of 64 KiB covers a face's header chunk in one system call).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::Path;
+
+use crate::error::Result;
+use crate::fsio;
 
 /// Size of the first read of a file: enough for IHDR and a typical faceswap header.
 pub const FIRST_READ: usize = 64 * 1024;
@@ -44,34 +47,34 @@ pub struct FileSource {
     file: File,
     buf: Vec<u8>,
     base: u64,
-    /// Where the OS file position is, to skip a seek for sequential reads.
-    pos: u64,
     /// Set once a read came back short: the file's length.
     eof: Option<u64>,
+    /// The file's length when opened: reads stop there, which spares the read that would only
+    /// return end-of-file (a file that grows later is read as it was when opened).
+    len: u64,
 }
 
 impl FileSource {
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
+    /// Open a regular file; anything else (a named pipe would block forever) is refused.
+    pub fn open(path: &Path) -> Result<Self> {
+        let (file, meta) = fsio::open_regular(path)?;
         Ok(FileSource {
             file,
             buf: Vec::new(),
             base: 0,
-            pos: 0,
             eof: None,
+            len: meta.len(),
         })
     }
 
     fn fill(&mut self, offset: u64, want: usize) -> io::Result<()> {
-        if self.pos != offset {
-            self.file.seek(SeekFrom::Start(offset))?;
-            self.pos = offset;
-        }
+        let left = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let want = want.min(left);
         self.buf.clear();
         self.buf.resize(want, 0);
         let mut got = 0;
         while got < want {
-            match self.file.read(&mut self.buf[got..]) {
+            match read_at(&self.file, &mut self.buf[got..], offset + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -80,12 +83,34 @@ impl FileSource {
         }
         self.buf.truncate(got);
         self.base = offset;
-        self.pos = offset + got as u64;
+        let end = offset + got as u64;
         if got < want {
-            self.eof = Some(offset + got as u64);
+            // Shorter than when opened.
+            self.eof = Some(end);
+        } else if end >= self.len {
+            self.eof = Some(self.len);
         }
         Ok(())
     }
+}
+
+/// One read at `offset`: a positioned read where the system has one, which needs no seek
+/// before it (the walker jumps from chunk to chunk).
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn read_at(mut file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.read(buf)
 }
 
 impl Source for FileSource {
@@ -110,8 +135,7 @@ impl Source for FileSource {
     }
 
     fn len_hint(&mut self) -> Option<u64> {
-        self.eof
-            .or_else(|| self.file.metadata().ok().map(|m| m.len()))
+        self.eof.or(Some(self.len))
     }
 }
 

@@ -8,8 +8,10 @@ OpenCV is imported on first use, so ``import faceio`` stays fast for metadata-on
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from faceio import _core
 from faceio._parallel import cpu_count, ordered_map
-from faceio.errors import FaceioError, MetadataNotFound
+from faceio.errors import FaceioError, MetadataNotFound, UnsupportedFormatError
 from faceio.header import (
     PNGHeader,
     SupportsToDict,
@@ -138,10 +140,51 @@ StrPath = str | os.PathLike[str]
 Metadata = PNGHeader | dict[str, Any]
 
 
+# Opening a named pipe waits for a writer, forever and beyond Ctrl-C's reach in a worker
+# thread: O_NONBLOCK makes the open return at once, so the type is checked on the descriptor
+# (fstat, not a stat of the path that a swap of the file could race) before any read.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
 def _read_bytes(filename: str) -> bytes:
-    """Read a whole file (the read releases the GIL; any path the OS accepts works)."""
-    # Unbuffered: FileIO.readall sizes its buffer from fstat, one copy less than BufferedReader.
-    with open(filename, "rb", buffering=0) as handle:
+    """Read a whole regular file (the read releases the GIL; any path the OS accepts works).
+
+    Raises
+    ------
+    faceio.UnsupportedFormatError
+        For a named pipe, socket or device, before reading a byte of it.
+    IsADirectoryError
+        For a folder, as ``open`` does.
+    """
+    fd = os.open(filename, _OPEN_FLAGS)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), filename)
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a file")
+            raise UnsupportedFormatError(
+                f"{filename}: not a regular file ({kind}); faceio reads images from regular "
+                "files only",
+                path=filename,
+            )
+        if _NONBLOCK:
+            # Blocking reads again: a network or FUSE file system may honour the flag.
+            os.set_blocking(fd, True)
+        # Unbuffered: FileIO.readall sizes its buffer from fstat, one copy less than
+        # BufferedReader. FileIO owns the descriptor once built.
+        handle = open(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         return handle.read()
 
 

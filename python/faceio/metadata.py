@@ -296,8 +296,11 @@ def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str,
     import cv2
     import numpy as np
 
+    from faceio.image import _read_bytes  # not at the top: faceio.image imports this module
+
     name = os.fspath(path)
-    data = np.fromfile(name, dtype=np.uint8)
+    # _read_bytes, not np.fromfile: it refuses a named pipe instead of waiting on it forever.
+    data = np.frombuffer(_read_bytes(name), dtype=np.uint8)
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as err:  # its own limits: a few bytes may claim 60000 x 60000 pixels
@@ -470,6 +473,11 @@ def update_existing_metadata(filename: StrPath, metadata: Metadata) -> None:
         The face PNG.
     metadata : header object | dict | bytes
         The new header.
+
+    Raises
+    ------
+    faceio.UnsupportedFormatError
+        If ``filename`` is not a regular file (a named pipe, socket or device).
     """
     _core.update_png_meta(filename, _payload(metadata))
 
