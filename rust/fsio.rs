@@ -5,6 +5,8 @@
 //! one; on any failure before the rename the original is untouched and the temporary file is
 //! removed.
 
+mod attrs;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
+
+pub use attrs::kept_mode;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -142,45 +146,50 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// Rewrite the regular file `path` as `edit` turns its bytes, atomically and durably, keeping
-/// its permission bits (and owner, where the process may set it). A symlink stays a symlink
-/// (its target is rewritten). Errors name `path`.
+/// its owner (where the process may set it), extended attributes and mode, setuid and setgid
+/// bits included. A symlink stays a symlink (its target is rewritten). A file with several hard
+/// links is replaced under this name only: the other names keep the old content, as for any
+/// rename-based update (docs/format.md, "Placement"). Errors name `path`.
 pub fn update_file(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<()> {
     let run = || -> Result<()> {
         let target = resolve(path)?;
         let (file, meta) = open_regular(&target)?;
         let data = read_all(&file, &meta)?;
         let new = edit(&data)?;
-        write_durably(&target, &new, Some(&meta))
+        let keep = attrs::Keep {
+            meta,
+            from: attrs::Origin::Open(&file),
+        };
+        write_durably(&target, &new, Some(&keep))
     };
     run().map_err(|e| e.with_path(path))
 }
 
 /// Write `bytes` to `target` atomically and durably, whether or not it exists: a new file gets
 /// the mode a plain `open(path, "wb")` gives (0o666 less the umask), an existing one keeps its
-/// mode and owner. A reader never sees a half-written file under `target`.
+/// mode, owner and extended attributes. A reader never sees a half-written file under `target`.
 pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
     match fs::metadata(target) {
-        Ok(meta) if meta.is_file() => write_durably(target, bytes, Some(&meta)),
+        Ok(meta) if meta.is_file() => {
+            let keep = attrs::Keep {
+                meta,
+                from: attrs::Origin::Path(target),
+            };
+            write_durably(target, bytes, Some(&keep))
+        }
         _ => write_durably(target, bytes, None),
     }
 }
 
-fn write_durably(target: &Path, bytes: &[u8], keep: Option<&fs::Metadata>) -> Result<()> {
+fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) -> Result<()> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let (mut file, mut guard) = create_temp(&dir)?;
     file.write_all(bytes)?;
-    if let Some(meta) = keep {
-        file.set_permissions(meta.permissions())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // Only root (or the owner, for the group) may do this; a failure keeps the writer's
-            // ownership, as any rewrite would.
-            let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
-        }
+    if let Some(keep) = keep {
+        attrs::apply(&file, keep)?;
     }
     file.sync_all()?;
     drop(file);

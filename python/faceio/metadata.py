@@ -463,9 +463,17 @@ def update_existing_metadata(filename: StrPath, metadata: Metadata) -> None:
 
     Every other chunk is kept byte for byte. The new file is written to a uniquely named
     temporary file in the same folder, flushed to disk, renamed over the original and the folder
-    flushed: a crash leaves either the old file or the new one. Permission bits are kept; a
-    symlink stays a symlink (its target is updated). On any failure the original is untouched and
-    no temporary file is left behind.
+    flushed: a crash leaves either the old file or the new one. On any failure before the rename
+    the original is untouched and no temporary file is left behind; a failure flushing the
+    folder is raised after the rename (the file is then wholly new, but may not be on disk yet).
+
+    The new file keeps the owner (where the process may set it), the mode (setuid and setgid
+    bits included, unless the owner could not be kept) and the extended attributes (ACLs
+    included; outside ``user.``, those the system will not let the process set are left to
+    it). A symlink stays a symlink (its target is updated). A file with several hard links is
+    replaced under this name only: the other names keep the old file. Rewriting the shared file
+    in place instead would keep the links but lose the guarantee that a crash leaves a whole
+    file.
 
     Parameters
     ----------
@@ -478,6 +486,10 @@ def update_existing_metadata(filename: StrPath, metadata: Metadata) -> None:
     ------
     faceio.UnsupportedFormatError
         If ``filename`` is not a regular file (a named pipe, socket or device).
+    faceio.PngFormatError
+        If the file is not a well-formed PNG.
+    OSError
+        If the file cannot be read or the new one written; the original is then unchanged.
     """
     _core.update_png_meta(filename, _payload(metadata))
 

@@ -55,6 +55,94 @@ fn replaces_and_leaves_no_temp() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn kept_mode_drops_special_bits_only_with_another_owner() {
+    assert_eq!(kept_mode(0o106755, (5, 6), (5, 6)), 0o6755);
+    assert_eq!(kept_mode(0o6755, (5, 6), (7, 6)), 0o2755);
+    assert_eq!(kept_mode(0o6755, (5, 6), (5, 7)), 0o4755);
+    assert_eq!(kept_mode(0o1640, (5, 6), (7, 8)), 0o1640);
+}
+
+#[cfg(unix)]
+#[test]
+fn setuid_and_setgid_bits_survive_an_update() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = folder("setuid");
+    let f = dir.join("face.png");
+    fs::write(&f, b"old").unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o6755)).unwrap();
+    update_file(&f, new_bytes).unwrap();
+    // chown clears both bits for an executable file, root included; the mode comes after it.
+    let mode = fs::metadata(&f).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o6755);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn extended_attributes_survive_an_update() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = folder("xattr");
+    let f = dir.join("face.png");
+    fs::write(&f, b"old").unwrap();
+    let cpath = CString::new(f.as_os_str().as_bytes()).unwrap();
+    let set = |name: &str, value: &[u8]| {
+        let name = CString::new(name).unwrap();
+        // SAFETY: NUL-terminated strings and a value valid for its length.
+        unsafe {
+            libc::setxattr(
+                cpath.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        }
+    };
+    let big: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
+    if set("user.faceio.a", b"one") != 0 {
+        eprintln!("skipped: no user extended attributes here");
+        return;
+    }
+    assert_eq!(set("user.faceio.big", &big), 0);
+    update_file(&f, new_bytes).unwrap();
+    write_file(&f, b"saved over").unwrap();
+    let get = |name: &str| {
+        let name = CString::new(name).unwrap();
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: as above; `buf` is valid for its length.
+        let n = unsafe {
+            libc::getxattr(
+                cpath.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        usize::try_from(n).ok().map(|n| buf[..n].to_vec())
+    };
+    assert_eq!(get("user.faceio.a").as_deref(), Some(&b"one"[..]));
+    assert_eq!(get("user.faceio.big"), Some(big));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hard_linked_file_is_split() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = folder("hardlink");
+    let (a, b) = (dir.join("a.png"), dir.join("b.png"));
+    fs::write(&a, b"old").unwrap();
+    fs::hard_link(&a, &b).unwrap();
+    update_file(&a, new_bytes).unwrap();
+    assert_eq!(fs::read(&a).unwrap(), b"new bytes");
+    assert_eq!(fs::read(&b).unwrap(), b"old");
+    assert_eq!(fs::metadata(&a).unwrap().nlink(), 1);
+    assert_eq!(fs::metadata(&b).unwrap().nlink(), 1);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[cfg(unix)]
 #[test]
 fn non_regular_files_are_refused_without_blocking() {
