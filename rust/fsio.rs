@@ -3,9 +3,11 @@
 //! A rewrite writes a sibling temporary file, fsyncs it, renames it over the original and
 //! fsyncs the folder. A reader sees either the old file or the new one, never a half-written
 //! one; on any failure before the rename the original is untouched and the temporary file is
-//! removed.
+//! removed. A process killed mid-write leaves its temporary file behind: the next write in that
+//! folder removes it once it is stale (see [`stale`]).
 
 mod attrs;
+mod stale;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -16,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, ErrorKind, Result};
 
 pub use attrs::kept_mode;
+pub use stale::{is_temp_name, sweep, STALE_AFTER};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -119,7 +122,7 @@ impl Drop for TempGuard {
 }
 
 /// A fresh, unique temporary file in `dir` (never a fixed name two writers could share), named
-/// `.faceio-<pid>-<counter>-<hex nanoseconds>.tmp`.
+/// `.faceio-<pid>-<counter>-<hex nanoseconds>.tmp` and locked (see [`stale`]) until closed.
 fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -129,7 +132,11 @@ fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".faceio-{}-{n}-{nanos:x}.tmp", std::process::id()));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((f, TempGuard { path, armed: true })),
+            Ok(f) => {
+                let guard = TempGuard { path, armed: true };
+                stale::hold(&f);
+                return Ok((f, guard));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -186,20 +193,26 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) ->
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // The folder is opened first, so that a folder that cannot be flushed fails the write
+    // before anything changes, and so that its identity keys the stale sweep.
+    #[cfg(unix)]
+    let folder = {
+        let folder = File::open(&dir)?;
+        stale::sweep_if_due(&dir, &folder);
+        folder
+    };
     let (mut file, mut guard) = create_temp(&dir)?;
     file.write_all(bytes)?;
     if let Some(keep) = keep {
         attrs::apply(&file, keep)?;
     }
     file.sync_all()?;
-    drop(file);
     fs::rename(&guard.path, target)?;
     guard.armed = false;
+    // Closing releases the temporary file's lock, now that its name is gone.
+    drop(file);
     #[cfg(unix)]
-    {
-        // Make the rename itself durable.
-        File::open(&dir)?.sync_all()?;
-    }
+    folder.sync_all()?;
     Ok(())
 }
 

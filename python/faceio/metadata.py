@@ -466,6 +466,9 @@ def update_existing_metadata(filename: StrPath, metadata: Metadata) -> None:
     flushed: a crash leaves either the old file or the new one. On any failure before the rename
     the original is untouched and no temporary file is left behind; a failure flushing the
     folder is raised after the rename (the file is then wholly new, but may not be on disk yet).
+    A temporary file left by a killed process is removed by a later update or save in that
+    folder once it is a minute old and no live process holds its lock (docs/format.md,
+    "Placement").
 
     The new file keeps the owner (where the process may set it), the mode (setuid and setgid
     bits included, unless the owner could not be kept) and the extended attributes (ACLs

@@ -1,5 +1,6 @@
 use super::*;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::time::Duration;
 
 /// A fresh folder for one test.
 fn folder(name: &str) -> PathBuf {
@@ -166,5 +167,67 @@ fn non_regular_files_are_refused_without_blocking() {
         read_regular(Path::new("/dev/null")).unwrap_err().kind,
         ErrorKind::Unsupported
     );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn temp_names_are_matched_exactly() {
+    let yes = [".faceio-12-0-17f3a.tmp", ".faceio-1-99-ABCdef.tmp"];
+    let no = [
+        ".faceio-notes.tmp",
+        ".faceio-12-0.tmp",
+        ".faceio-12-0-xyz.tmp",
+        ".faceio-12-0-1-2.tmp",
+        ".faceio--0-1.tmp",
+        "faceio-12-0-1.tmp",
+        ".faceio-12-0-1.tmp.bak",
+    ];
+    for n in yes {
+        assert!(is_temp_name(OsStr::new(n)), "{n}");
+    }
+    for n in no {
+        assert!(!is_temp_name(OsStr::new(n)), "{n}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_sweep_removes_only_old_unlocked_temporaries() {
+    use std::os::unix::fs::symlink;
+    let dir = folder("sweep");
+    let temp = |n: u32| dir.join(format!(".faceio-1-{n}-abc.tmp"));
+    for n in 0..3 {
+        fs::write(temp(n), b"left by a killed writer").unwrap();
+    }
+    fs::write(dir.join(".faceio-notes.tmp"), b"the user's").unwrap();
+    fs::write(dir.join("face.png"), b"x").unwrap();
+    let outside = dir.join("outside");
+    fs::write(&outside, b"not ours").unwrap();
+    symlink(&outside, temp(3)).unwrap();
+    fs::create_dir(temp(4)).unwrap();
+    // A live writer's file: it holds the lock.
+    let live = File::open(temp(0)).unwrap();
+    stale::hold(&live);
+    let now = SystemTime::now();
+    assert_eq!(sweep(&dir, now), 0, "young files are kept");
+    let later = now + STALE_AFTER + Duration::from_secs(1);
+    assert_eq!(sweep(&dir, later), 2);
+    let mut expected: Vec<OsString> = [
+        ".faceio-1-0-abc.tmp",
+        ".faceio-1-3-abc.tmp",
+        ".faceio-1-4-abc.tmp",
+        ".faceio-notes.tmp",
+        "face.png",
+        "outside",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    expected.sort();
+    assert_eq!(names(&dir), expected);
+    drop(live);
+    assert_eq!(sweep(&dir, later), 1, "a dead writer's file goes");
+    assert!(!temp(0).exists());
+    assert_eq!(fs::read(&outside).unwrap(), b"not ours");
     fs::remove_dir_all(&dir).unwrap();
 }
