@@ -22,6 +22,53 @@ pub use stale::{is_temp_name, sweep, STALE_AFTER};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The steps of a rewrite, named so that tests can make each one fail in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Opening and reading the original.
+    Read,
+    /// Opening the folder (for the stale sweep and the final fsync).
+    OpenFolder,
+    /// Creating the temporary file.
+    CreateTemp,
+    /// Writing the new bytes into it.
+    Write,
+    /// Giving it the original's owner, extended attributes and mode.
+    Attributes,
+    /// Flushing it to disk.
+    Fsync,
+    /// Renaming it over the original.
+    Rename,
+    /// Flushing the folder, which makes the rename durable.
+    FolderFsync,
+}
+
+#[cfg(test)]
+thread_local! {
+    static FAIL_AT: std::cell::Cell<Option<Step>> = const { std::cell::Cell::new(None) };
+}
+
+/// Make `step` fail on this thread (`None`: no failure), in unit tests only.
+#[cfg(test)]
+pub fn fail_at(step: Option<Step>) {
+    FAIL_AT.with(|f| f.set(step));
+}
+
+/// A failure injected by a unit test at `step`; in the library this is nothing at all.
+#[cfg(test)]
+fn fault(step: Step) -> io::Result<()> {
+    match FAIL_AT.with(|f| f.get()) {
+        Some(s) if s == step => Err(io::Error::other(format!("injected failure at {step:?}"))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn fault(_: Step) -> io::Result<()> {
+    Ok(())
+}
+
 /// What kind of non-regular file `meta` describes, for the error message.
 fn kind_name(meta: &fs::Metadata) -> &'static str {
     #[cfg(unix)]
@@ -52,6 +99,7 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
 /// on the open descriptor (a `stat` of the path first would race a swap of the file). A folder
 /// gives the `EISDIR` error a read would, anything else not regular an `Unsupported` error.
 pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata)> {
+    fault(Step::Read)?;
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -195,22 +243,29 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) ->
     };
     // The folder is opened first, so that a folder that cannot be flushed fails the write
     // before anything changes, and so that its identity keys the stale sweep.
+    fault(Step::OpenFolder)?;
     #[cfg(unix)]
     let folder = {
         let folder = File::open(&dir)?;
         stale::sweep_if_due(&dir, &folder);
         folder
     };
+    fault(Step::CreateTemp)?;
     let (mut file, mut guard) = create_temp(&dir)?;
+    fault(Step::Write)?;
     file.write_all(bytes)?;
     if let Some(keep) = keep {
+        fault(Step::Attributes)?;
         attrs::apply(&file, keep)?;
     }
+    fault(Step::Fsync)?;
     file.sync_all()?;
+    fault(Step::Rename)?;
     fs::rename(&guard.path, target)?;
     guard.armed = false;
     // Closing releases the temporary file's lock, now that its name is gone.
     drop(file);
+    fault(Step::FolderFsync)?;
     #[cfg(unix)]
     folder.sync_all()?;
     Ok(())

@@ -56,6 +56,60 @@ fn replaces_and_leaves_no_temp() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+const STEPS: [Step; 7] = [
+    Step::Read,
+    Step::OpenFolder,
+    Step::CreateTemp,
+    Step::Write,
+    Step::Attributes,
+    Step::Fsync,
+    Step::Rename,
+];
+
+#[test]
+fn a_failure_at_any_step_before_the_rename_changes_nothing() {
+    let dir = folder("steps");
+    let f = dir.join("face.png");
+    for step in STEPS {
+        fs::write(&f, b"old bytes").unwrap();
+        fail_at(Some(step));
+        let err = update_file(&f, new_bytes).unwrap_err();
+        fail_at(None);
+        assert!(
+            err.to_string().contains(&format!("{step:?}")),
+            "{step:?}: {err}"
+        );
+        assert_eq!(err.path.as_deref(), Some(f.as_path()));
+        assert_eq!(fs::read(&f).unwrap(), b"old bytes", "{step:?}");
+        assert_eq!(names(&dir), vec![OsString::from("face.png")], "{step:?}");
+        // The saver's overwrite, too (it reads nothing, so Read does not apply).
+        if step != Step::Read {
+            fail_at(Some(step));
+            assert!(write_file(&f, b"new").is_err(), "{step:?}");
+            fail_at(None);
+            assert_eq!(fs::read(&f).unwrap(), b"old bytes", "{step:?}");
+            assert_eq!(names(&dir), vec![OsString::from("face.png")], "{step:?}");
+        }
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failure_flushing_the_folder_is_reported_after_the_rename() {
+    // The rename has happened: the file is wholly new, and the error says the update may not
+    // be durable yet. No temporary file is left.
+    let dir = folder("folder-fsync");
+    let f = dir.join("face.png");
+    fs::write(&f, b"old bytes").unwrap();
+    fail_at(Some(Step::FolderFsync));
+    let err = update_file(&f, new_bytes).unwrap_err();
+    fail_at(None);
+    assert!(err.to_string().contains("FolderFsync"), "{err}");
+    assert_eq!(fs::read(&f).unwrap(), b"new bytes");
+    assert_eq!(names(&dir), vec![OsString::from("face.png")]);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn kept_mode_drops_special_bits_only_with_another_owner() {
     assert_eq!(kept_mode(0o106755, (5, 6), (5, 6)), 0o6755);
