@@ -6,7 +6,10 @@
 //! removed. A process killed mid-write leaves its temporary file behind: the next write in that
 //! folder removes it once it is stale (see [`stale`]).
 
+// Off Linux some of their parts go unused (no extended attributes; no sweep off Unix).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod attrs;
+#[cfg_attr(not(unix), allow(dead_code))]
 mod stale;
 
 use std::fs::{self, File, OpenOptions};
@@ -16,9 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
-
-pub use attrs::kept_mode;
-pub use stale::{is_temp_name, sweep, STALE_AFTER};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

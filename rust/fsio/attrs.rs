@@ -18,7 +18,6 @@ pub enum Origin<'a> {
     /// The descriptor its bytes were read from (no race with a swap of the name).
     Open(&'a File),
     /// Its name, for a plain overwrite that never opened it.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Path(&'a Path),
 }
 

@@ -1,3 +1,5 @@
+use super::attrs::kept_mode;
+use super::stale::{self, is_temp_name, sweep, STALE_AFTER};
 use super::*;
 use std::ffi::{OsStr, OsString};
 use std::time::Duration;
