@@ -274,6 +274,7 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
             ),
         ));
     }
+    check_outside_ifd(ifd)?;
     let count = u32::try_from(payload.len())
         .map_err(|_| Error::tiff(0, "payload too large for a TIFF field"))?;
     if tiff.len() as u64 + 12 + u64::from(count) > u64::from(u32::MAX) {
@@ -283,6 +284,27 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
         ));
     }
     Ok(count)
+}
+
+/// Refuse a value stored out of line that overlaps the IFD: the grown IFD would overwrite it,
+/// and an offset array there would have its "offsets" moved over the new entries. No valid TIFF
+/// has one.
+fn check_outside_ifd(ifd: &Ifd) -> Result<()> {
+    for e in &ifd.entries {
+        let len = e.byte_len()?;
+        let off = u64::from(e.offset());
+        if len > 4 && off < ifd.end as u64 && off + len > ifd.offset as u64 {
+            return Err(Error::tiff(
+                e.at as u64 + 8,
+                format!(
+                    "tag {} at byte {}: its value at offset {off} ({len} bytes) overlaps the IFD \
+                     (bytes {} to {})",
+                    e.tag, e.at, ifd.offset, ifd.end
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An existing entry's 4 value bytes in the new file: an out-of-line value's offset and inline
@@ -491,6 +513,50 @@ mod tests {
         for cut in 0..t.len() {
             let _ = write_description(&t[..cut], b"{\"x\": 1}");
             let _ = read_description(&t[..cut]);
+        }
+    }
+
+    /// `sample()` with entry `index`'s value pointing `back` bytes before the IFD's end (so
+    /// that the value overlaps the IFD).
+    fn overlapping(index: usize, back: u32) -> Vec<u8> {
+        let mut t = sample();
+        let ifd_end = 8 + 2 + 12 * 5 + 4;
+        let at = 8 + 2 + 12 * index + 8;
+        t[at..at + 4].copy_from_slice(&(ifd_end - back).to_le_bytes());
+        t
+    }
+
+    #[test]
+    fn refuses_a_value_that_overlaps_the_ifd() {
+        // The grown IFD would overwrite such a value, and an offset array there would have its
+        // "offsets" moved over the new entries (found by the tiff_rewrite fuzz target: the
+        // entry count became 25 and the file no longer parsed).
+        let mut strips = overlapping(3, 4);
+        let (count_at, strip_at) = (8 + 2 + 12 * 3 + 4, 8 + 2 + 12 * 3 + 8);
+        strips[count_at..count_at + 4].copy_from_slice(&3u32.to_le_bytes());
+        strips[strip_at..strip_at + 4].copy_from_slice(&8u32.to_le_bytes());
+        for t in [strips, overlapping(2, 2), overlapping(2, 70)] {
+            parse_ifd(&t).unwrap();
+            let e = write_description(&t, b"{\"a\": 1}").unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Tiff);
+            assert!(e.message.contains("overlaps the IFD"), "{}", e.message);
+        }
+        // Ending where the IFD starts, or starting where it ends, is fine.
+        let mut before = sample();
+        before[4..8].copy_from_slice(&14u32.to_le_bytes());
+        before.splice(8..8, [0u8; 6]);
+        let bps_value_at = 14 + 2 + 12 * 2 + 8;
+        before[bps_value_at..bps_value_at + 4].copy_from_slice(&8u32.to_le_bytes());
+        let strip_value_at = 14 + 2 + 12 * 3 + 8;
+        let strip_at = u32::from_le_bytes(
+            before[strip_value_at..strip_value_at + 4]
+                .try_into()
+                .unwrap(),
+        );
+        before[strip_value_at..strip_value_at + 4].copy_from_slice(&(strip_at + 6).to_le_bytes());
+        for t in [before, overlapping(2, 0)] {
+            let out = write_description(&t, b"{\"a\": 1}").unwrap();
+            assert_eq!(read_description(&out).unwrap(), b"{\"a\": 1}");
         }
     }
 
