@@ -274,7 +274,7 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
             ),
         ));
     }
-    check_outside_ifd(ifd)?;
+    check_apart(ifd)?;
     let count = u32::try_from(payload.len())
         .map_err(|_| Error::tiff(0, "payload too large for a TIFF field"))?;
     if tiff.len() as u64 + 12 + u64::from(count) > u64::from(u32::MAX) {
@@ -286,22 +286,69 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
     Ok(count)
 }
 
-/// Refuse a value stored out of line that overlaps the IFD: the grown IFD would overwrite it,
-/// and an offset array there would have its "offsets" moved over the new entries. No valid TIFF
-/// has one.
-fn check_outside_ifd(ifd: &Ifd) -> Result<()> {
+/// What a span of the file is, for [`check_apart`].
+#[derive(Clone, Copy)]
+enum Owner {
+    Header,
+    Ifd,
+    /// An entry's out-of-line value: its tag and where the entry is.
+    Value(u16, usize),
+}
+
+impl Owner {
+    fn describe(self) -> String {
+        match self {
+            Owner::Header => "the 8-byte header".to_string(),
+            Owner::Ifd => "the IFD".to_string(),
+            Owner::Value(tag, at) => format!("the value of tag {tag} (entry at byte {at})"),
+        }
+    }
+}
+
+/// Refuse a file in which a span the rewrite changes (the IFD, which grows; an offset array,
+/// whose offsets move) overlaps any other span (the header, an out-of-line value): the rewrite
+/// would write over it, and the file it returned would not parse or would hold other values.
+/// No valid TIFF has such overlaps.
+fn check_apart(ifd: &Ifd) -> Result<()> {
+    // (start, end, changed by the rewrite, owner)
+    let mut spans = vec![
+        (0, 8, false, Owner::Header),
+        (ifd.offset as u64, ifd.end as u64, true, Owner::Ifd),
+    ];
     for e in &ifd.entries {
         let len = e.byte_len()?;
-        let off = u64::from(e.offset());
-        if len > 4 && off < ifd.end as u64 && off + len > ifd.offset as u64 {
+        if len > 4 {
+            let start = u64::from(e.offset());
+            let moves = DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4);
+            spans.push((start, start + len, moves, Owner::Value(e.tag, e.at)));
+        }
+    }
+    spans.sort_unstable_by_key(|s| s.0);
+    // A span overlaps an earlier one (by start) iff that one ends after it starts: the earlier
+    // span reaching furthest, of all and of those the rewrite changes, is the witness to test.
+    let mut reach_all: Option<(u64, Owner)> = None;
+    let mut reach_changed: Option<(u64, Owner)> = None;
+    for &(start, end, changed, owner) in &spans {
+        let reach = if changed { reach_all } else { reach_changed };
+        if let Some((_, other)) = reach.filter(|r| r.0 > start) {
+            let at = match owner {
+                Owner::Value(_, at) => at as u64 + 8,
+                _ => start,
+            };
             return Err(Error::tiff(
-                e.at as u64 + 8,
+                at,
                 format!(
-                    "tag {} at byte {}: its value at offset {off} ({len} bytes) overlaps the IFD \
-                     (bytes {} to {})",
-                    e.tag, e.at, ifd.offset, ifd.end
+                    "{} (bytes {start} to {end}) overlaps {}",
+                    owner.describe(),
+                    other.describe()
                 ),
             ));
+        }
+        if reach_all.is_none_or(|r| end > r.0) {
+            reach_all = Some((end, owner));
+        }
+        if changed && reach_changed.is_none_or(|r| end > r.0) {
+            reach_changed = Some((end, owner));
         }
     }
     Ok(())
@@ -516,47 +563,48 @@ mod tests {
         }
     }
 
-    /// `sample()` with entry `index`'s value pointing `back` bytes before the IFD's end (so
-    /// that the value overlaps the IFD).
-    fn overlapping(index: usize, back: u32) -> Vec<u8> {
+    /// `sample()` with entry `index` (0 to 4: tags 256, 257, 258, 273, 279) holding `count`
+    /// values at offset `at`.
+    fn pointing(index: usize, count: u32, at: u32) -> Vec<u8> {
         let mut t = sample();
-        let ifd_end = 8 + 2 + 12 * 5 + 4;
-        let at = 8 + 2 + 12 * index + 8;
-        t[at..at + 4].copy_from_slice(&(ifd_end - back).to_le_bytes());
+        let entry = 8 + 2 + 12 * index;
+        t[entry + 4..entry + 8].copy_from_slice(&count.to_le_bytes());
+        t[entry + 8..entry + 12].copy_from_slice(&at.to_le_bytes());
         t
     }
 
     #[test]
-    fn refuses_a_value_that_overlaps_the_ifd() {
-        // The grown IFD would overwrite such a value, and an offset array there would have its
-        // "offsets" moved over the new entries (found by the tiff_rewrite fuzz target: the
-        // entry count became 25 and the file no longer parsed).
-        let mut strips = overlapping(3, 4);
-        let (count_at, strip_at) = (8 + 2 + 12 * 3 + 4, 8 + 2 + 12 * 3 + 8);
-        strips[count_at..count_at + 4].copy_from_slice(&3u32.to_le_bytes());
-        strips[strip_at..strip_at + 4].copy_from_slice(&8u32.to_le_bytes());
-        for t in [strips, overlapping(2, 2), overlapping(2, 70)] {
+    fn refuses_overlaps_the_rewrite_would_write_over() {
+        // Found by the tiff_rewrite fuzz target: a StripOffsets array over the IFD had its
+        // "offsets" moved over the new entries (the entry count became 25), and one over the
+        // header moved the byte order mark; either way the file returned did not parse.
+        let ifd_end = 8 + 2 + 12 * 5 + 4;
+        let cases = [
+            (pointing(3, 3, 8), "overlaps"), // strip offsets over the IFD
+            (pointing(2, 3, ifd_end - 2), "the IFD"), // bits per sample over its end
+            (pointing(2, 3, ifd_end - 70), "the IFD"), // over its start
+            (pointing(3, 3, 1), "the 8-byte header"), // strip offsets over the header
+            (pointing(3, 2, ifd_end), "tag 258"), // strip offsets over a value
+            (pointing(2, 40, 2), "the IFD"), // a long value across the IFD
+        ];
+        for (t, what) in cases {
             parse_ifd(&t).unwrap();
             let e = write_description(&t, b"{\"a\": 1}").unwrap_err();
             assert_eq!(e.kind, crate::error::ErrorKind::Tiff);
-            assert!(e.message.contains("overlaps the IFD"), "{}", e.message);
+            assert!(
+                e.message.contains("overlaps") && e.message.contains(what),
+                "{}",
+                e.message
+            );
         }
-        // Ending where the IFD starts, or starting where it ends, is fine.
-        let mut before = sample();
-        before[4..8].copy_from_slice(&14u32.to_le_bytes());
-        before.splice(8..8, [0u8; 6]);
-        let bps_value_at = 14 + 2 + 12 * 2 + 8;
-        before[bps_value_at..bps_value_at + 4].copy_from_slice(&8u32.to_le_bytes());
-        let strip_value_at = 14 + 2 + 12 * 3 + 8;
-        let strip_at = u32::from_le_bytes(
-            before[strip_value_at..strip_value_at + 4]
-                .try_into()
-                .unwrap(),
-        );
-        before[strip_value_at..strip_value_at + 4].copy_from_slice(&(strip_at + 6).to_le_bytes());
-        for t in [before, overlapping(2, 0)] {
+        // A value over the header is kept as it is (only offset arrays change there), and one
+        // that starts where the IFD ends is moved with everything after it.
+        for t in [pointing(2, 3, 0), pointing(2, 3, ifd_end)] {
             let out = write_description(&t, b"{\"a\": 1}").unwrap();
             assert_eq!(read_description(&out).unwrap(), b"{\"a\": 1}");
+            let old = parse_ifd(&t).unwrap().entries[2].offset() as usize;
+            let new = parse_ifd(&out).unwrap().entries[2].offset() as usize;
+            assert_eq!(out[new..new + 6], t[old..old + 6]);
         }
     }
 
