@@ -456,6 +456,13 @@ pub fn size(tiff: &[u8]) -> Result<(u32, u32)> {
         let e = ifd.entries.iter().find(|e| e.tag == tag).ok_or_else(|| {
             Error::tiff(ifd.offset as u64, format!("TIFF has no {name} (tag {tag})"))
         })?;
+        if e.count != 1 {
+            // Beyond one value the field holds an offset, not the size.
+            return Err(Error::tiff(
+                e.at as u64 + 4,
+                format!("{name} has {} values, expected 1", e.count),
+            ));
+        }
         match e.kind {
             3 => Ok(u32::from(le16(&e.value, 0))),
             4 => Ok(le32(&e.value, 0)),
@@ -606,6 +613,24 @@ mod tests {
             let new = parse_ifd(&out).unwrap().entries[2].offset() as usize;
             assert_eq!(out[new..new + 6], t[old..old + 6]);
         }
+    }
+
+    #[test]
+    fn size_needs_one_value() {
+        // With three SHORTs the value field is an offset, which was read as the width (and so
+        // changed when a rewrite moved it; found by the tiff_rewrite fuzz target).
+        let three = pointing(0, 3, 8 + 2 + 12 * 5 + 4);
+        let e = size(&three).unwrap_err();
+        assert!(
+            e.message.contains("ImageWidth has 3 values"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            size(&pointing(1, 0, 7)).unwrap_err().kind,
+            crate::error::ErrorKind::Tiff
+        );
+        assert_eq!(size(&sample()).unwrap(), (2, 1));
     }
 
     #[test]
