@@ -206,6 +206,13 @@ impl<'s, S: Source> Walker<'s, S> {
                 ),
             ));
         }
+        if self.prev.is_some() && &kind == b"IHDR" {
+            // A second size would make the size read depend on where the walk stops.
+            return Err(Error::png(
+                pos,
+                format!("second IHDR chunk at byte {pos}: a PNG has exactly one"),
+            ));
+        }
         self.prev = Some(chunk);
         self.pos = chunk.end();
         Ok(Some(chunk))
@@ -719,5 +726,21 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn second_ihdr_refused() {
+        // The size read depended on where the header chunk was, before or after a second IHDR
+        // (found by the png_meta fuzz target); libpng refuses such a file too.
+        let png = png_with(&[ihdr(16400, 16), pack_itxt(b"1").unwrap()]);
+        let errors = [
+            read(&png).err(),
+            verify(&png).err(),
+            put_meta_chunk(&png, b"").err(),
+        ];
+        for e in errors {
+            let msg = e.expect("a second IHDR is an error").message;
+            assert!(msg.contains("second IHDR chunk at byte 33"), "{msg}");
+        }
     }
 }

@@ -274,6 +274,7 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
             ),
         ));
     }
+    check_apart(ifd)?;
     let count = u32::try_from(payload.len())
         .map_err(|_| Error::tiff(0, "payload too large for a TIFF field"))?;
     if tiff.len() as u64 + 12 + u64::from(count) > u64::from(u32::MAX) {
@@ -283,6 +284,74 @@ fn check_room(tiff: &[u8], ifd: &Ifd, payload: &[u8]) -> Result<u32> {
         ));
     }
     Ok(count)
+}
+
+/// What a span of the file is, for [`check_apart`].
+#[derive(Clone, Copy)]
+enum Owner {
+    Header,
+    Ifd,
+    /// An entry's out-of-line value: its tag and where the entry is.
+    Value(u16, usize),
+}
+
+impl Owner {
+    fn describe(self) -> String {
+        match self {
+            Owner::Header => "the 8-byte header".to_string(),
+            Owner::Ifd => "the IFD".to_string(),
+            Owner::Value(tag, at) => format!("the value of tag {tag} (entry at byte {at})"),
+        }
+    }
+}
+
+/// Refuse a file in which a span the rewrite changes (the IFD, which grows; an offset array,
+/// whose offsets move) overlaps any other span (the header, an out-of-line value): the rewrite
+/// would write over it, and the file it returned would not parse or would hold other values.
+/// No valid TIFF has such overlaps.
+fn check_apart(ifd: &Ifd) -> Result<()> {
+    // (start, end, changed by the rewrite, owner)
+    let mut spans = vec![
+        (0, 8, false, Owner::Header),
+        (ifd.offset as u64, ifd.end as u64, true, Owner::Ifd),
+    ];
+    for e in &ifd.entries {
+        let len = e.byte_len()?;
+        if len > 4 {
+            let start = u64::from(e.offset());
+            let moves = DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4);
+            spans.push((start, start + len, moves, Owner::Value(e.tag, e.at)));
+        }
+    }
+    spans.sort_unstable_by_key(|s| s.0);
+    // A span overlaps an earlier one (by start) iff that one ends after it starts: the earlier
+    // span reaching furthest, of all and of those the rewrite changes, is the witness to test.
+    let mut reach_all: Option<(u64, Owner)> = None;
+    let mut reach_changed: Option<(u64, Owner)> = None;
+    for &(start, end, changed, owner) in &spans {
+        let reach = if changed { reach_all } else { reach_changed };
+        if let Some((_, other)) = reach.filter(|r| r.0 > start) {
+            let at = match owner {
+                Owner::Value(_, at) => at as u64 + 8,
+                _ => start,
+            };
+            return Err(Error::tiff(
+                at,
+                format!(
+                    "{} (bytes {start} to {end}) overlaps {}",
+                    owner.describe(),
+                    other.describe()
+                ),
+            ));
+        }
+        if reach_all.is_none_or(|r| end > r.0) {
+            reach_all = Some((end, owner));
+        }
+        if changed && reach_changed.is_none_or(|r| end > r.0) {
+            reach_changed = Some((end, owner));
+        }
+    }
+    Ok(())
 }
 
 /// An existing entry's 4 value bytes in the new file: an out-of-line value's offset and inline
@@ -387,6 +456,13 @@ pub fn size(tiff: &[u8]) -> Result<(u32, u32)> {
         let e = ifd.entries.iter().find(|e| e.tag == tag).ok_or_else(|| {
             Error::tiff(ifd.offset as u64, format!("TIFF has no {name} (tag {tag})"))
         })?;
+        if e.count != 1 {
+            // Beyond one value the field holds an offset, not the size.
+            return Err(Error::tiff(
+                e.at as u64 + 4,
+                format!("{name} has {} values, expected 1", e.count),
+            ));
+        }
         match e.kind {
             3 => Ok(u32::from(le16(&e.value, 0))),
             4 => Ok(le32(&e.value, 0)),
@@ -492,6 +568,69 @@ mod tests {
             let _ = write_description(&t[..cut], b"{\"x\": 1}");
             let _ = read_description(&t[..cut]);
         }
+    }
+
+    /// `sample()` with entry `index` (0 to 4: tags 256, 257, 258, 273, 279) holding `count`
+    /// values at offset `at`.
+    fn pointing(index: usize, count: u32, at: u32) -> Vec<u8> {
+        let mut t = sample();
+        let entry = 8 + 2 + 12 * index;
+        t[entry + 4..entry + 8].copy_from_slice(&count.to_le_bytes());
+        t[entry + 8..entry + 12].copy_from_slice(&at.to_le_bytes());
+        t
+    }
+
+    #[test]
+    fn refuses_overlaps_the_rewrite_would_write_over() {
+        // Found by the tiff_rewrite fuzz target: a StripOffsets array over the IFD had its
+        // "offsets" moved over the new entries (the entry count became 25), and one over the
+        // header moved the byte order mark; either way the file returned did not parse.
+        let ifd_end = 8 + 2 + 12 * 5 + 4;
+        let cases = [
+            (pointing(3, 3, 8), "overlaps"), // strip offsets over the IFD
+            (pointing(2, 3, ifd_end - 2), "the IFD"), // bits per sample over its end
+            (pointing(2, 3, ifd_end - 70), "the IFD"), // over its start
+            (pointing(3, 3, 1), "the 8-byte header"), // strip offsets over the header
+            (pointing(3, 2, ifd_end), "tag 258"), // strip offsets over a value
+            (pointing(2, 40, 2), "the IFD"), // a long value across the IFD
+        ];
+        for (t, what) in cases {
+            parse_ifd(&t).unwrap();
+            let e = write_description(&t, b"{\"a\": 1}").unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Tiff);
+            assert!(
+                e.message.contains("overlaps") && e.message.contains(what),
+                "{}",
+                e.message
+            );
+        }
+        // A value over the header is kept as it is (only offset arrays change there), and one
+        // that starts where the IFD ends is moved with everything after it.
+        for t in [pointing(2, 3, 0), pointing(2, 3, ifd_end)] {
+            let out = write_description(&t, b"{\"a\": 1}").unwrap();
+            assert_eq!(read_description(&out).unwrap(), b"{\"a\": 1}");
+            let old = parse_ifd(&t).unwrap().entries[2].offset() as usize;
+            let new = parse_ifd(&out).unwrap().entries[2].offset() as usize;
+            assert_eq!(out[new..new + 6], t[old..old + 6]);
+        }
+    }
+
+    #[test]
+    fn size_needs_one_value() {
+        // With three SHORTs the value field is an offset, which was read as the width (and so
+        // changed when a rewrite moved it; found by the tiff_rewrite fuzz target).
+        let three = pointing(0, 3, 8 + 2 + 12 * 5 + 4);
+        let e = size(&three).unwrap_err();
+        assert!(
+            e.message.contains("ImageWidth has 3 values"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            size(&pointing(1, 0, 7)).unwrap_err().kind,
+            crate::error::ErrorKind::Tiff
+        );
+        assert_eq!(size(&sample()).unwrap(), (2, 1));
     }
 
     #[test]

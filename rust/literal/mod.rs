@@ -25,6 +25,8 @@ mod strings;
 mod tape;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, fuzzing))]
+pub mod write;
 
 pub use tape::{Node, Parsed, Text, Value};
 

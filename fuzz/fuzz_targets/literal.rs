@@ -1,0 +1,37 @@
+//! The payload parser: `literal::parse`, then the round trip: the tape written back as literal
+//! text (both spellings of `literal::write`) parses again to the same tape, node for node. Also
+//! the face-header take-apart (`face::face_parts`) on whatever parses.
+//!
+//! The nesting limit is the highest `faceio.set_limits` allows, so that the deepest payloads a
+//! user may permit are parsed here (and checked for stack use).
+#![no_main]
+
+use _core::face;
+use _core::literal::{self, write, write::Spelling};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_DEPTH: usize = 1000;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(first) = literal::parse(data, MAX_DEPTH) else {
+        return;
+    };
+    let _ = face::face_parts(&first);
+    for spelling in [Spelling::Plain, Spelling::Alternate] {
+        let text = write::write(&first, spelling);
+        // One more level: the writer may put a string Python decodes in parentheses.
+        let again = literal::parse(&text, MAX_DEPTH + 1).unwrap_or_else(|e| {
+            panic!(
+                "written back as {:?}, the payload does not parse: {}",
+                String::from_utf8_lossy(&text),
+                e.message
+            )
+        });
+        if let Err(d) = write::same_tape(&first, &again) {
+            panic!(
+                "written back as {:?}, the payload parses differently: {d}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
+});
