@@ -133,6 +133,13 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let (mut w, mut hgt) = (None, None);
     for e in entries.chunks_exact(12) {
         let tag = u16_at(e, 0);
+        if (tag == 256 || tag == 257) && u32_at(e, 4) != 1 {
+            // With several values the field holds an offset, not the size: let OpenCV decide.
+            return Err(bad(
+                ifd,
+                format!("TIFF tag {tag} has {} values, not 1", u32_at(e, 4)),
+            ));
+        }
         let value = match u16_at(e, 2) {
             3 => u32::from(u16_at(e, 8)),
             4 => u32_at(e, 8),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -117,3 +118,24 @@ def test_truncations_never_crash(tiff_bytes: bytes) -> None:
             tiff_read_meta(out[:cut])
         except (TiffFormatError, MetadataNotFound, MetadataSyntaxError):
             pass
+
+
+def test_size_of_a_tiff_whose_width_has_several_values(tmp_path: Path) -> None:
+    """ImageWidth with 3 values holds an offset, not the width: never reported as the size.
+
+    (An input the tiff_rewrite fuzz target found: faceio reported an offset, 204, as the width.)
+    """
+    import cv2
+    import numpy as np
+
+    from faceio import UnsupportedFormatError, read_image_meta
+
+    seed = Path(__file__).parent.parent / "fuzz/seeds/tiff_rewrite/image-width-three-values"
+    path = tmp_path / "odd.tif"
+    path.write_bytes(seed.read_bytes())
+    decoded = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        with pytest.raises(UnsupportedFormatError, match=r"odd\.tif"):
+            read_image_meta(path)
+    else:
+        assert read_image_meta(path) == {"width": decoded.shape[1], "height": decoded.shape[0]}
