@@ -1,5 +1,7 @@
 //! Rust values to Python objects, and core errors to the `faceio` exception family.
 
+use std::path::{Path, PathBuf};
+
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -78,15 +80,78 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
     }
 }
 
+/// Why a parsed payload did not become Python objects.
+pub enum ConvError {
+    /// The payload holds a value Python refuses to build (a decimal int over its digit limit,
+    /// an unknown `\N{...}` name): a fault of the file, raised as `MetadataSyntaxError`.
+    Data {
+        /// Where the value's literal starts in the payload, if known.
+        offset: Option<u64>,
+        message: &'static str,
+        /// Python's own exception, chained as `__cause__`.
+        cause: PyErr,
+    },
+    /// Anything else (a header class that raised, MemoryError, KeyboardInterrupt): as it is.
+    Py(PyErr),
+}
+
+impl From<PyErr> for ConvError {
+    fn from(err: PyErr) -> Self {
+        ConvError::Py(err)
+    }
+}
+
+pub type ConvResult<T> = Result<T, ConvError>;
+
+impl ConvError {
+    fn data(offset: Option<u32>, message: &'static str) -> impl FnOnce(PyErr) -> ConvError {
+        move |cause| ConvError::Data {
+            offset: offset.map(u64::from),
+            message,
+            cause,
+        }
+    }
+
+    /// Whether this is a fault of the payload (rather than of a class or of Python itself).
+    pub fn is_data(&self) -> bool {
+        matches!(self, ConvError::Data { .. })
+    }
+
+    /// The Python exception: for a data fault a `MetadataSyntaxError` naming `path` (when the
+    /// payload came from a file) and the payload offset, with Python's exception as its cause.
+    pub fn into_pyerr(self, py: Python<'_>, path: Option<&Path>) -> PyErr {
+        let (offset, message, cause) = match self {
+            ConvError::Py(err) => return err,
+            ConvError::Data {
+                offset,
+                message,
+                cause,
+            } => (offset, message, cause),
+        };
+        let at = offset.map_or(String::new(), |o| format!(" byte {o}"));
+        let mut err = Error::new(
+            ErrorKind::Syntax,
+            offset,
+            format!("faceswap payload{at}: {message} ({cause})"),
+        );
+        if let Some(path) = path {
+            err = err.with_path(path);
+        }
+        let err = to_pyerr(py, err);
+        err.set_cause(py, Some(cause));
+        err
+    }
+}
+
 /// Build the Python object for a parsed payload.
-pub fn parsed_to_py<'py>(py: Python<'py>, p: &Parsed) -> PyResult<Bound<'py, PyAny>> {
+pub fn parsed_to_py<'py>(py: Python<'py>, p: &Parsed) -> ConvResult<Bound<'py, PyAny>> {
     let mut i = 0;
     node_to_py(py, p, &mut i)
 }
 
 /// The object for the node at `*i` (and its items), advancing `*i` past them. Recursion depth is
 /// bounded by the parser's nesting limit.
-fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound<'py, PyAny>> {
+fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bound<'py, PyAny>> {
     let node = p
         .nodes
         .get(*i)
@@ -97,15 +162,23 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
         Node::None => py.None().into_bound(py),
         Node::Ellipsis => py.Ellipsis().into_bound(py),
         Node::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
-        Node::Int(v) => v.into_pyobject(py)?.into_any(),
+        Node::Int(v) => PyInt::new(py, v).into_any(),
         Node::BigInt {
             start,
             len,
             radix,
             negative,
+            at,
         } => {
             let digits = utf8(p.slice(start, len))?;
-            let int = py.get_type::<PyInt>().call1((digits, radix))?;
+            // Python refuses decimal ints of more digits than sys.get_int_max_str_digits().
+            let int = py
+                .get_type::<PyInt>()
+                .call1((digits, radix))
+                .map_err(ConvError::data(
+                    Some(at),
+                    "an int literal Python refuses to convert",
+                ))?;
             if negative {
                 int.neg()?
             } else {
@@ -126,9 +199,16 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
                     .call_method1(intern!(py, "decode"), ("utf-8", "surrogatepass"))?,
             }
         }
-        Node::PyStr { start, len } => {
-            let src = utf8(p.slice(start, len))?;
-            py.import("ast")?.getattr("literal_eval")?.call1((src,))?
+        Node::PyStr { start, len, at } => {
+            // The escape form of the content is what Python's own parser hands this codec
+            // for a string literal, so the names resolve exactly as in Python.
+            let escaped = PyBytes::new(py, &unicode_escape_form(p.slice(start, len)));
+            escaped
+                .call_method1(intern!(py, "decode"), ("unicode_escape",))
+                .map_err(ConvError::data(
+                    Some(at),
+                    "a \\N{...} escape that names no character",
+                ))?
         }
         Node::Bytes { start, len } => PyBytes::new(py, p.slice(start, len)).into_any(),
         Node::List { items: n, .. } => PyList::new(py, items(py, p, i, n)?)?.into_any(),
@@ -136,7 +216,9 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
         Node::Set { items: n, .. } => {
             let set = PySet::empty(py)?;
             for _ in 0..n {
-                set.add(node_to_py(py, p, i)?)?;
+                // The parser refuses unhashable items; a failure here is still the payload's.
+                set.add(node_to_py(py, p, i)?)
+                    .map_err(ConvError::data(None, "a set item Python cannot hash"))?;
             }
             set.into_any()
         }
@@ -145,11 +227,51 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> PyResult<Bound
             for _ in 0..n {
                 let k = node_to_py(py, p, i)?;
                 let v = node_to_py(py, p, i)?;
-                d.set_item(k, v)?;
+                d.set_item(k, v)
+                    .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;
             }
             d.into_any()
         }
     })
+}
+
+/// A `PyStr` node's content (see [`Node::PyStr`]) as ASCII for Python's `unicode_escape`
+/// codec: each name as `\N{NAME}`, a backslash doubled, every other non-ASCII character (lone
+/// surrogates included) as `\UXXXXXXXX`.
+fn unicode_escape_form(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 16);
+    let mut k = 0;
+    while let Some(&b) = content.get(k) {
+        let (len, lead) = match b {
+            0xFF => {
+                let name = content[k + 1..].split(|&c| c == 0xFF).next().unwrap_or(&[]);
+                out.extend_from_slice(b"\\N{");
+                out.extend_from_slice(name);
+                out.push(b'}');
+                k += name.len() + 2;
+                continue;
+            }
+            b'\\' => {
+                out.extend_from_slice(b"\\\\");
+                k += 1;
+                continue;
+            }
+            0..=0x7F => {
+                out.push(b);
+                k += 1;
+                continue;
+            }
+            // The (generalized) UTF-8 the parser wrote: a lead byte and its continuation bytes.
+            0xC0..=0xDF => (2, u32::from(b & 0x1F)),
+            0xE0..=0xEF => (3, u32::from(b & 0x0F)),
+            _ => (4, u32::from(b & 0x07)),
+        };
+        let tail = content.get(k + 1..k + len).unwrap_or(&[]);
+        let code = tail.iter().fold(lead, |v, &c| v << 6 | u32::from(c & 0x3F));
+        out.extend_from_slice(format!("\\U{code:08x}").as_bytes());
+        k += len;
+    }
+    out
 }
 
 fn utf8(b: &[u8]) -> PyResult<&str> {
@@ -162,7 +284,7 @@ fn items<'py>(
     p: &Parsed,
     i: &mut usize,
     n: u32,
-) -> PyResult<Vec<Bound<'py, PyAny>>> {
+) -> ConvResult<Vec<Bound<'py, PyAny>>> {
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {
         out.push(node_to_py(py, p, i)?);
@@ -171,7 +293,7 @@ fn items<'py>(
 }
 
 /// `{"width": w, "height": h}` plus `"itxt"` when the file has a faceswap header.
-pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> PyResult<Bound<'py, PyDict>> {
+pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> ConvResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "width"), m.width)?;
     d.set_item(intern!(py, "height"), m.height)?;
@@ -230,7 +352,7 @@ pub fn face_to_py<'py>(
     p: &Parsed,
     obj: &Object,
     classes: &[Bound<'py, PyAny>],
-) -> PyResult<Bound<'py, PyAny>> {
+) -> ConvResult<Bound<'py, PyAny>> {
     let names = field_names(py);
     let node = |i: usize| {
         let mut at = i;
@@ -247,7 +369,10 @@ pub fn face_to_py<'py>(
                 let items = p.seq_items(*i).unwrap_or_default();
                 PyTuple::new(
                     py,
-                    items.into_iter().map(node).collect::<PyResult<Vec<_>>>()?,
+                    items
+                        .into_iter()
+                        .map(node)
+                        .collect::<ConvResult<Vec<_>>>()?,
                 )?
                 .into_any()
             }
@@ -272,7 +397,7 @@ pub fn face_to_py<'py>(
     let class = classes
         .get(obj.class)
         .ok_or_else(|| PyValueError::new_err("header classes: one class per schema entry"))?;
-    class.call((), Some(&kwargs))
+    Ok(class.call((), Some(&kwargs))?)
 }
 
 /// `(True, header object)` for a face header, built with `classes`, else `(False, payload)`.
@@ -280,7 +405,7 @@ pub fn face_payload_to_py<'py>(
     py: Python<'py>,
     (parsed, parts): &crate::meta::FacePayload,
     classes: &[Bound<'py, PyAny>],
-) -> PyResult<(bool, Bound<'py, PyAny>)> {
+) -> ConvResult<(bool, Bound<'py, PyAny>)> {
     match parts {
         Some(parts) => Ok((true, face_to_py(py, parsed, parts, classes)?)),
         None => Ok((false, parsed_to_py(py, parsed)?)),
@@ -328,9 +453,11 @@ pub fn no_batch(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
     )
 }
 
-/// Record a hand-off of finished files: their status, problems and (with `classes`) headers.
+/// Record a hand-off of finished files (of `paths`): their status, problems and (with
+/// `classes`) headers.
 pub fn take_outcomes(
     py: Python<'_>,
+    paths: &[PathBuf],
     items: Vec<(usize, FileOutcome)>,
     status: &mut [u8],
     problems: &Bound<'_, PyDict>,
@@ -360,9 +487,18 @@ pub fn take_outcomes(
         };
         if let (Some(classes), Some(payload)) = (classes, header) {
             let classes: Vec<_> = classes.iter().map(|c| c.bind(py).clone()).collect();
-            // The first exception (from a class, or Ctrl-C) ends the batch: the workers skip
-            // the files they have not started.
-            headers[i] = Some(face_payload_to_py(py, &payload, &classes)?.1.unbind());
+            match face_payload_to_py(py, &payload, &classes) {
+                Ok((_, header)) => headers[i] = Some(header.unbind()),
+                // A payload Python cannot build is that file's problem, like a parse error.
+                Err(err) if err.is_data() => {
+                    status[i] = FAILED;
+                    let err = err.into_pyerr(py, paths.get(i).map(PathBuf::as_path));
+                    problems.set_item(i, err.into_value(py))?;
+                }
+                // Any other exception (from a class, or Ctrl-C) ends the batch: the workers
+                // skip the files they have not started.
+                Err(err) => return Err(err.into_pyerr(py, None)),
+            }
         }
     }
     Ok(())

@@ -66,7 +66,7 @@ fn png_read_meta<'py>(py: Python<'py>, image: &[u8]) -> PyResult<Bound<'py, PyAn
     let value = py
         .detach(|| parse_png_payload(image, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    parsed_to_py(py, &value)
+    parsed_to_py(py, &value).map_err(|e| e.into_pyerr(py, None))
 }
 
 /// Like `png_read_meta`, but a payload with exactly a face header's shape comes back built as
@@ -82,7 +82,7 @@ fn png_read_face<'py>(
     let payload = py
         .detach(|| parse_face_payload(image, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    face_payload_to_py(py, &payload, &classes)
+    face_payload_to_py(py, &payload, &classes).map_err(|e| e.into_pyerr(py, None))
 }
 
 /// Check every chunk of an in-memory PNG (bounds, CRCs, IHDR first, IDAT present, IEND).
@@ -113,7 +113,7 @@ fn parse_literal<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bou
         &owned
     };
     let value = literal::parse(bytes, limits::current().max_depth).map_err(|e| to_pyerr(py, e))?;
-    parsed_to_py(py, &value)
+    parsed_to_py(py, &value).map_err(|e| e.into_pyerr(py, None))
 }
 
 /// Size and faceswap payload of one image file, reading only the bytes needed.
@@ -123,7 +123,7 @@ fn read_image_meta<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, P
     let m = py
         .detach(|| meta::read_image_meta(&path, &lim))
         .map_err(|e| to_pyerr(py, e))?;
-    meta_to_dict(py, &m)
+    meta_to_dict(py, &m).map_err(|e| e.into_pyerr(py, Some(&path)))
 }
 
 /// Insert an ImageDescription holding `payload` into a single-IFD little-endian TIFF.
@@ -254,7 +254,15 @@ fn decode_png_batch<'py>(
         batch::run(n, work, FileOutcome::is_fatal, |items| {
             Python::attach(|py| {
                 let problems = problems.bind(py);
-                let taken = take_outcomes(py, items, &mut status, problems, &mut headers, &classes);
+                let taken = take_outcomes(
+                    py,
+                    &paths,
+                    items,
+                    &mut status,
+                    problems,
+                    &mut headers,
+                    &classes,
+                );
                 taken.map_err(|e| error = Some(e)).is_ok()
             })
         })
@@ -331,10 +339,20 @@ impl MetaBatch {
             if let Some(item) = st.ready.pop_front() {
                 let path = self.paths[st.next].bind(py).clone();
                 st.next += 1;
-                let value = match item {
-                    Ok(m) => meta_to_dict(py, &m)?.into_any(),
-                    Err(e) => to_pyerr(py, e).into_value(py).into_bound(py).into_any(),
+                let failed = match item {
+                    Ok(m) => match meta_to_dict(py, &m) {
+                        Ok(d) => return Ok(Some(PyTuple::new(py, [path, d.into_any()])?)),
+                        // A payload Python cannot build fails its own file, like a parse
+                        // error, so that a collecting caller goes on to the next file.
+                        Err(e) if e.is_data() => {
+                            let file = path.extract::<PathBuf>().ok();
+                            e.into_pyerr(py, file.as_deref())
+                        }
+                        Err(e) => return Err(e.into_pyerr(py, None)),
+                    },
+                    Err(e) => to_pyerr(py, e),
                 };
+                let value = failed.into_value(py).into_bound(py).into_any();
                 return Ok(Some(PyTuple::new(py, [path, value])?));
             }
             // Wait for the next chunk without holding the GIL.

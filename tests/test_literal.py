@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -406,12 +407,164 @@ def test_rejects_what_literal_eval_rejects(text: str) -> None:
         parse_literal(text)
 
 
-def test_unhashable_keys_raise_type_error_like_literal_eval() -> None:
-    for text in ("{[1]: 2}", "{[1], 2}"):
-        with pytest.raises(TypeError):
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("{[1]: 2}", "[1]"),
+        ("{[1], 2}", "[1]"),
+        ("{{1}}", "{1}"),
+        ("{1: 2, {}: 3}", "{}"),
+        ("{1, set()}", "set()"),
+        ("{(1, (2, [3])): 4}", "(1, (2, [3]))"),
+        ("[{'a': 1, (1, {2: 3}): 4}]", "(1, {2: 3})"),
+    ],
+)
+def test_unhashable_keys_are_syntax_errors_at_the_key(text: str, key: str) -> None:
+    # literal_eval raises TypeError while building the value; faceio refuses the payload with
+    # its own exception, pointing at the key.
+    with pytest.raises(TypeError):
+        literal_eval(text)
+    with pytest.raises(MetadataSyntaxError, match="hashable") as info:
+        parse_literal(text)
+    assert info.value.offset == text.rindex(key)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "['\\N{BULLET}'\n'a']",
+        "('\\N{BULLET}' # a comment\n 'a')",
+        "{'a'\r\n'\\N{EM DASH}': 1}",
+        "['a' \\\n '\\N{bullet}']",
+        "['\\N{BULLET}'\n\n  # c\n  '\\N{LATIN CAPITAL LETTER GHA}']",
+        "'\\ud800\\N{BULLET}\\\\N{BULLET}é\\U0001F600\\x00'",
+        "'\\q' '\\N{NULL}'",
+        "u'''\\N{CJK UNIFIED IDEOGRAPH-4E00}\n''' r'\\N{BULLET}'",
+    ],
+)
+def test_named_escapes_match_literal_eval(text: str) -> None:
+    # Joined across a newline or a comment inside brackets, next to every other kind of
+    # content; pytest turns warnings into errors, and faceio gives none.
+    assert same(parse_literal(text), literal_eval(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["'\\N{NOPE}'", "['a', '\\N{LATIN CAPITAL LETTER A WITH MACRON AND GRAVE}']"]
+)
+def test_unknown_character_names_are_syntax_errors(text: str) -> None:
+    with pytest.raises(SyntaxError):
+        literal_eval(text)
+    with pytest.raises(MetadataSyntaxError, match="names no character") as info:
+        parse_literal(text)
+    assert info.value.offset == text.index("'\\N")
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("text", ["'\\N{}'", "'\\N{BULLET'", "'\\N{BULL_ET}'", "'\\N{é}'"])
+def test_impossible_character_names_are_refused_by_the_parser(text: str) -> None:
+    with pytest.raises(SyntaxError):
+        literal_eval(text)
+    with pytest.raises(MetadataSyntaxError, match="character name") as info:
+        parse_literal(text)
+    assert info.value.offset == text.index("\\")
+
+
+def test_decimal_ints_over_pythons_digit_limit() -> None:
+    limit = sys.get_int_max_str_digits()
+    big = "1" * (limit + 1)
+    for text in (big, f"-{big}", f"[0, {big}]"):
+        with pytest.raises(SyntaxError):
             literal_eval(text)
-        with pytest.raises(TypeError):
+        with pytest.raises(MetadataSyntaxError, match="refuses to convert") as info:
             parse_literal(text)
+        assert info.value.offset == text.index(big)
+        assert isinstance(info.value.__cause__, ValueError)
+    # Python's limit is the one that applies, as set at the time.
+    sys.set_int_max_str_digits(limit + 10)
+    try:
+        assert parse_literal(big) == int(big)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    # Only decimal ints have a limit.
+    hexadecimal = "0x" + "f" * (limit + 1)
+    assert same(parse_literal(hexadecimal), literal_eval(hexadecimal))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(2**53, 2**1100),
+    st.sampled_from(["0x", "0o", "0b", "0X", ""]),
+    st.sampled_from(["", "-"]),
+    st.sampled_from(["+1j", "-2.5j", "+0j"]),
+)
+def test_complex_with_a_big_real_part_matches_literal_eval(
+    n: int, base: str, sign: str, imag: str
+) -> None:
+    # Python rounds the int to the nearest float once; digit-by-digit arithmetic in floats
+    # ended 1 ulp off for big hex, octal and binary ints.
+    digits = format(n, base[1:].lower()) if base else str(n)
+    text = f"{sign}{base}{digits}{imag}"
+    try:
+        expected = literal_eval(text)
+    except OverflowError:
+        with pytest.raises(MetadataSyntaxError):
+            parse_literal(text)
+        return
+    assert same(parse_literal(text), expected), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0x137021ce6ec9d28663ca828dd5f4b3b2e4b06ce60741c7a8+1j",
+        "-0x1597524d6af51e8722c21b6092+1j",
+        "0o27767051216614213044116357750723161500034354-2j",
+        "0b1011110111000010101011101001101100011110100101110010010010000100001011110111100110100001"
+        "10000111011010000001110001101101101001101111000111000001101111000010000100110110100001"
+        "011100101000100101000101000011000111010011111110011101101011111001111011000011000100110"
+        "100011101100110001000101+0j",
+    ],
+)
+def test_complex_real_parts_that_were_an_ulp_off(text: str) -> None:
+    assert same(parse_literal(text), literal_eval(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("\x0c\tTrue", False),  # the tab after a form feed indents the first line
+        ("\x0c True", False),
+        (" \x0c\tTrue", False),  # literal_eval strips the space, not the form feed
+        ("\n\x0c\t1", False),
+        ("\t\x0cTrue", True),  # a form feed goes back to column 0
+        ("\x0cTrue", True),
+        ("\n \x0c1", True),
+        ("\x0c\t\n1", True),  # a blank line
+    ],
+)
+def test_form_feeds_in_the_first_lines_indentation(text: str, valid: bool) -> None:
+    if valid:
+        assert same(parse_literal(text), literal_eval(text))
+        return
+    with pytest.raises(SyntaxError):
+        literal_eval(text)
+    with pytest.raises(MetadataSyntaxError, match="indent"):
+        parse_literal(text)
+
+
+@pytest.mark.parametrize(
+    "data", [b"[1, # \xff\n 2]", b"1 # caf\xc3\n", b"# \xe2\x82\n1", b"{'a': 1} # \xed\xa0\x80"]
+)
+def test_invalid_utf8_in_a_comment(data: bytes) -> None:
+    # Python decodes the whole text before it tokenizes, comments included (so does faceswap).
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    with pytest.raises(MetadataSyntaxError, match="UTF-8") as info:
+        parse_literal(data)
+    first_non_ascii = next(i for i, b in enumerate(data) if b >= 0x80)
+    assert info.value.offset == first_non_ascii
+    # Valid UTF-8 in a comment is fine.
+    assert parse_literal("[1, # café 😀\n 2]".encode()) == [1, 2]
 
 
 @settings(max_examples=1500, deadline=None)

@@ -65,11 +65,12 @@ impl<'a> Parser<'a> {
         while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.i += 1;
         }
+        let first_line = self.i;
         self.skip_space(true);
         if self.i >= self.s.len() {
             return Err(self.err("expected a value, found the end of the payload"));
         }
-        if self.indented_line(self.i) {
+        if self.indented_line(first_line, self.i) {
             return Err(self.err("unexpected indent"));
         }
         self.expr()?;
@@ -88,7 +89,7 @@ impl<'a> Parser<'a> {
         if self.s[end_of_value..]
             .iter()
             .any(|&b| b == b'\n' || b == b'\r')
-            && self.indented_line(self.i)
+            && self.indented_line(first_line, self.i)
         {
             return Err(self.err("unexpected indent at the end of the payload"));
         }
@@ -103,16 +104,26 @@ impl<'a> Parser<'a> {
         Error::syntax(at as u64, msg)
     }
 
-    /// Whether the text from the start of `at`'s line up to `at` is blank but indented (spaces or
-    /// tabs), where that line is not the first.
-    fn indented_line(&self, at: usize) -> bool {
+    /// Whether the text from the start of `at`'s line up to `at` is blank but indented, as
+    /// Python's tokenizer counts indentation: a space adds a column, a tab moves to the next
+    /// multiple of 8, a form feed goes back to column 0. The first line starts at
+    /// `first_line`, past the spaces and tabs `ast.literal_eval` strips (so `"\x0c\t1"`, where
+    /// the tab follows a form feed, is indented).
+    fn indented_line(&self, first_line: usize, at: usize) -> bool {
         let line_start = match self.s[..at].iter().rposition(|&b| b == b'\n' || b == b'\r') {
             Some(n) => n + 1,
-            None => return false,
+            None => first_line.min(at),
         };
-        let line = &self.s[line_start..at];
-        line.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\x0c'))
-            && line.iter().any(|&b| b == b' ' || b == b'\t')
+        let mut column = 0usize;
+        for &b in &self.s[line_start..at] {
+            match b {
+                b' ' => column += 1,
+                b'\t' => column = (column / 8 + 1) * 8,
+                b'\x0c' => column = 0,
+                _ => return false,
+            }
+        }
+        column > 0
     }
 
     pub(super) fn peek(&self) -> Option<u8> {
@@ -143,15 +154,18 @@ impl<'a> Parser<'a> {
     }
 
     pub(super) fn describe_here(&self) -> String {
-        match std::str::from_utf8(&self.s[self.i..])
-            .ok()
-            .and_then(|t| t.chars().next())
-        {
-            Some(c) => format!("{c:?}"),
-            None => match self.peek() {
-                Some(b) => format!("byte 0x{b:02x}"),
-                None => "the end of the payload".to_string(),
-            },
+        // The character at the cursor: at most 4 bytes of UTF-8.
+        let rest = &self.s[self.i..];
+        let head = &rest[..rest.len().min(4)];
+        let valid = match std::str::from_utf8(head) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+        };
+        match (valid.chars().next(), self.peek()) {
+            (Some(c), _) => format!("{c:?}"),
+            (None, Some(b)) if b >= 0x80 => format!("invalid UTF-8 (byte 0x{b:02x})"),
+            (None, Some(b)) => format!("byte 0x{b:02x}"),
+            (None, None) => "the end of the payload".to_string(),
         }
     }
 
@@ -174,11 +188,8 @@ impl<'a> Parser<'a> {
                 b' ' | b'\t' | b'\x0c' => self.i += 1,
                 b'\n' | b'\r' if nl_ok => self.i += 1,
                 b'#' => {
-                    while let Some(c) = self.peek() {
-                        if c == b'\n' || c == b'\r' || c == 0 {
-                            break;
-                        }
-                        self.i += 1;
+                    if !self.skip_comment() {
+                        break;
                     }
                 }
                 b'\\' => {
@@ -199,6 +210,26 @@ impl<'a> Parser<'a> {
                 _ => break,
             }
         }
+    }
+
+    /// Move past a comment to the end of its line (or a NUL, which the caller refuses).
+    /// Python decodes the whole text as UTF-8, comments too: at invalid UTF-8 the cursor stops
+    /// on the bad byte, which no token can start with, and `false` is returned.
+    fn skip_comment(&mut self) -> bool {
+        let rest = &self.s[self.i..];
+        let len = rest
+            .iter()
+            .position(|&c| c == b'\n' || c == b'\r' || c == 0)
+            .unwrap_or(rest.len());
+        let comment = &rest[..len];
+        if !comment.is_ascii() {
+            if let Err(e) = std::str::from_utf8(comment) {
+                self.i += e.valid_up_to();
+                return false;
+            }
+        }
+        self.i += len;
+        true
     }
 
     fn expect(&mut self, b: u8, what: &str) -> Result<()> {
@@ -275,7 +306,7 @@ impl<'a> Parser<'a> {
                     return Err(self.err_at(at, "a sign must be followed by a number"));
                 }
                 if sign == b'-' {
-                    self.negate_last();
+                    self.negate_last(at);
                 }
                 Ok(if kind == Num::Real {
                     Num::SignedReal
@@ -351,7 +382,12 @@ impl<'a> Parser<'a> {
             if self.list_float(close) {
                 n += self.more_floats(close);
             } else {
+                let (item, item_at) = (self.out.nodes.len(), self.i);
                 self.expr()?;
+                // `}` closes only a set here (a dict has its own loop).
+                if close == b'}' {
+                    self.check_hashable(item, item_at, false)?;
+                }
             }
             n += 1;
             self.skip_space(false);
@@ -462,9 +498,12 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(());
         }
+        let first_at = self.i;
         self.expr()?;
         self.skip_space(false);
-        let node = if self.peek() == Some(b':') {
+        let is_dict = self.peek() == Some(b':');
+        self.check_hashable(at + 1, first_at, is_dict)?;
+        let node = if is_dict {
             let items = self.dict_rest(open_at)?;
             Node::Dict {
                 items,
@@ -480,6 +519,36 @@ impl<'a> Parser<'a> {
         self.out.nodes[at] = node;
         self.depth -= 1;
         Ok(())
+    }
+
+    /// Refuse a dict key (`key`) or set item whose value Python cannot hash: a list, dict or
+    /// set, or a tuple holding one at any depth. `ast.literal_eval` raises TypeError for these
+    /// when it builds the value; here the offset (`at`) is known. `node` is its first node.
+    fn check_hashable(&self, node: usize, at: usize, key: bool) -> Result<()> {
+        let unhashable = |n: &Node| match n {
+            Node::List { .. } => Some("list"),
+            Node::Dict { .. } => Some("dict"),
+            Node::Set { .. } => Some("set"),
+            _ => None,
+        };
+        let found = match self.out.nodes.get(node) {
+            Some(Node::Tuple { .. }) => self.out.nodes[node + 1..].iter().find_map(unhashable),
+            Some(n) => unhashable(n),
+            None => None,
+        };
+        let Some(kind) = found else {
+            return Ok(());
+        };
+        let role = if key { "dict key" } else { "set item" };
+        let what = if matches!(self.out.nodes.get(node), Some(Node::Tuple { .. })) {
+            format!("a tuple holding a {kind}")
+        } else {
+            format!("a {kind}")
+        };
+        Err(self.err_at(
+            at,
+            &format!("a {role} must be hashable, and {what} is not (Python raises TypeError)"),
+        ))
     }
 
     /// At the `:` after a dict's first key: the rest of the dict, through its `}`; returns how
@@ -506,7 +575,9 @@ impl<'a> Parser<'a> {
                 None => return Err(self.unclosed(open_at)),
                 _ => return Err(self.expected("',' or '}'")),
             }
+            let (key, key_at) = (self.out.nodes.len(), self.i);
             self.expr()?;
+            self.check_hashable(key, key_at, true)?;
             self.expect(b':', "':' after a dict key")?;
             self.expr()?;
             pairs += 1;
@@ -567,8 +638,12 @@ impl<'a> Parser<'a> {
                 (Node::Set { items: 0, size: 0 }, Num::No)
             }
             _ => {
-                let name = String::from_utf8_lossy(word);
-                return Err(self.err_at(start, &format!("unexpected name {name:?}")));
+                let what = match std::str::from_utf8(word) {
+                    Ok(name) => format!("unexpected name {name:?}"),
+                    // Python decodes the whole text first (a bad byte in a comment stops here).
+                    Err(_) => "invalid UTF-8".to_string(),
+                };
+                return Err(self.err_at(start, &what));
             }
         };
         self.push(node);

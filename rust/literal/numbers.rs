@@ -76,7 +76,7 @@ impl Parser<'_> {
             return Err(self.err_at(start, "invalid number literal: no digits"));
         }
         self.end_of_number(start)?;
-        self.push_int(digits, us, radix);
+        self.push_int(start, digits, us, radix);
         Ok(())
     }
 
@@ -119,7 +119,7 @@ impl Parser<'_> {
                 "leading zeros in decimal integer literals are not permitted",
             ));
         }
-        self.push_int(digits, us, 10);
+        self.push_int(start, digits, us, 10);
         Ok(Num::Real)
     }
 
@@ -155,8 +155,9 @@ impl Parser<'_> {
         Ok(Num::Real)
     }
 
-    /// Push an int from its digit bytes (ASCII digits of `radix`, maybe with underscores).
-    fn push_int(&mut self, digits: &[u8], underscores: bool, radix: u32) {
+    /// Push an int from its digit bytes (ASCII digits of `radix`, maybe with underscores); its
+    /// literal starts at `at`.
+    fn push_int(&mut self, at: usize, digits: &[u8], underscores: bool, radix: u32) {
         let mut v: i64 = 0;
         let mut fits = true;
         for &b in digits {
@@ -191,6 +192,7 @@ impl Parser<'_> {
             len,
             radix: radix as u8,
             negative: false,
+            at: Self::count(at),
         });
     }
 
@@ -267,8 +269,9 @@ impl Parser<'_> {
         }
     }
 
-    /// Negate the number node just pushed (a unary minus before it).
-    pub(super) fn negate_last(&mut self) {
+    /// Negate the number node just pushed (a unary minus before it), whose literal starts at
+    /// `at`.
+    pub(super) fn negate_last(&mut self, at: usize) {
         let Some(last) = self.out.nodes.last().copied() else {
             return;
         };
@@ -285,6 +288,7 @@ impl Parser<'_> {
                         len: Self::count(digits.len()),
                         radix: 10,
                         negative: false,
+                        at: Self::count(at),
                     }
                 }
             },
@@ -293,6 +297,7 @@ impl Parser<'_> {
                 len,
                 radix,
                 negative,
+                at,
             } => {
                 // -9223372036854775808 fits in i64 once negated.
                 let digits = std::str::from_utf8(self.out.slice(start, len)).unwrap_or("");
@@ -304,6 +309,7 @@ impl Parser<'_> {
                         len,
                         radix,
                         negative: !negative,
+                        at,
                     }
                 }
             }
@@ -329,6 +335,7 @@ impl Parser<'_> {
                 len,
                 radix,
                 negative,
+                ..
             }) => big_to_f64(negative, self.out.slice(s, len), u32::from(radix))
                 .ok_or_else(|| self.err_at(start, "integer too large to convert to float"))?,
             _ => return Err(self.err_at(start, "expected a real number")),
@@ -392,15 +399,51 @@ fn big_to_f64(negative: bool, digits: &[u8], radix: u32) -> Option<f64> {
         // Correctly rounded, as Python's int-to-float conversion is.
         text.parse::<f64>().ok()?
     } else {
-        let mut v = 0f64;
-        for d in text.chars() {
-            v = v * f64::from(radix) + f64::from(d.to_digit(radix)?);
-        }
-        v
+        pow2_digits_to_f64(digits, radix)?
     };
     // Python raises OverflowError for ints beyond float range in a complex sum.
     if v.is_infinite() {
         return None;
     }
     Some(if negative { -v } else { v })
+}
+
+/// The value of digits in a power-of-two `radix` (2, 8 or 16), rounded to nearest, ties to even,
+/// as Python converts an int to float. Multiplying digit by digit in f64 rounds at every step
+/// and can end an ulp off once the value passes 2^53.
+fn pow2_digits_to_f64(digits: &[u8], radix: u32) -> Option<f64> {
+    let bits_per_digit = radix.trailing_zeros();
+    // The value's top 64 bits in `top`; every bit below them only decides `sticky`.
+    let mut top = 0u64;
+    let mut width = 0u32; // significant bits read so far
+    let mut sticky = false;
+    for &b in digits {
+        let d = u64::from((b as char).to_digit(radix)?);
+        for k in (0..bits_per_digit).rev() {
+            let bit = (d >> k) & 1;
+            if width == 0 && bit == 0 {
+                continue; // leading zeros
+            }
+            if width < 64 {
+                top = top << 1 | bit;
+            } else {
+                sticky |= bit == 1;
+            }
+            width = width.saturating_add(1);
+        }
+    }
+    if width <= 64 {
+        // Exact in u64; `as` rounds to nearest, ties to even.
+        return Some(top as f64);
+    }
+    // With the lost bits folded into the lowest one, rounding the 64 kept bits to 53 gives
+    // the correctly rounded result: that bit lies far below the rounding position.
+    let mantissa = (top | u64::from(sticky)) as f64;
+    let shift = i32::try_from(width - 64).ok()?;
+    // 2^shift is exact up to 2^1023; past that the value overflows anyway.
+    Some(if shift > 1023 {
+        f64::INFINITY
+    } else {
+        mantissa * 2f64.powi(shift)
+    })
 }

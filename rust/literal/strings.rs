@@ -111,11 +111,10 @@ impl Parser<'_> {
                 len,
             }
         } else if info.named_escape {
-            self.out.arena.truncate(arena_start as usize);
-            self.out.arena.extend_from_slice(&self.s[start..self.i]);
             Node::PyStr {
                 start: arena_start,
-                len: self.arena_pos() - arena_start,
+                len,
+                at: Self::count(start),
             }
         } else {
             Node::Str {
@@ -388,16 +387,28 @@ impl Parser<'_> {
     }
 
     /// `\N{NAME}`, whose backslash is at `at`: it needs the Unicode name table, so Python
-    /// decodes this literal.
+    /// looks the name up when the string is built; here it is checked for the characters a
+    /// name can have and kept between two 0xFF markers (see [`Node::PyStr`]).
     fn named_escape(&mut self, at: usize, info: &mut LitInfo) -> Result<()> {
         if self.peek() != Some(b'{') {
             return Err(self.err_at(at, "malformed \\N character escape"));
         }
-        let close = self.s[self.i..]
+        let from = self.i + 1;
+        // Unicode names and their aliases use only these characters (Python's lookup ignores
+        // case); anything else before the `}` cannot name a character.
+        let len = self.s[from..]
             .iter()
-            .position(|&b| b == b'}')
-            .ok_or_else(|| self.err_at(at, "malformed \\N character escape"))?;
-        self.i += close + 1;
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b' ' || b == b'-'))
+            .unwrap_or(self.s.len() - from);
+        let end = from + len;
+        if len == 0 || self.s.get(end) != Some(&b'}') {
+            return Err(self.err_at(at, "malformed or unknown \\N{...} character name"));
+        }
+        let out = &mut self.out.arena;
+        out.push(0xFF);
+        out.extend_from_slice(&self.s[from..end]);
+        out.push(0xFF);
+        self.i = end + 1;
         info.named_escape = true;
         Ok(())
     }

@@ -9,12 +9,15 @@ pub enum Node {
     Ellipsis,
     Bool(bool),
     Int(i64),
-    /// An int that does not fit in i64: its digits (no sign, no underscores) and radix.
+    /// An int that does not fit in i64: its digits (no sign, no underscores), radix, and `at`,
+    /// where its literal starts in the text (for the error when Python's limit on decimal
+    /// digits refuses it).
     BigInt {
         start: u32,
         len: u32,
         radix: u8,
         negative: bool,
+        at: u32,
     },
     Float(f64),
     Complex {
@@ -28,11 +31,14 @@ pub enum Node {
         len: u32,
         surrogates: bool,
     },
-    /// A string that needs Python itself to decode (it uses `\N{name}` escapes): the literal's
-    /// source text, for `ast.literal_eval`.
+    /// A string with `\N{name}` escapes, whose names only Python's Unicode table knows: its
+    /// content as for `Str` (with surrogates), each escape kept as the byte 0xFF, the name and
+    /// 0xFF again (0xFF is never part of UTF-8; a name is ASCII letters, digits, spaces and
+    /// hyphens). `at` is where its first literal starts in the text.
     PyStr {
         start: u32,
         len: u32,
+        at: u32,
     },
     Bytes {
         start: u32,
@@ -147,6 +153,7 @@ impl Parsed {
                 len,
                 radix,
                 negative,
+                ..
             } => Value::BigInt {
                 negative,
                 digits: String::from_utf8_lossy(self.slice(start, len)).into_owned(),
@@ -159,9 +166,7 @@ impl Parsed {
                 len,
                 surrogates,
             } => Value::Str(self.text(start, len, surrogates)),
-            Node::PyStr { start, len } => {
-                Value::PyStr(String::from_utf8_lossy(self.slice(start, len)).into_owned())
-            }
+            Node::PyStr { start, len, .. } => Value::PyStr(named_text(self.slice(start, len))),
             Node::Bytes { start, len } => Value::Bytes(self.slice(start, len).to_vec()),
             Node::List { items: n, .. } => Value::List(items(n, i)),
             Node::Tuple { items: n, .. } => Value::Tuple(items(n, i)),
@@ -187,6 +192,20 @@ impl Parsed {
             (_, Err(e)) => Text::Surrogates(e.into_bytes()),
         }
     }
+}
+
+/// A `PyStr` node's content in the tree form: each name marker written back as `\N{NAME}`.
+fn named_text(content: &[u8]) -> String {
+    let mut out = String::new();
+    for (k, part) in content.split(|&b| b == 0xFF).enumerate() {
+        let part = String::from_utf8_lossy(part);
+        if k % 2 == 1 {
+            out.push_str(&format!("\\N{{{part}}}"));
+        } else {
+            out.push_str(&part);
+        }
+    }
+    out
 }
 
 /// A string's content, in the tree form.

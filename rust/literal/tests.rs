@@ -303,3 +303,96 @@ fn invalid_utf8_and_nul() {
     assert!(parse(b"'\xff'", 64).is_err());
     assert!(parse(b"'a\0'", 64).is_err());
 }
+
+#[test]
+fn unhashable_keys_and_set_items_are_refused_at_their_offset() {
+    for (text, at) in [
+        ("{[1]: 2}", 1),
+        ("{1: 2, {}: 3}", 7),
+        ("{1, {2}}", 4),
+        ("{(1, (2, [3])): 4}", 1),
+        ("[{set()}]", 2),
+    ] {
+        let e = bad(text);
+        assert_eq!(e.offset, Some(at), "{text}");
+        assert!(e.message.contains("hashable"), "{}", e.message);
+    }
+    // Tuples of hashable values are fine, and lists as values.
+    assert!(matches!(p("{(1, (2, 'a')): [3], 4: {5}}"), Value::Dict(_)));
+}
+
+#[test]
+fn named_escapes_keep_the_name_between_markers() {
+    // Joined across a comment inside brackets, next to a backslash and non-ASCII text.
+    let parsed = parse("['\\\\\\N{bullet}é'\n # c\n '\\N{EM DASH}']".as_bytes(), 64).unwrap();
+    let Some(&Node::PyStr { start, len, at }) = parsed.nodes.get(1) else {
+        panic!("{:?}", parsed.nodes);
+    };
+    assert_eq!(at, 1);
+    let expected = [
+        b"\\\xFFbullet\xFF".as_slice(),
+        "é".as_bytes(),
+        b"\xFFEM DASH\xFF",
+    ]
+    .concat();
+    assert_eq!(parsed.slice(start, len), expected.as_slice());
+    for text in [
+        r"'\N{}'",
+        r"'\N{BULL_ET}'",
+        r"'\N{BULLET'",
+        r"'\N'",
+        r"'\N{é}'",
+    ] {
+        assert!(bad(text).message.contains("\\N"), "{text}");
+    }
+}
+
+#[test]
+fn big_power_of_two_ints_round_once_in_a_complex_sum() {
+    // 2^64 + 2^11 + 1 lies just above the halfway point between two floats: rounding digit
+    // by digit gives 2^64, rounding once gives 2^64 + 2^12.
+    let expected = 18_446_744_073_709_555_712.0;
+    assert_eq!(p("0x10000000000000801+0j"), Value::Complex(expected, 0.0));
+    assert_eq!(
+        p("0o2000000000000000004001+0j"),
+        Value::Complex(expected, 0.0)
+    );
+    // Ties go to even: 2^64 + 2^11 is halfway, and 2^64 is even.
+    assert_eq!(
+        p("0x10000000000000800+0j"),
+        Value::Complex(18_446_744_073_709_551_616.0, 0.0)
+    );
+    assert!(bad(&format!("0x1{}+0j", "0".repeat(256)))
+        .message
+        .contains("too large"));
+}
+
+#[test]
+fn form_feeds_and_indentation_of_the_first_line() {
+    for text in ["\x0c\t1", "\x0c 1", " \x0c\t1", "\n\x0c\t1"] {
+        assert!(bad(text).message.contains("indent"), "{text:?}");
+    }
+    for text in ["\t\x0c1", "\x0c1", "\n \x0c1", "\x0c\t\n1"] {
+        assert_eq!(p(text), Value::Int(1), "{text:?}");
+    }
+}
+
+#[test]
+fn comments_must_be_utf8() {
+    let e = parse(b"[1, # \xff\n 2]", 64).unwrap_err();
+    assert_eq!(e.offset, Some(6));
+    assert!(e.message.contains("UTF-8"), "{}", e.message);
+    let e = parse(b"1 # caf\xc3", 64).unwrap_err();
+    assert_eq!(e.offset, Some(7));
+    assert_eq!(
+        p("[1, # café\n 2]"),
+        Value::List(vec![Value::Int(1), Value::Int(2)])
+    );
+}
+
+#[test]
+fn nodes_stay_three_words() {
+    // A face header has about a thousand nodes; the offsets added to BigInt and PyStr fit in
+    // the room the two floats of Complex already take.
+    assert_eq!(std::mem::size_of::<Node>(), 24);
+}

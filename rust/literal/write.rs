@@ -20,15 +20,12 @@ pub enum Spelling {
 
 /// The literal text of a parsed payload.
 ///
-/// Parsing it again gives the same tape, with two allowances: a string that Python must decode
-/// (`Node::PyStr`) is its own source text, which may span lines, so at the top level it is put in
-/// parentheses (parse the result with one more level of nesting allowed); and a top-level
-/// non-empty tuple is written bare (`1, 2`), as the parser reads it.
+/// Parsing it again gives the same tape (a top-level non-empty tuple is written bare, `1, 2`, as
+/// the parser reads it).
 pub fn write(p: &Parsed, spelling: Spelling) -> Vec<u8> {
     let mut w = Writer {
         p,
         spelling,
-        depth: 0,
         out: Vec::with_capacity(p.arena.len() * 2 + p.nodes.len() * 8),
     };
     w.value(0, true);
@@ -38,8 +35,6 @@ pub fn write(p: &Parsed, spelling: Spelling) -> Vec<u8> {
 struct Writer<'a> {
     p: &'a Parsed,
     spelling: Spelling,
-    /// Open brackets around the value being written.
-    depth: usize,
     out: Vec<u8>,
 }
 
@@ -63,6 +58,7 @@ impl Writer<'_> {
                 len,
                 radix,
                 negative,
+                ..
             } => {
                 let prefix = match radix {
                     16 => "0x",
@@ -76,14 +72,8 @@ impl Writer<'_> {
             }
             Node::Float(f) => self.float(f),
             Node::Complex { re, im } => self.complex(re, im),
-            Node::Str { start, len, .. } => self.text(self.p.slice(start, len)),
-            Node::PyStr { start, len } => {
-                // Its source text may hold line breaks and comments between its pieces, which
-                // only brackets make valid.
-                let wrap = self.depth == 0;
-                self.put(if wrap { "(" } else { "" });
-                self.out.extend_from_slice(self.p.slice(start, len));
-                self.put(if wrap { ")" } else { "" });
+            Node::Str { start, len, .. } | Node::PyStr { start, len, .. } => {
+                self.text(self.p.slice(start, len));
             }
             Node::Bytes { start, len } => self.bytes(self.p.slice(start, len)),
             Node::List { items, .. } => return self.items(i, items, "[", "]", false),
@@ -100,9 +90,7 @@ impl Writer<'_> {
     /// The `n` items after the container node at `i`, comma-separated; a one-item tuple keeps
     /// its trailing comma.
     fn items(&mut self, i: usize, n: u32, open: &str, close: &str, tuple: bool) -> usize {
-        let nested = !open.is_empty();
         self.put(open);
-        self.depth += usize::from(nested);
         let mut k = i + 1;
         for j in 0..n {
             if j > 0 {
@@ -113,14 +101,12 @@ impl Writer<'_> {
         if tuple && n == 1 {
             self.put(",");
         }
-        self.depth -= usize::from(nested);
         self.put(close);
         k
     }
 
     fn dict(&mut self, i: usize, n: u32) -> usize {
         self.put("{");
-        self.depth += 1;
         let mut k = i + 1;
         for j in 0..n {
             if j > 0 {
@@ -130,7 +116,6 @@ impl Writer<'_> {
             self.put(": ");
             k = self.value(k, false);
         }
-        self.depth -= 1;
         self.put("}");
         k
     }
@@ -178,7 +163,8 @@ impl Writer<'_> {
         self.put("j");
     }
 
-    /// A str node's content (UTF-8, lone surrogates in their 3-byte form) as a quoted literal.
+    /// A str node's content (UTF-8, lone surrogates in their 3-byte form, and in a `PyStr` each
+    /// `\N{...}` name between 0xFF markers) as a quoted literal.
     fn text(&mut self, s: &[u8]) {
         let quote = match self.spelling {
             Spelling::Plain => b'\'',
@@ -187,6 +173,15 @@ impl Writer<'_> {
         self.out.push(quote);
         let mut i = 0;
         while i < s.len() {
+            if s[i] == 0xFF {
+                // A name (never part of UTF-8, see `Node::PyStr`): written back as its escape.
+                let name = s[i + 1..].split(|&b| b == 0xFF).next().unwrap_or(&[]);
+                self.put("\\N{");
+                self.out.extend_from_slice(name);
+                self.put("}");
+                i += name.len() + 2;
+                continue;
+            }
             let (cp, n) = code_point(&s[i..]);
             let raw = &s[i..i + n];
             i += n;
@@ -287,12 +282,14 @@ pub fn same_tape(a: &Parsed, b: &Parsed) -> Result<(), String> {
                     len: l1,
                     radix: r1,
                     negative: n1,
+                    ..
                 },
                 Node::BigInt {
                     start: s2,
                     len: l2,
                     radix: r2,
                     negative: n2,
+                    ..
                 },
             ) => (r1, n1) == (r2, n2) && a.slice(s1, l1) == b.slice(s2, l2),
             (
@@ -307,7 +304,14 @@ pub fn same_tape(a: &Parsed, b: &Parsed) -> Result<(), String> {
                     surrogates: u2,
                 },
             ) => u1 == u2 && a.slice(s1, l1) == b.slice(s2, l2),
-            (Node::PyStr { start: s1, len: l1 }, Node::PyStr { start: s2, len: l2 })
+            (
+                Node::PyStr {
+                    start: s1, len: l1, ..
+                },
+                Node::PyStr {
+                    start: s2, len: l2, ..
+                },
+            )
             | (Node::Bytes { start: s1, len: l1 }, Node::Bytes { start: s2, len: l2 }) => {
                 a.slice(s1, l1) == b.slice(s2, l2)
             }
@@ -333,7 +337,7 @@ mod tests {
     fn round_trip(text: &str, spelling: Spelling) -> String {
         let first = tape(text, 64);
         let written = write(&first, spelling);
-        let again = parse(&written, 65).unwrap_or_else(|e| {
+        let again = parse(&written, 64).unwrap_or_else(|e| {
             panic!(
                 "{text:?} written as {:?} does not parse: {}",
                 String::from_utf8_lossy(&written),
@@ -396,7 +400,14 @@ mod tests {
         assert_eq!(round_trip("'\\udc00'", Spelling::Plain), "'\\udc00'");
         assert_eq!(
             round_trip("'\\N{BULLET}'", Spelling::Plain),
-            "('\\N{BULLET}')"
+            "'\\N{BULLET}'"
+        );
+        assert_eq!(
+            round_trip(
+                "['\\\\\\N{bullet}' # c\n 'é\\N{EM DASH}']",
+                Spelling::Alternate
+            ),
+            "[\"\\\\\\N{bullet}\\xe9\\N{EM DASH}\"]"
         );
     }
 
