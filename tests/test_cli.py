@@ -383,3 +383,58 @@ def test_face_header_with_a_tuple_falls_back_to_the_tagged_form() -> None:
     record = json.loads(json.dumps(header_record("f_0.png", header)))
     assert "payload" in record
     assert str(restore_record(record)[1]) == str(header)
+
+
+# payloads Python cannot build ----------------------------------------------------------------
+
+# A value Python refuses in each: an unknown character name, an int over Python's digit limit,
+# an unhashable dict key. Named to sort first, so that the good faces come after them.
+UNBUILDABLE = {
+    "a_unknown_name.png": b"{'a': '\\N{NO SUCH CHARACTER}'}",
+    "b_huge_int.png": b"{'a': " + b"7" * (sys.get_int_max_str_digits() + 1) + b"}",
+    "c_unhashable.png": b"{'a': 1, [2]: 3}",
+}
+
+
+@pytest.fixture(scope="module")
+def unbuildable_dir(tmp_path_factory: pytest.TempPathFactory, face_dir: Path) -> Path:
+    """The three unbuildable payloads, then two good faces."""
+    folder = tmp_path_factory.mktemp("unbuildable")
+    for name, payload in UNBUILDABLE.items():
+        (folder / name).write_bytes(png(payload))
+    for name in GOOD[:2]:
+        shutil.copy(face_dir / name, folder / name)
+    return folder
+
+
+def test_commands_report_unbuildable_payloads_and_go_on(unbuildable_dir: Path) -> None:
+    folder = unbuildable_dir
+    names = sorted(UNBUILDABLE)
+    summary = json.loads(run("scan", folder, "--json", code=1).stdout)
+    assert summary["files"] == 5 and summary["with_header"] == 2
+    assert [e["file"] for e in summary["errors"]] == names
+    assert all("does not parse" in e["error"] for e in summary["errors"])
+    text = run("scan", folder, code=1).stdout
+    assert all(f"    {name}: header does not parse" in text for name in names)
+
+    lines = run("verify", folder, code=1).stdout.splitlines()
+    assert [Path(line.split(": ", 1)[0]).name for line in lines[:-1]] == names
+    assert "2 good, 3 bad" in lines[-1]
+
+    out = folder.parent / "unbuildable.jsonl"
+    proc = run("export", folder, "-o", out, code=1)
+    assert "exported 2 headers from 5 PNG files" in proc.stderr
+    for name in names:
+        assert f"{folder / name}: header does not parse" in proc.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["file"] for r in records] == [*names, *GOOD[:2]]
+    assert all("error" in r for r in records[:3]) and all("header" in r for r in records[3:])
+
+    proc = run("show", *(folder / name for name in (*names, GOOD[0])), code=1)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 3
+    for line, name in zip(lines, names, strict=True):
+        assert line.startswith(f"faceio show: {folder / name}: header does not parse")
+    assert proc.stdout.startswith(f"{GOOD[0]}  (32x32 PNG)")
+    for stream in (proc.stdout, proc.stderr, text):
+        assert "internal error" not in stream
