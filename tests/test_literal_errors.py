@@ -10,6 +10,7 @@ batch readers report the file and go on.
 from __future__ import annotations
 
 import ast
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,44 @@ def test_pixel_batch_names_the_file(tmp_path: Path, case: tuple[str, int, Any]) 
     check(info.value, paths[1], offset, cause)
     # Without metadata the payload is not looked at.
     assert faceio.read_image_batch(paths).shape == (3, 32, 32, 3)
+
+
+def test_a_folder_of_damaged_payloads_never_stops_the_batch(tmp_path: Path) -> None:
+    """Random damage to real payloads, some of it values Python cannot build: collect mode
+    yields every file, each a dict or a faceio exception naming it, and agrees with the
+    single-file reader file by file."""
+    rng = random.Random(12)
+    pieces = ["[", "]", "{", "}", ",", ":", "'", "\\N{NOPE}", "\\N{BULLET}", "[1]", "{2}", _HUGE]
+    paths = []
+    # Damage that parses but cannot be built, as well as random damage.
+    unbuildable = [
+        ("'original_filename': '", "'original_filename': '\\N{NOPE}"),
+        ("'face_index': ", f"'face_index': {_HUGE}"),
+        ("'identity': {", "'identity': {[1]: 2, "),
+    ]
+    for i in range(120):
+        text = _good_face(i % 7)
+        if i % 3 == 0:
+            old, new = unbuildable[i // 3 % 3]
+            text = text.replace(old, new, 1)  # the digits run on into the old index
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice(pieces) + text[at + rng.randint(0, 3) :]
+        path = tmp_path / f"face_{i:03d}.png"
+        path.write_bytes(_png(text, seed=i))
+        paths.append(str(path))
+    results = list(faceio.read_image_meta_batch(paths, errors="collect"))
+    assert [p for p, _ in results] == paths
+    failed = 0
+    for path, result in results:
+        try:
+            single: dict[str, Any] | Exception = faceio.read_image_meta(path)
+        except faceio.FaceioError as err:
+            single = err
+        if isinstance(result, Exception):
+            failed += 1
+            assert isinstance(result, faceio.FaceioError) and result.path == path
+            assert type(single) is type(result) and str(single) == str(result)
+        else:
+            assert result == single
+    assert 0 < failed < len(paths)
