@@ -227,7 +227,9 @@ def png_read_meta(image: bytes) -> PNGHeader | dict[str, Any]:
     faceio.PngFormatError
         If the PNG is malformed (offset and chunk named).
     faceio.MetadataSyntaxError
-        If the payload is not a valid Python literal (payload offset named).
+        If the payload is not a valid Python literal, or holds a value Python cannot build
+        (an unhashable key, an unknown Unicode character name, an int over its digit limit),
+        with the payload offset; Python's own exception, if any, is its ``__cause__``.
     """
     is_face, data = _core.png_read_face(image, header_classes_tuple())
     header: PNGHeader | dict[str, Any] = data if is_face else _as_header(data)
@@ -257,7 +259,9 @@ def read_png_meta(image: bytes) -> dict[str, Any]:
     faceio.PngFormatError
         If the PNG is malformed up to its faceswap chunk (offset and chunk named).
     faceio.MetadataSyntaxError
-        If the payload is not a valid Python literal (payload offset named).
+        If the payload is not a valid Python literal, or holds a value Python cannot build
+        (an unhashable key, an unknown Unicode character name, an int over its digit limit),
+        with the payload offset; Python's own exception, if any, is its ``__cause__``.
     """
     meta: dict[str, Any] = {}
     try:
@@ -338,7 +342,8 @@ def read_image_meta(filename: StrPath) -> dict[str, Any]:
     Raises
     ------
     faceio.PngFormatError, faceio.MetadataSyntaxError
-        For a malformed ``.png`` (wrong signature included) or payload, naming the file.
+        For a malformed ``.png`` (wrong signature included) or payload (as
+        :func:`png_read_meta` says), naming the file.
     OSError
         If the file cannot be read.
     """
@@ -362,7 +367,8 @@ def read_image_meta_batch(
         The image files.
     errors : {"raise", "collect"}
         ``"raise"`` (the default, as faceswap does): raise the first failure, after yielding every
-        earlier file. ``"collect"``: yield ``(path, exception)`` for a failed file and go on.
+        earlier file. ``"collect"``: yield ``(path, exception)`` for a failed file and go on;
+        a bad file never ends the iteration.
 
     Yields
     ------
