@@ -10,6 +10,7 @@ batch readers report the file and go on.
 from __future__ import annotations
 
 import ast
+import math
 import random
 import sys
 from pathlib import Path
@@ -199,3 +200,14 @@ def test_a_folder_of_damaged_payloads_never_stops_the_batch(tmp_path: Path) -> N
         else:
             assert result == single
     assert 0 < failed < len(paths)
+
+
+@pytest.mark.parametrize("value", ["1e44", str(10**44), f"-{10**39}", "-3.5e38"])
+def test_numbers_beyond_float32_read_as_infinity_on_every_path(value: str) -> None:
+    # A float literal goes through the core's fast path, a big int through the dataclasses;
+    # both give ±inf, and no warning (pytest turns warnings into errors).
+    data = make_header(np.random.default_rng(1), n_masks=0, n_landmarks=2).to_dict()
+    data["alignments"]["landmarks_xy"][1][0] = "@MARK@"
+    header = faceio.png_read_meta(_png(str(data).replace("'@MARK@'", value)))
+    assert isinstance(header, faceio.PNGHeader)
+    assert header.alignments.landmarks_xy[1][0] == math.copysign(math.inf, float(value))

@@ -78,7 +78,10 @@ def _float32(value: Any, where: str) -> npt.NDArray[np.float32]:
     import numpy as np
 
     try:
-        return np.asarray(value, dtype=np.float32)
+        # A value beyond float32's range becomes ±inf, as the core's fast path makes it; numpy
+        # warns of it, which under -W error would escape as a RuntimeWarning.
+        with np.errstate(over="ignore"):
+            return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError, OverflowError) as err:
         raise HeaderSchemaError(f"{where}: not a numeric array ({err})") from None
 
