@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import sys
 import warnings
@@ -550,6 +551,29 @@ def test_form_feeds_in_the_first_lines_indentation(text: str, valid: bool) -> No
         literal_eval(text)
     with pytest.raises(MetadataSyntaxError, match="indent"):
         parse_literal(text)
+
+
+def test_every_short_run_of_blanks_before_a_value_matches_literal_eval() -> None:
+    # Python's tokenizer counts the first token's indentation through form feeds (back to
+    # column 0), tabs and line continuations (the column before the first backslash, if not
+    # 0, else the one reached after it), skipping blank and comment lines. All short runs.
+    parts = ["", " ", "\t", "\x0c", "\\\n", "\\\r\n", "\n", "#c\n", "\r", " \\\n", "\t\\\n "]
+    disagree = []
+    for k in range(1, 4):
+        for run in itertools.product(parts, repeat=k):
+            for value in ("0", "0\n", "0\n ", "0 \\\n", "[\n 0]"):
+                text = "".join(run) + value
+                try:
+                    expected: Any = literal_eval(text)
+                except (SyntaxError, ValueError):
+                    expected = MetadataSyntaxError
+                try:
+                    got: Any = parse_literal(text)
+                except MetadataSyntaxError:
+                    got = MetadataSyntaxError
+                if got != expected:
+                    disagree.append(text)
+    assert disagree == []
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ impl<'a> Parser<'a> {
         if self.i >= self.s.len() {
             return Err(self.err("expected a value, found the end of the payload"));
         }
-        if self.indented_line(first_line, self.i) {
+        if self.first_token_column(first_line) > 0 {
             return Err(self.err("unexpected indent"));
         }
         self.expr()?;
@@ -89,7 +89,7 @@ impl<'a> Parser<'a> {
         if self.s[end_of_value..]
             .iter()
             .any(|&b| b == b'\n' || b == b'\r')
-            && self.indented_line(first_line, self.i)
+            && self.indented_line(self.i)
         {
             return Err(self.err("unexpected indent at the end of the payload"));
         }
@@ -104,18 +104,59 @@ impl<'a> Parser<'a> {
         Error::syntax(at as u64, msg)
     }
 
-    /// Whether the text from the start of `at`'s line up to `at` is blank but indented, as
-    /// Python's tokenizer counts indentation: a space adds a column, a tab moves to the next
-    /// multiple of 8, a form feed goes back to column 0. The first line starts at
-    /// `first_line`, past the spaces and tabs `ast.literal_eval` strips (so `"\x0c\t1"`, where
-    /// the tab follows a form feed, is indented).
-    fn indented_line(&self, first_line: usize, at: usize) -> bool {
-        let line_start = match self.s[..at].iter().rposition(|&b| b == b'\n' || b == b'\r') {
-            Some(n) => n + 1,
-            None => first_line.min(at),
+    /// The indentation of the first token's line, as Python's tokenizer counts it: a space
+    /// adds a column, a tab moves to the next multiple of 8, a form feed goes back to column 0;
+    /// blank and comment-only lines do not count. Indentation cannot be split by a line
+    /// continuation: the column before the first backslash counts if it is not 0, else the
+    /// column reached on the lines it joins (so `"\\\n 1"` and `"#\n\t\\\n1"` are indented).
+    /// `from` is past the spaces and tabs `ast.literal_eval` strips (so `"\x0c\t1"`, where the
+    /// tab follows a form feed, is indented).
+    fn first_token_column(&self, from: usize) -> usize {
+        let s = self.s;
+        let newline = |j: usize| match (s.get(j), s.get(j + 1)) {
+            (Some(b'\r'), Some(b'\n')) => 2,
+            (Some(b'\n' | b'\r'), _) => 1,
+            _ => 0,
+        };
+        let mut i = from;
+        loop {
+            let (mut column, mut continued) = (0usize, 0usize);
+            loop {
+                match s.get(i) {
+                    Some(b' ') => column += 1,
+                    Some(b'\t') => column = (column / 8 + 1) * 8,
+                    Some(b'\x0c') => column = 0,
+                    Some(b'\\') if newline(i + 1) > 0 => {
+                        if continued == 0 {
+                            continued = column;
+                        }
+                        i += newline(i + 1);
+                    }
+                    _ => break,
+                }
+                i += 1;
+            }
+            if s.get(i) == Some(&b'#') {
+                while !matches!(s.get(i), None | Some(b'\n' | b'\r')) {
+                    i += 1;
+                }
+            }
+            match newline(i) {
+                0 if i < s.len() => return if continued > 0 { continued } else { column },
+                0 => return 0,
+                n => i += n, // a blank line
+            }
+        }
+    }
+
+    /// Whether the line of `at` (not the first) is blank but indented up to `at`, counting
+    /// columns as [`Self::first_token_column`] does.
+    fn indented_line(&self, at: usize) -> bool {
+        let Some(line_start) = self.s[..at].iter().rposition(|&b| b == b'\n' || b == b'\r') else {
+            return false;
         };
         let mut column = 0usize;
-        for &b in &self.s[line_start..at] {
+        for &b in &self.s[line_start + 1..at] {
             match b {
                 b' ' => column += 1,
                 b'\t' => column = (column / 8 + 1) * 8,

@@ -369,10 +369,30 @@ fn big_power_of_two_ints_round_once_in_a_complex_sum() {
 
 #[test]
 fn form_feeds_and_indentation_of_the_first_line() {
-    for text in ["\x0c\t1", "\x0c 1", " \x0c\t1", "\n\x0c\t1"] {
+    // A line continuation does not end the indentation: the column before the first
+    // backslash counts if it is not 0, else the one reached after it.
+    for text in [
+        "\x0c\t1",
+        "\x0c 1",
+        " \x0c\t1",
+        "\n\x0c\t1",
+        "#\n\t\\\n1",
+        "\\\n 1",
+        "\n \\\r\n1",
+        "\x0c \\\n1",
+    ] {
         assert!(bad(text).message.contains("indent"), "{text:?}");
     }
-    for text in ["\t\x0c1", "\x0c1", "\n \x0c1", "\x0c\t\n1"] {
+    for text in [
+        "\t\x0c1",
+        "\x0c1",
+        "\n \x0c1",
+        "\x0c\t\n1",
+        "\t\\\n1",
+        "\n\\\n1",
+        "\n \\\n\n1",
+        "# c\n\\\n\x0c1",
+    ] {
         assert_eq!(p(text), Value::Int(1), "{text:?}");
     }
 }
