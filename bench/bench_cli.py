@@ -146,7 +146,10 @@ def time_commands(folder: Path, runs: int, trees: dict[str, str | None]) -> None
                 for name, args in commands.items():
                     start = time.perf_counter()
                     subprocess.run(
-                        [sys.executable, "-m", "faceio", *args], check=True, capture_output=True
+                        [sys.executable, "-m", "faceio", *args],
+                        check=True,
+                        capture_output=True,
+                        env=env,
                     )
                     times.setdefault((name, label), []).append(time.perf_counter() - start)
     finally:
