@@ -151,7 +151,7 @@ def test_scan_json(face_dir: Path) -> None:
 def test_scan_text(face_dir: Path) -> None:
     out = run("scan", face_dir, code=1).stdout
     lines = [line.split() for line in out.splitlines()]
-    assert ["PNG", "files", "11", "(1", "other", "files", "ignored)"] in lines
+    assert ["face", "files", "11", "(1", "other", "file", "ignored)"] in lines
     assert ["face", "headers", "6"] in lines
     assert ["without", "header", "1"] in lines
     assert ["unreadable", "3", "(listed", "below)"] in lines
@@ -196,7 +196,6 @@ def test_scan_in_process_matches_cli_and_skips_cv2(face_dir: Path) -> None:
         ("export", "{missing}", "-o", "{tmp}/out.jsonl"),
         ("import", "{tmp}/nothing.jsonl", "{tmp}"),
         ("scan", "{tmp}/file.txt"),
-        ("show", "{missing}/face.png"),
     ],
 )
 def test_usage_errors_name_the_path(tmp_path: Path, args: tuple[str, ...]) -> None:
@@ -267,7 +266,7 @@ def test_verify_reports_each_bad_file(face_dir: Path) -> None:
     for name, reason in BAD.items():
         assert reason in bad[name]
     assert "not a face header" in bad["patch.png"]
-    assert lines[-1].startswith("verified 11 PNG files")
+    assert lines[-1].startswith("verified 11 face files")
     assert "5 good, 6 bad" in lines[-1]
     assert "1 renamed" in lines[-1]
 
@@ -285,7 +284,7 @@ def test_verify_clean_folder_with_renamed_face(tmp_path: Path, face_dir: Path) -
 def test_export_lines(tmp_path: Path, face_dir: Path) -> None:
     out = tmp_path / "out.jsonl"
     proc = run("export", face_dir, "-o", out, code=1)
-    assert "exported 7 headers from 11 PNG files" in proc.stderr
+    assert "exported 7 headers from 11 face files" in proc.stderr
     assert not (tmp_path / "out.jsonl.part").exists()
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["file"] for r in records] == sorted(p.name for p in face_dir.glob("*.png"))
@@ -317,7 +316,8 @@ def test_export_import_round_trip(tmp_path: Path, face_dir: Path) -> None:
         faceio.update_existing_metadata(folder / name, other)
     assert payloads(folder) != before
     proc = run("import", out, folder, code=0)
-    assert "imported 7 headers" in proc.stdout
+    # bad_crc.png's header was not overwritten: it is left alone.
+    assert "imported 6 headers" in proc.stdout and "1 unchanged (left alone)" in proc.stdout
     assert payloads(folder) == before
     for name, header in headers.items():
         assert faceio.png_read_meta((folder / name).read_bytes()) == header
@@ -346,6 +346,7 @@ def test_import_reports_missing_and_bad_lines(tmp_path: Path, face_dir: Path) ->
     out = tmp_path / "out.jsonl"
     run("export", folder, "-o", out, code=0)
     (folder / GOOD[1]).unlink()
+    shutil.copy(folder / GOOD[0], folder / "x.png")  # exists: its bad header is checked
     with out.open("a") as f:
         f.write("{not json\n")
         f.write('{"file": "../escape.png", "header": null}\n')
@@ -354,9 +355,10 @@ def test_import_reports_missing_and_bad_lines(tmp_path: Path, face_dir: Path) ->
     lines = proc.stdout.splitlines()
     assert f"{GOOD[1]}: missing" in lines
     assert any(line.startswith("line 5: ") for line in lines)
-    assert any(line.startswith("line 6: ") and "plain file name" in line for line in lines)
+    assert any(line.startswith("line 6: ") and "not a path inside" in line for line in lines)
     assert any(line.startswith("line 7: ") and "missing required" in line for line in lines)
-    assert "imported 3 headers" in lines[-1] and "1 files missing" in lines[-1]
+    assert "imported 0 headers" in lines[-1] and "3 unchanged" in lines[-1]
+    assert "1 files missing" in lines[-1]
 
 
 # the JSON record form, in process -----------------------------------------------------------

@@ -61,6 +61,40 @@ def test_import_does_not_load_opencv_or_pyav() -> None:
     assert out.stdout.strip() == "[]"
 
 
+# The video names the README and faceio.video's docstring give, at the top level too.
+VIDEO_NAMES = [
+    "DEFAULT_CACHE_BYTES",
+    "VIDEO_EXTENSIONS",
+    "VideoReader",
+    "count_frames",
+    "frame_filename",
+    "is_video_path",
+    "scan_video",
+]
+
+
+def test_video_names_at_the_top_level() -> None:
+    import faceio.video
+
+    for name in VIDEO_NAMES:
+        assert name in faceio.__all__, name
+        assert name in dir(faceio), name
+        assert getattr(faceio, name) is getattr(faceio.video, name), name
+
+
+def test_video_names_load_pyav_only_when_used() -> None:
+    code = (
+        "import sys, faceio\n"
+        "assert faceio.is_video_path('a.MP4') and '.mkv' in faceio.VIDEO_EXTENSIONS\n"
+        "assert faceio.frame_filename('x/clip.mp4', 0) == 'clip_000001.mp4'\n"
+        "print(sorted(m for m in ('av', 'cv2', 'numpy') if m in sys.modules))\n"
+        "from faceio import VideoReader, count_frames, scan_video\n"
+        "print('av' in sys.modules, VideoReader.__name__, callable(scan_video))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["[]", "True VideoReader True"]
+
+
 def test_lazy_names_resolve() -> None:
     code = "import faceio; faceio.encode_image; faceio.ImagesLoader; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,8 +1,9 @@
 """faceio: fast, sturdy image, face-metadata and video I/O for face-swap pipelines.
 
 A drop-in replacement for faceswap's ``lib.image``: the same names, parameters and return
-shapes, with a Rust core for the byte work. ``import faceio`` does not import OpenCV or PyAV;
-the pixel and video parts load them on first use.
+shapes, with a Rust core for the byte work, and the video reader (``VideoReader``,
+``scan_video``, ``count_frames``...) at the top level too. ``import faceio`` does not import
+OpenCV or PyAV; the pixel and video parts load them on first use.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ if TYPE_CHECKING:  # the real types of the names loaded on first use, for type c
         ImagesSaver,
         SingleFrameLoader,
     )
+    from faceio.video import (
+        DEFAULT_CACHE_BYTES,
+        VIDEO_EXTENSIONS,
+        VideoReader,
+        count_frames,
+        frame_filename,
+        is_video_path,
+        scan_video,
+    )
 
 # Names whose modules import OpenCV or PyAV: loaded when first used (PEP 562).
 _LAZY = {
@@ -79,9 +89,19 @@ _LAZY = {
     "ImagesLoader": "faceio.loaders",
     "ImagesSaver": "faceio.loaders",
     "SingleFrameLoader": "faceio.loaders",
+    # The names that tell a video by its name come from a module without PyAV.
+    "VIDEO_EXTENSIONS": "faceio._video_names",
+    "frame_filename": "faceio._video_names",
+    "is_video_path": "faceio._video_names",
+    "DEFAULT_CACHE_BYTES": "faceio.video",
+    "VideoReader": "faceio.video",
+    "count_frames": "faceio.video",
+    "scan_video": "faceio.video",
 }
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "VIDEO_EXTENSIONS",
     "FaceioError",
     "FacesLoader",
     "HeaderClasses",
@@ -100,13 +120,17 @@ __all__ = [
     "SingleFrameLoader",
     "TiffFormatError",
     "UnsupportedFormatError",
+    "VideoReader",
     "__version__",
     "batch_convert_color",
+    "count_frames",
     "encode_image",
+    "frame_filename",
     "generate_thumbnail",
     "get_header_classes",
     "get_limits",
     "hex_to_rgb",
+    "is_video_path",
     "pack_to_itxt",
     "png_read_meta",
     "png_write_meta",
@@ -116,6 +140,7 @@ __all__ = [
     "read_image_meta_batch",
     "read_png_meta",
     "rgb_to_hex",
+    "scan_video",
     "set_header_classes",
     "set_limits",
     "tiff_read_meta",

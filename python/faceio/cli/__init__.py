@@ -1,13 +1,22 @@
 """The ``faceio`` command: scan, show, verify, export and import the headers of a face folder.
 
-Every command that walks a folder lists the ``*.png`` files directly in it (not recursively),
-sorted by name, and reads them with the Rust core: ``scan`` and ``export`` through the parallel
-batch reader, ``verify`` and ``import`` on a thread pool (the core releases the GIL). Progress
-bars (tqdm, when installed) go to stderr, only when stderr is a terminal and ``-q`` is not given.
+Every command that walks a folder lists its ``*.png``, ``*.tif`` and ``*.tiff`` files, sorted
+by path: only the files directly in it (the summary says how many sub-folders were left), or
+the whole tree with ``-r``. An entry that cannot be looked at (a symlink loop, a dangling link)
+is reported as a bad file and the command goes on. Files are read with the Rust core:
+``scan``, ``export`` and ``import`` (which compares each header before it writes) through the
+parallel batch reader, ``verify`` and import's writes on a thread pool (the core releases the
+GIL). A TIFF's header is its ImageDescription.
 
-Exit status: 0 when everything is fine, 1 when a file is bad (unreadable, no header, missing on
-import), 2 for usage errors (unknown command or option, missing folder or file). Problems are
-reported as one line naming the file; no traceback is shown unless ``--debug`` is given.
+A progress bar (tqdm) is drawn on stderr when stderr is a terminal, unless ``-q`` is given;
+none is written into a pipe or a file. The global options (``-q``, ``--debug``, and ``--json``
+for the commands that print JSON) go before or after the command name.
+
+Exit status: 0 when everything is fine; 1 when a file is bad (unreadable, malformed, without a
+face header, missing, refused or not written); 2 for usage errors (unknown command or option,
+a FOLDER that is missing or not a folder, an export file that cannot be read or written).
+Problems are reported as one line naming the file; no traceback is shown unless ``--debug``
+is given.
 
 Each command is a module of this package (:mod:`.scan`, :mod:`.show`, :mod:`.verify`,
 :mod:`.export`, :mod:`.import_`) with a ``register`` that adds its sub-parser and a ``run``.
@@ -21,6 +30,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from faceio.cli import export, import_, scan, show, verify
 from faceio.cli._common import EXIT_BAD, EXIT_USAGE, UsageError
@@ -29,27 +39,57 @@ from faceio.cli.records import header_record, restore_record
 from faceio.cli.scan import scan_folder
 from faceio.errors import FaceioError
 
-__all__ = ["header_record", "main", "restore_record", "scan_folder"]
+__all__ = ["UsageError", "header_record", "main", "restore_record", "scan_folder"]
 
 # In the order `faceio --help` lists them.
 _COMMANDS = (scan, show, verify, export, import_)
 
 
+#: The exit statuses, as every help text gives them.
+_EXIT_HELP = (
+    "Exit status: 0 all good; 1 a file is bad (unreadable, malformed, without a face header, "
+    "missing, refused or not written); 2 usage error (unknown command or option, a FOLDER that is "
+    "missing or not a folder, an export file that cannot be read or written)."
+)
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """Add the options accepted before and after the command name.
+
+    The main parser gives the defaults; a command's copy of an option defaults to SUPPRESS, so
+    that not repeating an option after the command does not reset what was given before it.
+    """
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="no progress bar"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show a traceback on an unexpected error",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceio",
-        description="Inspect and check the faceswap headers of a folder of extracted faces.",
-        epilog="Exit status: 0 all good, 1 a file is bad, 2 usage error.",
+        description="Inspect and check the faceswap headers of a folder of extracted faces. "
+        "A progress bar is shown on a terminal (not in a pipe, not with -q).",
+        epilog=_EXIT_HELP,
     )
     parser.add_argument("--version", action="version", version=_version())
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    common.add_argument(
-        "--debug", action="store_true", help="show a traceback on an unexpected error"
+    _global_options(parser, False)
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (scan and show; export always does)"
     )
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in _COMMANDS:
         command.register(commands, common)
+    for sub in commands.choices.values():
+        sub.epilog = _EXIT_HELP
+    parser.set_defaults(takes_json=False)
     return parser
 
 
@@ -75,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
+        if args.json and not args.takes_json:
+            parser.error(f"--json applies to scan and show, not to {args.command}")
     except SystemExit as stop:  # argparse exits 2 on usage errors, 0 after --help
         return int(stop.code or 0) if not isinstance(stop.code, str) else EXIT_USAGE
     try:

@@ -15,8 +15,8 @@ NO_HEADER = "no faceswap header"
 
 
 def terminal_bar(total: int | None, enabled: bool, desc: str) -> Any:
-    """Make a tqdm bar on stderr, or ``None`` when off (not a terminal, ``-q``, no tqdm)."""
-    return progress_bar(total, desc, enabled=enabled and sys.stderr.isatty())
+    """Make a tqdm bar on stderr, or ``None`` when off (``-q``, stderr not a terminal)."""
+    return progress_bar(total, desc, enabled=enabled, terminal_only=True)
 
 
 def say(bar: Any, line: str, file: IO[str] | None = None) -> None:

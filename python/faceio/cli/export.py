@@ -6,31 +6,80 @@ import argparse
 import contextlib
 import os
 import sys
+from collections import Counter
 from typing import IO, Any
 
-from faceio.cli._common import EXIT_BAD, EXIT_OK, UsageError, list_pngs
+from faceio._files import FolderEntry, FolderListing
+from faceio.cli._common import (
+    EXIT_BAD,
+    EXIT_OK,
+    FACE_FILES,
+    UsageError,
+    add_recursive,
+    list_faces,
+    plural,
+    subfolder_note,
+)
+from faceio.cli._faces import read_metas
 from faceio.cli._output import json_line, reason, say, terminal_bar
-from faceio.cli.records import header_record
-from faceio.metadata import read_image_meta_batch
+from faceio.cli.records import header_record, seal
 
 
 def _check_output(out_path: str) -> None:
     """Refuse an output path whose folder is missing, or that is a folder itself."""
     parent = os.path.dirname(os.path.abspath(out_path))
-    if not os.path.isdir(parent):
+    if not os.path.exists(parent):
         raise UsageError(f"{out_path}: the folder {parent} does not exist")
+    if not os.path.isdir(parent):
+        raise UsageError(f"{out_path}: {parent} is a file, not a folder")
     if os.path.isdir(out_path):
         raise UsageError(f"{out_path}: is a folder, not a file")
 
 
-def _record(name: str, path: str, meta: dict[str, Any] | Exception) -> dict[str, Any]:
-    """Make the record of one file: its header, or why it could not be read or exported."""
-    if isinstance(meta, Exception):
-        return {"file": name, "error": reason(meta, path)}
+def _open_output(out_path: str) -> IO[str]:
+    """Open the file the export is written to until it is complete (``OUT.jsonl.part``)."""
+    part = f"{out_path}.part"
     try:
-        return header_record(name, meta.get("itxt"))
+        return open(part, "w", encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"{out_path}: cannot write {part} ({err.strerror or err})") from None
+
+
+def one_per_file(listing: FolderListing) -> tuple[list[FolderEntry], dict[str, list[str]]]:
+    """Keep one entry per real file: ``(entries, {kept name: the other names of its file})``.
+
+    A file and a symlink to it (or two hard links) are one file with one header: exporting it
+    twice would let an import of the later record undo an edit of the earlier. The entry kept
+    is the file itself when it is in the listing, else the first link by name.
+    """
+    groups: dict[tuple[int, int], list[FolderEntry]] = {}
+    for entry in listing.entries:
+        if entry.identity is not None:
+            groups.setdefault(entry.identity, []).append(entry)
+    keep: set[str] = set()
+    links: dict[str, list[str]] = {}
+    for group in groups.values():
+        kept = next((e for e in group if not e.link), group[0])
+        keep.add(kept.name)
+        if len(group) > 1:
+            links[kept.name] = [e.name for e in group if e is not kept]
+    entries = [e for e in listing.entries if e.identity is None or e.name in keep]
+    return entries, links
+
+
+def _record(
+    entry: FolderEntry, meta: dict[str, Any] | Exception, links: list[str] | None
+) -> dict[str, Any]:
+    """Make the record of one file: its header, or why it could not be read or exported."""
+    head: dict[str, Any] = {"file": entry.name}
+    if links:
+        head["links"] = links
+    if isinstance(meta, Exception):
+        return {**head, "error": reason(meta, entry.path)}
+    try:
+        return {**head, **header_record(entry.name, meta.get("itxt"))}
     except TypeError as err:
-        return {"file": name, "error": str(err)}
+        return {**head, "error": str(err)}
 
 
 def register(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
@@ -39,53 +88,66 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
         "export",
         parents=[common],
         help="write every header of a folder as JSON lines",
-        description="Write one JSON line per *.png of FOLDER, in name order: "
-        '{"file": NAME, "header": {...}} with mask bytes as base64 strings; "header" is null '
-        'for a PNG without one; {"file": NAME, "payload": ...} for other metadata (bytes, '
-        'tuples and sets tagged, e.g. {"__bytes__": BASE64}); {"file": NAME, "error": WHY} '
-        "for an unreadable file (exit status 1). Non-finite floats are written as NaN, "
-        "Infinity, -Infinity (as Python's json module does).",
+        description=f"Write one JSON line per face file of FOLDER ({FACE_FILES}), in path "
+        'order: {"file": NAME, "header": {...}} with mask bytes as base64 strings; "header" '
+        'is null for a file without one; {"file": NAME, "payload": ...} for other metadata '
+        '(bytes, tuples and sets tagged, e.g. {"__bytes__": BASE64}); {"file": NAME, '
+        '"error": WHY} for an unreadable file (exit status 1). A file reached by several '
+        "names (symlinks, hard links) is written once, under its own name if it has one, "
+        'with "links": [OTHER NAMES]. With -r, NAME is the path from FOLDER. A record that '
+        'holds a value ends with "digest": two hashes, of the value and of the line, with '
+        "which import skips an unedited record whose file still holds that value. Non-finite "
+        "floats are written as NaN, Infinity, -Infinity (as Python's json module does).",
     )
     parser.add_argument("folder", metavar="FOLDER")
+    add_recursive(parser)
     parser.add_argument(
         "-o", "--output", default="-", metavar="OUT.jsonl", help="output file (default: stdout)"
     )
     parser.set_defaults(func=run)
 
 
+def _write(
+    out: IO[str], entries: list[FolderEntry], links: dict[str, list[str]], bar: Any
+) -> Counter[str]:
+    """Write the records; count faces, files without header and failures."""
+    counts: Counter[str] = Counter()
+    for entry, meta in read_metas(entries):
+        if bar is not None:
+            bar.update()
+        record = _record(entry, meta, links.get(entry.name))
+        if "error" in record:
+            counts["failed"] += 1
+            say(bar, f"faceio export: {entry.path}: {record['error']}", sys.stderr)
+        elif record.get("header", True) is None:
+            counts["without"] += 1
+        else:
+            counts["faces"] += 1
+        line = json_line(record)
+        if isinstance(meta, dict) and meta.get("itxt") is not None and "error" not in record:
+            line = seal(line, meta["itxt"])
+        out.write(line)
+        out.write("\n")
+    return counts
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``faceio export``; return the exit status."""
-    folder = args.folder
-    names, _ = list_pngs(folder)
-    paths = [os.path.join(folder, name) for name in names]
+    listing = list_faces(args.folder, args.recursive)
+    entries, links = one_per_file(listing)
     to_stdout = args.output == "-"
     out_path = args.output
     if not to_stdout:
         _check_output(out_path)
     # A partial export never takes the output's name: write beside it, rename when complete.
-    part = f"{out_path}.part"
-    out: IO[str] = sys.stdout if to_stdout else open(part, "w", encoding="utf-8")
-    faces = without = failed = 0
+    out: IO[str] = sys.stdout if to_stdout else _open_output(out_path)
     done = False
-    bar = terminal_bar(len(paths), not args.quiet, "export")
+    bar = terminal_bar(len(entries), not args.quiet, "export")
     try:
-        results = read_image_meta_batch(paths, errors="collect")
-        for name, path, (_, meta) in zip(names, paths, results, strict=True):
-            if bar is not None:
-                bar.update()
-            record = _record(name, path, meta)
-            if "error" in record:
-                failed += 1
-                say(bar, f"faceio export: {path}: {record['error']}", sys.stderr)
-            elif record.get("header", True) is None:
-                without += 1
-            else:
-                faces += 1
-            out.write(json_line(record))
-            out.write("\n")
+        counts = _write(out, entries, links, bar)
         if not to_stdout:
             out.close()
-            os.replace(part, out_path)
+            os.replace(f"{out_path}.part", out_path)
             done = True
     finally:
         if bar is not None:
@@ -93,11 +155,18 @@ def run(args: argparse.Namespace) -> int:
         if not to_stdout and not done:
             out.close()
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)
+                os.unlink(f"{out_path}.part")
     where = "stdout" if to_stdout else out_path
+    notes = [f"{counts['without']:,} without header", f"{counts['failed']:,} unreadable"]
+    linked = sum(map(len, links.values()))
+    if linked:
+        notes.append(f"{plural(linked, 'link')} to a file exported once, noted in its record")
+    note = subfolder_note(listing)
+    if note:
+        notes.append(note)
     print(
-        f"exported {faces:,} headers from {len(names):,} PNG files to {where} "
-        f"({without:,} without header, {failed:,} unreadable)",
+        f"exported {counts['faces']:,} headers from {plural(len(entries), 'face file')} to "
+        f"{where} ({'; '.join(notes)})",
         file=sys.stderr,
     )
-    return EXIT_BAD if failed else EXIT_OK
+    return EXIT_BAD if counts["failed"] else EXIT_OK

@@ -10,10 +10,19 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from faceio.cli._common import EXIT_BAD, EXIT_OK, list_pngs
+from faceio._files import FolderListing
+from faceio.cli._common import (
+    EXIT_BAD,
+    EXIT_OK,
+    FACE_FILES,
+    add_recursive,
+    list_faces,
+    plural,
+)
+from faceio.cli._faces import check_face, read_metas
 from faceio.cli._output import reason, table, terminal_bar
+from faceio.errors import HeaderSchemaError
 from faceio.header import is_face_header
-from faceio.metadata import read_image_meta_batch
 
 __all__ = ["scan_folder"]
 
@@ -31,6 +40,7 @@ class _ScanStats:
         self.with_header = 0
         self.other_metadata = 0
         self.without_header = 0
+        self.schema_errors = 0
         self.renamed = 0
         self.errors: list[dict[str, str]] = []
         self.sizes: Counter[str] = Counter()
@@ -56,33 +66,28 @@ class _ScanStats:
             self.other_metadata += 1
         else:
             try:
-                self._add_face(name, payload)
-            except (KeyError, TypeError, ValueError, AttributeError) as err:
-                why = f"header does not match the face schema: {type(err).__name__} {err}"
-                self.errors.append({"file": name, "error": why})
+                # The verdict verify gives, so that both commands call the same files bad.
+                check_face(payload)
+            except HeaderSchemaError as err:
+                self.schema_errors += 1
+                self.errors.append({"file": name, "error": reason(err, path)})
+                return
+            self._add_face(name.rsplit("/", 1)[-1], payload)
 
     def _add_face(self, name: str, payload: dict[str, Any]) -> None:
-        # Read every field before counting anything, so a bad header leaves no partial counts.
+        # The schema holds (check_face): only the values' types may still surprise.
         alignments, source = payload["alignments"], payload["source"]
-        landmarks = len(alignments["landmarks_xy"])
-        masks = alignments.get("mask") or {}
-        identity = alignments.get("identity") or {}
-        if not isinstance(masks, dict) or not isinstance(identity, dict):
-            raise TypeError("'mask' and 'identity' must be dicts")
-        version = str(source["alignments_version"])
-        frame = source["source_filename"]
+        landmarks = alignments["landmarks_xy"]
+        frame = str(source["source_filename"])
         is_video = bool(source["source_is_video"])
-        original = source["original_filename"]
-        if not isinstance(frame, str) or not isinstance(original, str):
-            raise TypeError("source_filename and original_filename must be strings")
         match = _VIDEO_FRAME.match(frame) if is_video else None
         origin = match.group("video") if match else frame
 
         self.with_header += 1
-        self.landmarks[str(landmarks)] += 1
-        self.masks.update(map(str, masks))
-        self.identity.update(map(str, identity))
-        self.versions[version] += 1
+        self.landmarks[str(len(landmarks) if isinstance(landmarks, (list, tuple)) else 0)] += 1
+        self.masks.update(map(str, alignments.get("mask") or ()))
+        self.identity.update(map(str, alignments.get("identity") or ()))
+        self.versions[str(source["alignments_version"])] += 1
         self.source_faces[origin] += 1
         if is_video:
             self.video_sources.add(origin)
@@ -90,10 +95,10 @@ class _ScanStats:
         if key not in self.frames:
             self.frames.add(key)
             self.source_frames[origin] += 1
-        if original != name:
+        if source["original_filename"] != name:
             self.renamed += 1
 
-    def summary(self, folder: str, other_files: int) -> dict[str, Any]:
+    def summary(self, folder: str, listing: FolderListing) -> dict[str, Any]:
         def ranked(counter: Counter[str]) -> dict[str, int]:
             return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -109,10 +114,13 @@ class _ScanStats:
         return {
             "folder": folder,
             "files": self.files,
-            "other_files": other_files,
+            "other_files": listing.others,
+            "subfolders_not_read": listing.subfolders,
             "with_header": self.with_header,
             "other_metadata": self.other_metadata,
             "without_header": self.without_header,
+            "schema_errors": self.schema_errors,
+            "unreadable": len(self.errors) - self.schema_errors,
             "errors": self.errors,
             "renamed": self.renamed,
             "sizes": ranked(self.sizes),
@@ -127,25 +135,34 @@ class _ScanStats:
         }
 
 
-def scan_folder(folder: str | os.PathLike[str], *, progress: bool = False) -> dict[str, Any]:
+def scan_folder(
+    folder: str | os.PathLike[str], *, progress: bool = False, recursive: bool = False
+) -> dict[str, Any]:
     """Read every face header of a folder and summarise them, streaming.
 
     Parameters
     ----------
     folder : str or os.PathLike
-        The folder; its ``*.png`` files (not sub-folders) are read in name order.
+        The folder; its ``*.png``, ``*.tif`` and ``*.tiff`` files are read in name order (a
+        TIFF's header is its ImageDescription).
     progress : bool
         Show a tqdm bar on stderr (only if stderr is a terminal).
+    recursive : bool
+        Read the sub-folders too; files are then named by their path from ``folder``.
 
     Returns
     -------
     dict
-        The summary, as ``faceio scan --json`` prints it: ``folder``; counts ``files`` (PNG
-        files read), ``other_files`` (non-PNG files, ignored), ``with_header`` (face headers),
-        ``other_metadata`` (a faceswap chunk that is not a face header), ``without_header``,
-        ``renamed`` (file name differs from ``original_filename``: a note, not an error);
-        ``errors``: ``[{"file", "error"}]`` for unreadable files and headers that do not match
-        the schema; ``sizes`` (``"WxH"`` to count); ``videos``, ``images`` (source counts),
+        The summary, as ``faceio scan --json`` prints it: ``folder``; counts ``files`` (face
+        files listed, those that could not be read included), ``other_files`` (other files,
+        ignored), ``subfolders_not_read`` (0 when ``recursive``), ``with_header`` (face headers
+        that match the schema), ``other_metadata`` (a faceswap header that is not a face
+        header), ``without_header``, ``schema_errors`` (face headers that do not match the
+        schema: the files ``verify`` calls bad for it), ``unreadable`` (files, and folder
+        entries such as symlink loops, that could not be read, or whose header does not
+        parse), ``renamed`` (file name differs from ``original_filename``: a note, not an
+        error); ``errors``: ``[{"file", "error"}]`` for the unreadable files and the schema
+        errors; ``sizes`` (``"WxH"`` to count); ``videos``, ``images`` (source counts),
         ``frames`` (distinct source frames); ``sources``: ``[{"source", "video", "faces",
         "frames"}]`` by faces, descending (a video is named by its frames' common stem);
         ``alignments_versions``, ``masks``, ``identity`` (faces having each name) and
@@ -153,28 +170,22 @@ def scan_folder(folder: str | os.PathLike[str], *, progress: bool = False) -> di
 
     Raises
     ------
-    OSError
-        If the folder cannot be listed.
+    faceio.cli.UsageError
+        If the folder does not exist, is not a folder or cannot be listed.
     """
     folder = os.fspath(folder)
-    names, other_files = list_pngs(folder)
+    listing = list_faces(folder, recursive)
     stats = _ScanStats()
-    paths = [os.path.join(folder, name) for name in names]
-    bar = terminal_bar(len(paths), progress, "scan")
+    bar = terminal_bar(len(listing.entries), progress, "scan")
     try:
-        results = read_image_meta_batch(paths, errors="collect")
-        for name, path, (_, meta) in zip(names, paths, results, strict=True):
-            stats.add(path, name, meta)
+        for entry, meta in read_metas(listing.entries):
+            stats.add(entry.path, entry.name, meta)
             if bar is not None:
                 bar.update()
     finally:
         if bar is not None:
             bar.close()
-    return stats.summary(folder, other_files)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
+    return stats.summary(folder, listing)
 
 
 def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
@@ -188,8 +199,8 @@ def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]
 def _sources(s: dict[str, Any]) -> tuple[str, list[str]]:
     """Lay out the sources section: its title and rows."""
     title = (
-        f"sources: {_plural(s['videos'], 'video')}, {_plural(s['images'], 'image')}, "
-        f"{_plural(s['frames'], 'frame')}"
+        f"sources: {plural(s['videos'], 'video')}, {plural(s['images'], 'image')}, "
+        f"{plural(s['frames'], 'frame')}"
     )
     rows = [("source", "", "faces", "frames")] + [
         (
@@ -209,15 +220,22 @@ def _sources(s: dict[str, Any]) -> tuple[str, list[str]]:
 def _render(summary: dict[str, Any]) -> str:
     """Render a :func:`scan_folder` summary for people."""
     s = summary
-    note = f"({s['other_files']:,} other files ignored)" if s["other_files"] else ""
+    notes = []
+    if s["other_files"]:
+        notes.append(f"{plural(s['other_files'], 'other file')} ignored")
+    if s["subfolders_not_read"]:
+        notes.append(f"{plural(s['subfolders_not_read'], 'subfolder')} not read: -r reads them")
     counts = [
-        ("PNG files", f"{s['files']:,}", note),
+        ("face files", f"{s['files']:,}", f"({'; '.join(notes)})" if notes else ""),
         ("face headers", f"{s['with_header']:,}", ""),
         ("without header", f"{s['without_header']:,}", ""),
-        ("unreadable", f"{len(s['errors']):,}", "(listed below)" if s["errors"] else ""),
+        ("unreadable", f"{s['unreadable']:,}", "(listed below)" if s["unreadable"] else ""),
     ]
     if s["other_metadata"]:
         counts.insert(2, ("other metadata", f"{s['other_metadata']:,}", "(not a face header)"))
+    if s["schema_errors"]:
+        why = "(does not match the face schema; listed below)"
+        counts.insert(-1, ("bad header", f"{s['schema_errors']:,}", why))
     if s["renamed"]:
         counts.append(("renamed", f"{s['renamed']:,}", "(file name is not original_filename)"))
     lines = [f"folder {s['folder']}", *table(counts)]
@@ -234,7 +252,7 @@ def _render(summary: dict[str, Any]) -> str:
     section("identity vectors (faces having each)", _top(s["identity"]))
     section("landmarks", _top(s["landmarks"], lambda k: f"{k} points"))
     if s["errors"]:
-        lines.extend(["", "  unreadable files"])
+        lines.extend(["", "  files with problems"])
         lines.extend(f"    {e['file']}: {e['error']}" for e in s["errors"])
     return "\n".join(lines)
 
@@ -251,24 +269,29 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
         "scan",
         parents=[common],
         help="summarise the headers of a face folder",
-        description="Read every face header of FOLDER (its *.png files) and summarise them: "
-        "files with and without a faceswap header, unreadable files and why, image sizes, "
+        description=f"Read every face header of FOLDER (its {FACE_FILES}; a TIFF's header is "
+        "its ImageDescription) and summarise them: files with and without a faceswap header, "
+        "headers that do not match the face schema, unreadable files and why, image sizes, "
         "sources, alignments versions, masks, identity vectors, landmark counts. Exit status "
-        "1 if a file is unreadable.",
+        "1 if a file is unreadable or its header does not match the schema.",
     )
     parser.add_argument(
         "folder", nargs="?", metavar="FOLDER", help="default: the sample faces shipped with faceio"
     )
+    add_recursive(parser)
     parser.add_argument(
-        "--json", action="store_true", help="print the summary as one JSON document"
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the summary as one JSON document",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, takes_json=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``faceio scan``; return the exit status."""
     folder = args.folder if args.folder is not None else _samples_folder()
-    summary = scan_folder(folder, progress=not args.quiet)
+    summary = scan_folder(folder, progress=not args.quiet, recursive=args.recursive)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:

@@ -8,25 +8,14 @@ import sys
 import zlib
 from typing import Any
 
-from faceio.cli._common import EXIT_BAD, EXIT_OK, EXIT_USAGE, UsageError
+from faceio.cli._common import EXIT_BAD, EXIT_OK
+from faceio.cli._faces import face_header, file_meta, is_tiff
 from faceio.cli._output import NO_HEADER, json_line, reason, table
-from faceio.cli.records import header_record
+from faceio.cli.records import header_record, seal
 from faceio.errors import FaceioError
 from faceio.header import MaskAlignmentsFile, PNGHeader, is_face_header
-from faceio.metadata import read_png_meta
 
 _INTERPOLATORS = {0: "nearest", 1: "linear", 2: "cubic", 3: "area", 4: "lanczos4"}
-
-
-def _read_file(path: str) -> bytes:
-    """Read a file; a missing file or a folder is a usage error."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a folder, not a file") from None
 
 
 def _fmt_float(value: float) -> str:
@@ -39,7 +28,7 @@ def _mask_row(key: str, mask: MaskAlignmentsFile) -> tuple[str, ...]:
 
     try:
         pixels = np.frombuffer(zlib.decompress(mask.mask), dtype=np.uint8)
-    except zlib.error as err:
+    except (zlib.error, TypeError) as err:  # TypeError: not bytes (a TIFF's JSON holds none)
         detail = f"does not decompress ({err})"
     else:
         side = mask.stored_size
@@ -57,12 +46,12 @@ def _mask_row(key: str, mask: MaskAlignmentsFile) -> tuple[str, ...]:
     )
 
 
-def _render_face(name: str, size: tuple[int, int], header: PNGHeader) -> list[str]:
+def _render_face(name: str, size: tuple[int, int], kind: str, header: PNGHeader) -> list[str]:
     import numpy as np
 
     al, src = header.alignments, header.source
     dims = src.source_frame_dims
-    lines = [f"{name}  ({size[0]}x{size[1]} PNG)"]
+    lines = [f"{name}  ({size[0]}x{size[1]} {kind})"]
     rows: list[tuple[str, ...]] = [
         ("original_filename", src.original_filename),
         (
@@ -111,20 +100,23 @@ def _render_payload(name: str, payload: Any) -> list[str]:
     return lines
 
 
-def _read(path: str) -> tuple[dict[str, Any] | None, int]:
-    """Read one file's stored metadata, or say why not: ``(meta or None, exit status)``."""
+def _read(path: str) -> dict[str, Any] | None:
+    """Read one file's stored metadata, or say why not (``None``: a bad file, exit status 1)."""
     try:
-        meta = read_png_meta(_read_file(path))
-    except UsageError as err:
-        print(f"faceio show: {err}", file=sys.stderr)
-        return None, EXIT_USAGE
+        with open(path, "rb") as f:
+            meta = file_meta(path, f.read())
+    except FileNotFoundError:
+        problem = "no such file"
+    except IsADirectoryError:
+        problem = "is a folder, not a file"
     except (OSError, FaceioError) as err:
-        print(f"faceio show: {path}: {reason(err, path)}", file=sys.stderr)
-        return None, EXIT_BAD
-    if "itxt" not in meta:
-        print(f"faceio show: {path}: {NO_HEADER}", file=sys.stderr)
-        return None, EXIT_BAD
-    return meta, EXIT_OK
+        problem = reason(err, path)
+    else:
+        if "itxt" in meta:
+            return meta
+        problem = NO_HEADER
+    print(f"faceio show: {path}: {problem}", file=sys.stderr)
+    return None
 
 
 def register(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
@@ -133,17 +125,20 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
         "show",
         parents=[common],
         help="print the header of face files",
-        description="Print each FILE's header field by field: source, box, landmark bounds, "
-        "masks (size and coverage, the mean mask value) and identity vectors. Exit status 1 "
-        "if a file is not a PNG or has no faceswap header.",
+        description="Print the header of each FILE (a PNG's faceswap chunk, a TIFF's "
+        "ImageDescription) field by field: source, box, landmark bounds, masks (size and "
+        "coverage, the mean mask value) and identity vectors. Exit status 1 if a FILE is "
+        "missing, unreadable, not a PNG or TIFF, or has no faceswap header (the other FILEs "
+        "are still shown).",
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument(
         "--json",
         action="store_true",
+        default=argparse.SUPPRESS,
         help="print one JSON line per file, as export writes it (mask bytes as base64)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, takes_json=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,26 +146,27 @@ def run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     first = True
     for path in args.files:
-        meta, problem = _read(path)
-        status = max(status, problem)
+        meta = _read(path)
         if meta is None:
+            status = EXIT_BAD
             continue
         name, payload = os.path.basename(path), meta["itxt"]
         if args.json:
-            print(json_line(header_record(name, payload)))
+            print(seal(json_line(header_record(name, payload)), payload))
             continue
         if not first:
             print()
         first = False
         if is_face_header(payload):
             try:
-                header = PNGHeader.from_dict(payload)
+                header = face_header(payload)
             except (ValueError, TypeError) as err:
                 print(f"faceio show: {path}: {reason(err, path)}", file=sys.stderr)
                 status = max(status, EXIT_BAD)
                 continue
             size = (meta["width"], meta["height"])
-            print("\n".join(_render_face(name, size, header)))
+            kind = "TIFF" if is_tiff(path) else "PNG"
+            print("\n".join(_render_face(name, size, kind, header)))
         else:
             print("\n".join(_render_payload(name, payload)))
     return status
