@@ -425,7 +425,7 @@ def test_commands_report_unbuildable_payloads_and_go_on(unbuildable_dir: Path) -
 
     out = folder.parent / "unbuildable.jsonl"
     proc = run("export", folder, "-o", out, code=1)
-    assert "exported 2 headers from 5 PNG files" in proc.stderr
+    assert "exported 2 headers from 5 face files" in proc.stderr
     for name in names:
         assert f"{folder / name}: header does not parse" in proc.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
