@@ -379,9 +379,22 @@ def test_records_restore_any_payload(payload: object) -> None:
     assert str(restored) == str(payload)
 
 
-def test_face_header_with_a_tuple_falls_back_to_the_tagged_form() -> None:
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("source", "source_frame_dims"),
+        ("alignments", "landmarks_xy", 3),
+        ("alignments", "identity", "vggface2"),
+        ("alignments", "mask", "components", "affine_matrix", 1),
+    ],
+)
+def test_face_header_with_a_tuple_falls_back_to_the_tagged_form(where: tuple[object, ...]) -> None:
     header = make_header(np.random.default_rng(3), "f_0.png", "f.jpg", False).to_dict()
-    header["source"]["source_frame_dims"] = (720, 1280)
+    *parents, last = where
+    target = header
+    for key in parents:
+        target = target[key]
+    target[last] = tuple(target[last])
     record = json.loads(json.dumps(header_record("f_0.png", header)))
     assert "payload" in record
     assert str(restore_record(record)[1]) == str(header)

@@ -102,19 +102,32 @@ def check_face(payload: Any) -> None:
     faceio.HeaderSchemaError
         Naming the field that does not fit.
     """
-    if not _plain_object(0, payload):
+    if not plain_face(payload):
         PNGHeader.from_dict(payload)
 
 
-# Per schema class: the required keys, the allowed keys, and (name, kind, nested class).
+def plain_face(payload: Any) -> bool:
+    """Whether a payload is a face header in the plain form faceswap writes.
+
+    That is: the schema's keys, each array a list of numbers or of equal-length lists of
+    numbers (so no tuple in it), each name-to-value field a dict or ``None``. Such a payload
+    always passes ``PNGHeader.from_dict``; ``False`` says nothing either way.
+    """
+    return _plain_object(0, payload)
+
+
+# Per schema class: the required keys, the allowed keys, and (name, kind, nested class) of the
+# fields whose value is checked ("value" fields hold anything).
 _CLASSES = [
     (
         frozenset(name for name, _, needed, _ in fields if needed),
         frozenset(name for name, _, _, _ in fields),
-        tuple((name, kind, sub) for name, kind, _, sub in fields),
+        tuple((name, kind, sub or 0) for name, kind, _, sub in fields if kind != "value"),
     )
     for _, _, fields in HEADER_SCHEMA
 ]
+
+_ABSENT = object()
 
 
 def _plain_array(value: Any) -> bool:
@@ -136,35 +149,29 @@ def _plain_array(value: Any) -> bool:
         return False
 
 
-def _plain_entries(value: Any) -> Any:
-    """Give the values of a name-to-value field (none for ``None``), or ``None`` if not a dict."""
-    if value is None:
-        return ()
-    return value.values() if type(value) is dict else None
-
-
 def _plain_object(index: int, data: Any) -> bool:
     """Whether ``data`` is schema class ``index`` in the plain form ``from_dict`` accepts."""
-    required, allowed, fields = _CLASSES[index]
+    required, allowed, checked = _CLASSES[index]
     if type(data) is not dict or not required <= data.keys() <= allowed:
         return False
-    for name, kind, sub in fields:
-        if name not in data:
+    # Plain loops, no generators: this runs for every face of a scan.
+    for name, kind, sub in checked:
+        value = data.get(name, _ABSENT)
+        if value is _ABSENT:
             continue
-        value = data[name]
         if kind == "array":
-            ok = _plain_array(value)
+            if not _plain_array(value):
+                return False
         elif kind == "dims":
-            ok = value is None or type(value) in (list, tuple)
-        elif kind == "object" and sub is not None:
-            ok = _plain_object(sub, value)
-        elif kind in ("objects", "arrays"):
-            entries = _plain_entries(value)
-            ok = entries is not None and all(
-                _plain_array(v) if kind == "arrays" else _plain_object(sub or 0, v) for v in entries
-            )
-        else:
-            ok = True
-        if not ok:
-            return False
+            if value is not None and type(value) is not list and type(value) is not tuple:
+                return False
+        elif kind == "object":
+            if not _plain_object(sub, value):
+                return False
+        elif value is not None:  # "objects" or "arrays": a dict of them, or None for none
+            if type(value) is not dict:
+                return False
+            for item in value.values():
+                if not (_plain_array(item) if kind == "arrays" else _plain_object(sub, item)):
+                    return False
     return True

@@ -26,6 +26,7 @@ import marshal
 import re
 from typing import Any
 
+from faceio.cli._faces import plain_face
 from faceio.header import PNGHeader, is_face_header
 
 __all__ = ["header_record", "restore_record", "seal", "unedited", "value_digest"]
@@ -69,10 +70,14 @@ def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
     the schema says where the bytes are. It is used only when it restores exactly: the payload
     passes the schema, masks hold bytes, there are no tuples, and the maps have string keys.
     """
-    try:
-        PNGHeader.from_dict(payload)
-    except (ValueError, TypeError):
-        return None
+    # The plain form is the form faceswap writes: checked without numpy, its arrays hold no
+    # tuple. Anything else gets the full schema check, then every array is looked through.
+    plain = plain_face(payload)
+    if not plain:
+        try:
+            PNGHeader.from_dict(payload)
+        except (ValueError, TypeError):
+            return None
     alignments, source = payload["alignments"], payload["source"]
     masks = alignments.get("mask") or {}
     identity = alignments.get("identity") or {}
@@ -80,8 +85,10 @@ def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not all(isinstance(m["mask"], bytes) for m in masks.values()):
         return None
-    arrays = [alignments["landmarks_xy"], source["source_frame_dims"], *identity.values()]
-    arrays += [m["affine_matrix"] for m in masks.values()]
+    arrays = [source["source_frame_dims"]]
+    if not plain:
+        arrays += [alignments["landmarks_xy"], *identity.values()]
+        arrays += [m["affine_matrix"] for m in masks.values()]
     if any(_has_tuple(a) for a in arrays):
         return None
     out_masks = {k: {**m, "mask": _b64(m["mask"])} for k, m in masks.items()}
