@@ -464,6 +464,10 @@ pub fn take_outcomes(
     headers: &mut [Option<Py<PyAny>>],
     classes: &Option<Vec<Py<PyAny>>>,
 ) -> PyResult<()> {
+    // Bound once per hand-off, not once per file.
+    let classes: Option<Vec<Bound<'_, PyAny>>> = classes
+        .as_ref()
+        .map(|c| c.iter().map(|c| c.bind(py).clone()).collect());
     for (i, outcome) in items {
         let header = match outcome {
             FileOutcome::Decoded(header) => {
@@ -485,9 +489,8 @@ pub fn take_outcomes(
                 None
             }
         };
-        if let (Some(classes), Some(payload)) = (classes, header) {
-            let classes: Vec<_> = classes.iter().map(|c| c.bind(py).clone()).collect();
-            match face_payload_to_py(py, &payload, &classes) {
+        if let (Some(classes), Some(payload)) = (&classes, header) {
+            match face_payload_to_py(py, &payload, classes) {
                 Ok((_, header)) => headers[i] = Some(header.unbind()),
                 // A payload Python cannot build is that file's problem, like a parse error.
                 Err(err) if err.is_data() => {
