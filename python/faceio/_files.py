@@ -12,10 +12,31 @@ import errno
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderEntry", "FolderListing", "list_folder", "walk_folder"]
+__all__ = [
+    "CACHE_NAME",
+    "IMAGE_EXTENSIONS",
+    "FolderEntry",
+    "FolderListing",
+    "is_cache_file",
+    "list_folder",
+    "walk_folder",
+]
 
 #: What the loaders take from a folder (faceswap's list), compared lower-cased.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
+
+#: The scan cache's file in a folder (faceio/_scan_cache.py), and how its temporary files begin.
+CACHE_NAME = ".faceio-cache.parquet"
+CACHE_TMP_PREFIX = ".faceio-cache."
+
+
+def is_cache_file(name: str) -> bool:
+    """Whether a file name is the scan cache's, or one of its temporary files.
+
+    The listing leaves them out of every count, so that a summary is the same with and
+    without a cache (none of them ends in a face extension, so no face is ever left out).
+    """
+    return name == CACHE_NAME or (name.startswith(CACHE_TMP_PREFIX) and name.endswith(".tmp"))
 
 
 def list_folder(folder: str, extensions: tuple[str, ...]) -> tuple[list[str], int]:
@@ -188,7 +209,8 @@ def _take(
             listing.others += 1
             return None
         if not entry.name.lower().endswith(extensions):
-            listing.others += 1
+            if not is_cache_file(entry.name):
+                listing.others += 1
             return None
         identity = _identity(entry.stat()) if link else (device, entry.inode())
     except OSError as err:  # a symlink loop (ELOOP), a dangling link, a vanished file

@@ -1,0 +1,390 @@
+"""The incremental scan cache: a folder's rows kept in one hidden Parquet file in the folder.
+
+A cached read (:func:`read_through`) stats every file, serves the rows of the files whose
+``(size, mtime_ns, ctime_ns, inode, device)`` still match what the cache holds, reads only the
+others with the caller's reader, and rewrites the cache when its rows change. It is generic
+over the reader: any function from a list of paths to a :class:`pyarrow.Table` of one row per
+path, in order. docs/format.md ("The scan cache") gives the rules and why they are enough.
+
+Why Parquet and not SQLite: the rows are an Arrow table already, and Parquet reads into one
+and writes from one column by column in C++ (200,000 rows in a fraction of a second), where
+SQLite would hand them to Python row by row. The whole file is rewritten to a temporary file
+and renamed over the old one, so a reader always sees a whole cache, two writers never mix
+their rows (the last rename wins), and nothing depends on file locks, which network file
+systems keep badly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+# pyarrow has no type information; with the `arrow` extra missing, mypy finds no module at all.
+import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+from faceio._files import CACHE_NAME, CACHE_TMP_PREFIX
+
+__all__ = ["CACHE_NAME", "CacheReport", "read_through"]
+
+_log = logging.getLogger("faceio.cache")
+
+#: The cache's own layout; a file of another layout is ignored and rewritten.
+CACHE_FORMAT = "1"
+
+# What a cache file says about itself, in the Parquet file's key-value metadata.
+_FORMAT_KEY = b"faceio.cache"
+_KIND_KEY = b"faceio.cache.kind"
+_FOLDER_KEY = b"faceio.cache.folder"
+
+# The stat key columns, first in the file; a reader's column may not take these names.
+_KEY_FIELDS = (
+    pa.field("_name", pa.string(), nullable=False),
+    pa.field("_size", pa.int64(), nullable=False),
+    pa.field("_mtime_ns", pa.int64(), nullable=False),
+    pa.field("_ctime_ns", pa.int64(), nullable=False),
+    pa.field("_ino", pa.uint64(), nullable=False),
+    pa.field("_dev", pa.uint64(), nullable=False),
+)
+
+# A cache file larger than this per listed file (plus a floor) is not opened: a hostile or
+# foreign file must not make a scan allocate gigabytes. A face's row (68 landmarks, names,
+# source fields) takes well under 2 KiB.
+_MAX_BYTES_PER_FILE = 64 * 1024
+_MAX_BYTES_FLOOR = 64 * 1024 * 1024
+
+Key = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheReport:
+    """What a cached read did.
+
+    Attributes
+    ----------
+    hits : int
+        Rows served from the cache.
+    read : int
+        Files read by the reader (new, changed, or not cacheable).
+    dropped : int
+        Cached rows no longer used: removed, renamed or changed files.
+    written : bool
+        Whether the cache file was rewritten.
+    ignored : str
+        Why an existing cache file was not used (``""`` when it was, or there was none).
+    """
+
+    hits: int
+    read: int
+    dropped: int
+    written: bool
+    ignored: str
+
+
+@dataclass(slots=True)
+class _Cached:
+    """A cache file that passed every check: its rows, and each name's row and key."""
+
+    table: pa.Table
+    rows: dict[str, int]
+    keys: list[Key]
+
+
+def _key(path: str) -> Key | None:
+    """Give the identity of a file's content, as ``stat`` (links followed) tells it, or ``None``."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the reader meets the same error and gives the file's error row
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
+
+
+def store_schema(schema: pa.Schema, path_column: str) -> pa.Schema:
+    """Give the schema of a cache file for rows of ``schema``: keys first, no path column."""
+    clash = {f.name for f in _KEY_FIELDS} & set(schema.names)
+    if clash:
+        raise ValueError(f"the row schema uses the cache's key column names {sorted(clash)}")
+    data = [f for f in schema if f.name != path_column]
+    return pa.schema([*_KEY_FIELDS, *data])
+
+
+def _folder_id(folder: str) -> bytes:
+    st = os.stat(folder)
+    return f"{st.st_dev}:{st.st_ino}".encode()
+
+
+def _load(
+    path: str, schema: pa.Schema, kind: str, folder_id: bytes, files: int
+) -> tuple[_Cached | None, str]:
+    """Read the cache file if it is wholly ours; else say why not (``""``: there is none)."""
+    try:
+        # O_NOFOLLOW: a symlink is no cache of ours; O_NONBLOCK: a FIFO does not block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, ""
+    except OSError as err:
+        return None, f"cannot open it ({err.strerror or err})"
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None, "not a regular file"
+    if st.st_size > _MAX_BYTES_FLOOR + _MAX_BYTES_PER_FILE * files:
+        os.close(fd)
+        return None, f"{st.st_size:,} bytes is too large for {files:,} files"
+    with open(fd, "rb") as f:
+        try:
+            table = _read_checked(f, schema, kind, folder_id)
+        except _ForeignCacheError as err:
+            return None, str(err)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return None, f"not a readable Parquet file ({err})"
+    names = table.column("_name").to_pylist()
+    rows = {name: i for i, name in enumerate(names)}
+    if len(rows) != len(names):
+        return None, "a file name appears twice"
+    keys = list(zip(*(table.column(f.name).to_pylist() for f in _KEY_FIELDS[1:]), strict=True))
+    return _Cached(table, rows, keys), ""
+
+
+class _ForeignCacheError(Exception):
+    """A readable Parquet file that is not this folder's cache of these rows."""
+
+
+def _read_checked(f: object, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
+    # Page checksums (written by _write) catch damaged pages that still decode.
+    pf = pq.ParquetFile(f, page_checksum_verification=True)
+    meta = pf.schema_arrow.metadata or {}
+    if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
+        raise _ForeignCacheError("not a faceio cache of this format")
+    if meta.get(_KIND_KEY) != kind.encode():
+        raise _ForeignCacheError("a cache of other rows (another faceio version or reader)")
+    if meta.get(_FOLDER_KEY) != folder_id:
+        raise _ForeignCacheError("the cache of another folder")
+    if not pf.schema_arrow.remove_metadata().equals(schema):
+        raise _ForeignCacheError("its columns are not the rows' columns")
+    table = pf.read()
+    if any(table.column(f.name).null_count for f in _KEY_FIELDS):
+        raise _ForeignCacheError("a key is missing")
+    return table
+
+
+def _open_temp(folder: str) -> tuple[int, str, int] | None:
+    """Create the cache's next version: ``(fd, path, the file system's clock now)``.
+
+    The file's own timestamp is the clock: files stamped at or after it may change again
+    without their stamps changing (see :func:`read_through`). ``None`` if the folder cannot
+    be written (a read-only folder still scans, uncached).
+    """
+    try:
+        fd, path = tempfile.mkstemp(prefix=CACHE_TMP_PREFIX, suffix=".tmp", dir=folder)
+    except OSError as err:
+        _log.debug("%s: the scan cache is not written (%s)", folder, err.strerror or err)
+        return None
+    try:
+        st = os.fstat(fd)
+        # The folder's read and write bits, not mkstemp's 0600: whoever may list the faces'
+        # folder may read the cache of their headers.
+        os.fchmod(fd, stat.S_IMODE(os.stat(folder).st_mode) & 0o666)
+    except OSError:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
+    return fd, path, max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def read_through(
+    folder: str,
+    names: Sequence[str],
+    paths: Sequence[str],
+    read: Callable[[list[str]], pa.Table],
+    schema: pa.Schema,
+    *,
+    kind: str,
+    path_column: str = "path",
+    error_column: str | None = "error",
+) -> tuple[pa.Table, CacheReport]:
+    """Give ``read(paths)``'s table, reading only the files the folder's cache cannot give.
+
+    A cached row is used when its file's name and ``(size, mtime_ns, ctime_ns, inode,
+    device)`` (``stat`` with links followed) are what they were when it was read. Rows of files
+    stamped no earlier than the cache's own writing began are not cached, since such a file
+    could change again within the same clock tick, keeping its stamps (git's "racy clean"
+    rule, with the file system's own clock: the cache's temporary file's stamp).
+
+    Parameters
+    ----------
+    folder : str
+        The folder whose cache file (:data:`CACHE_NAME`) is used and rewritten.
+    names : sequence of str
+        Each file's name from ``folder`` (unique): the cache's key with the file's stat.
+    paths : sequence of str
+        Each file's path as the caller gave it; the output's ``path_column`` holds these.
+    read : callable
+        The reader: a list of paths to a table of ``schema``, one row per path, in order.
+    schema : pyarrow.Schema
+        The rows' schema.
+    kind : str
+        Names the reader and its version: a cache of another kind is ignored.
+    path_column : str
+        The column the cache does not store and fills from ``paths``.
+    error_column : str, optional
+        Rows where it is not null are never cached, so that a failed read is tried again
+        and its message names the path as given.
+
+    Returns
+    -------
+    tuple
+        The table, one row per path in order, and a :class:`CacheReport`.
+
+    Raises
+    ------
+    OSError
+        If ``folder`` cannot be looked at. A cache that cannot be read or written is only
+        logged (logger ``faceio.cache``, level DEBUG).
+    """
+    if len(names) != len(paths):
+        raise ValueError("names and paths differ in length")
+    stored = store_schema(schema, path_column)
+    folder_id = _folder_id(folder)
+    temp = _open_temp(folder)
+    try:
+        # Stat before reading: a file changed after its stat is read again next time.
+        keys = [_key(p) for p in paths]
+        cache_path = os.path.join(folder, CACHE_NAME)
+        cached, ignored = _load(cache_path, stored, kind, folder_id, len(paths))
+        if ignored:
+            _log.debug("%s: scan cache ignored: %s", cache_path, ignored)
+        hits = _hits(names, keys, cached)
+        misses = [i for i, row in enumerate(hits) if row < 0]
+        fresh = read([paths[i] for i in misses]) if misses else schema.empty_table()
+        if fresh.num_rows != len(misses) or not fresh.schema.equals(schema):
+            raise ValueError(f"the {kind} reader's rows do not match its paths or schema")
+        data = _assemble(hits, misses, cached, fresh, stored)
+        clock = temp[2] if temp is not None else 0
+        keep = _cacheable(fresh, misses, keys, error_column, clock)
+        dropped = cached.table.num_rows - len({r for r in hits if r >= 0}) if cached else 0
+        written = False
+        if temp is not None and (keep or dropped or ignored):
+            rows = sorted({i for i, row in enumerate(hits) if row >= 0} | keep)
+            table = _stored_table(data, rows, names, keys, stored, kind, folder_id)
+            fd, temp_path, _ = temp
+            temp = None  # _write owns the temporary file now
+            written = _write(fd, temp_path, cache_path, table)
+    finally:
+        if temp is not None:
+            os.close(temp[0])
+            with contextlib.suppress(OSError):
+                os.unlink(temp[1])
+    report = CacheReport(len(hits) - len(misses), len(misses), dropped, written, ignored)
+    return _with_paths(data, paths, schema, path_column), report
+
+
+def _hits(names: Sequence[str], keys: list[Key | None], cached: _Cached | None) -> list[int]:
+    """Each file's row in the cache if its key is unchanged, else -1."""
+    if cached is None:
+        return [-1] * len(names)
+    rows, stored = cached.rows, cached.keys
+    out = []
+    for name, key in zip(names, keys, strict=True):
+        row = rows.get(name, -1)
+        out.append(row if row >= 0 and key is not None and stored[row] == key else -1)
+    return out
+
+
+def _assemble(
+    hits: list[int], misses: list[int], cached: _Cached | None, fresh: pa.Table, stored: pa.Schema
+) -> pa.Table:
+    """Merge the cached and the fresh rows' data columns, in input order."""
+    data_names = stored.names[len(_KEY_FIELDS) :]
+    data_schema = pa.schema([stored.field(n) for n in data_names])
+    parts = []
+    hit_rows = [row for row in hits if row >= 0]
+    if cached is not None and hit_rows:
+        parts.append(cached.table.select(data_names).take(pa.array(hit_rows, pa.int64())))
+    if misses:
+        parts.append(fresh.select(data_names))
+    if not parts:
+        return data_schema.empty_table()
+    both = pa.concat_tables([p.cast(data_schema) for p in parts])
+    if not hit_rows or not misses:
+        return both
+    # Hit rows come first in ``both``, then the fresh rows: interleave them back.
+    order, hit, miss = [], 0, len(hit_rows)
+    for row in hits:
+        if row >= 0:
+            order.append(hit)
+            hit += 1
+        else:
+            order.append(miss)
+            miss += 1
+    return both.take(pa.array(order, pa.int64()))
+
+
+def _cacheable(
+    fresh: pa.Table, misses: list[int], keys: list[Key | None], error_column: str | None, clock: int
+) -> set[int]:
+    """Pick the inputs whose fresh rows may be cached: no error, stamped before ``clock``."""
+    errors = fresh.column(error_column).is_null().to_pylist() if error_column else None
+    keep = set()
+    for j, i in enumerate(misses):
+        key = keys[i]
+        if key is None or (errors is not None and not errors[j]):
+            continue
+        if max(key[1], key[2]) < clock:
+            keep.add(i)
+    return keep
+
+
+def _stored_table(
+    data: pa.Table,
+    rows: list[int],
+    names: Sequence[str],
+    keys: list[Key | None],
+    stored: pa.Schema,
+    kind: str,
+    folder_id: bytes,
+) -> pa.Table:
+    """Build the cache file's table: the key and data columns of ``rows`` (one per name)."""
+    seen: set[str] = set()
+    unique = []
+    for i in rows:
+        if names[i] not in seen:
+            seen.add(names[i])
+            unique.append(i)
+    picked = [keys[i] for i in unique]
+    columns = [pa.array([names[i] for i in unique], pa.string())]
+    for n, field in enumerate(_KEY_FIELDS[1:]):
+        columns.append(pa.array([k[n] for k in picked if k is not None], field.type))
+    columns.extend(data.take(pa.array(unique, pa.int64())).columns)
+    meta = {_FORMAT_KEY: CACHE_FORMAT.encode(), _KIND_KEY: kind.encode(), _FOLDER_KEY: folder_id}
+    return pa.Table.from_arrays(columns, schema=stored.with_metadata(meta))
+
+
+def _write(fd: int, temp_path: str, cache_path: str, table: pa.Table) -> bool:
+    """Write the cache to its temporary file and rename it over the old; ``False`` if it fails."""
+    try:
+        with open(fd, "wb") as f:
+            pq.write_table(table, f, write_page_checksum=True)
+        # A reader has the old file or the new one, whole; of two writers the last rename wins.
+        os.replace(temp_path, cache_path)
+    except (OSError, pa.ArrowException) as err:
+        _log.debug("%s: the scan cache is not written (%s)", cache_path, err)
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        return False
+    return True
+
+
+def _with_paths(data: pa.Table, paths: Sequence[str], schema: pa.Schema, column: str) -> pa.Table:
+    """Put the paths as given back into the rows, where ``schema`` has them."""
+    index = schema.get_field_index(column)
+    if index >= 0:
+        field = schema.field(index)
+        data = data.add_column(index, field, pa.array(paths, field.type))
+    return data.replace_schema_metadata(schema.metadata)

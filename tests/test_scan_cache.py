@@ -1,0 +1,479 @@
+"""The incremental scan cache (faceio/_scan_cache.py), over a small reader of its own.
+
+The reader here gives each file's size and SHA-256, so a row served from a stale entry shows
+as a wrong digest; it also logs the paths it was asked for, so the tests see what was read.
+Every cached result is compared with the same reader run without a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from faceio import _scan_cache  # noqa: E402
+from faceio._files import CACHE_NAME, walk_folder  # noqa: E402
+from faceio._scan_cache import read_through  # noqa: E402
+
+SCHEMA = pa.schema(
+    [("path", pa.string()), ("size", pa.int64()), ("digest", pa.string()), ("error", pa.string())]
+)
+KIND = "test-digest/1"
+
+
+class Reader:
+    """Rows of (path, size, sha256, error); an empty or unreadable file is an error row."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, paths: list[str]) -> pa.Table:
+        self.calls.append(list(paths))
+        sizes, digests, errors = [], [], []
+        for path in paths:
+            try:
+                data = Path(path).read_bytes()
+                error = None if data else "empty file"
+            except OSError as err:
+                data, error = b"", str(err)
+            sizes.append(None if error else len(data))
+            digests.append(None if error else hashlib.sha256(data).hexdigest())
+            errors.append(error)
+        return pa.table([list(paths), sizes, digests, errors], schema=SCHEMA)
+
+    @property
+    def read(self) -> list[str]:
+        return [os.path.basename(p) for call in self.calls for p in call]
+
+
+def scan(
+    folder: Path, reader: Reader | None = None, check: bool = True
+) -> tuple[pa.Table, _scan_cache.CacheReport]:
+    """A cached read of the folder's *.png files, checked against an uncached read."""
+    listing = walk_folder(str(folder), (".png",))
+    names = [e.name for e in listing.entries]
+    paths = [e.path for e in listing.entries]
+    table, report = read_through(str(folder), names, paths, reader or Reader(), SCHEMA, kind=KIND)
+    if check:
+        assert table.equals(Reader()(paths)), "the cached read differs from a fresh read"
+    return table, report
+
+
+def settle(folder: Path) -> None:
+    """Wait until the file system's clock has moved past every stamp in the folder.
+
+    Rows of files stamped at or after the cache's own clock are not cached (the racy rule);
+    the tests that expect hits wait here first. Bounded: coarse clocks tick every few ms.
+    """
+    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for st in (p.stat() for p in folder.iterdir()))
+    probe = folder / ".probe"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        probe.write_bytes(b"")
+        stamp = probe.stat().st_mtime_ns
+        probe.unlink()
+        if stamp > newest:
+            return
+        time.sleep(0.002)
+    raise AssertionError("the file system clock did not move in 5 s")
+
+
+def make(folder: Path, count: int = 6) -> None:
+    for i in range(count):
+        (folder / f"f{i:02d}.png").write_bytes(f"face {i} ".encode() * (i + 3))
+
+
+@pytest.fixture
+def faces(tmp_path: Path) -> Path:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder)
+    settle(folder)
+    return folder
+
+
+def cached_rows(folder: Path) -> dict[str, str]:
+    table = pq.read_table(folder / CACHE_NAME)
+    return dict(zip(table["_name"].to_pylist(), table["digest"].to_pylist(), strict=True))
+
+
+def warm(folder: Path) -> None:
+    """Scan until the cache holds every file (the first scan may leave racy rows out)."""
+    scan(folder)
+    settle(folder)
+    _, report = scan(folder)
+    if report.read:
+        settle(folder)
+        _, report = scan(folder)
+    assert report.read == 0
+
+
+def test_second_scan_reads_nothing(faces: Path) -> None:
+    reader = Reader()
+    _, first = scan(faces, reader)
+    assert (first.hits, first.read, first.written) == (0, 6, True)
+    reader = Reader()
+    _, second = scan(faces, reader)
+    assert reader.calls == [] and (second.hits, second.read, second.written) == (6, 0, False)
+    assert sorted(cached_rows(faces)) == [f"f{i:02d}.png" for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "append",
+        "same_size_edit_old_mtime",
+        "truncate",
+        "truncate_to_zero",
+        "touch_now",
+        "touch_back_to_old_mtime",
+        "replace_by_rename",
+        "replace_by_rename_old_mtime",
+        "chmod",
+    ],
+)
+def test_changed_file_is_read_again(faces: Path, change: str) -> None:
+    warm(faces)
+    target = faces / "f03.png"
+    st = target.stat()
+    old = target.read_bytes()
+    if change == "append":
+        target.write_bytes(old + b"more")
+    elif change == "same_size_edit_old_mtime":
+        target.write_bytes(old.upper())
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change == "truncate":
+        os.truncate(target, len(old) // 2)
+    elif change == "truncate_to_zero":
+        os.truncate(target, 0)
+    elif change == "touch_now":
+        os.utime(target)
+    elif change == "touch_back_to_old_mtime":
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change.startswith("replace_by_rename"):
+        new = faces / "new.tmp"
+        new.write_bytes(old.swapcase())
+        if change.endswith("old_mtime"):
+            os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(new, target)
+    else:
+        os.chmod(target, 0o600)
+    reader = Reader()
+    _, report = scan(faces, reader)  # scan() checks every row against a fresh read
+    assert reader.read == ["f03.png"]
+    assert (report.hits, report.read) == (5, 1)
+    if change != "truncate_to_zero":  # an error row is read again every time, never cached
+        # Changed just before that scan, the file may have been too new to cache (racy).
+        settle(faces)
+        reader = Reader()
+        scan(faces, reader)
+        assert reader.read in ([], ["f03.png"])
+        reader = Reader()
+        scan(faces, reader)
+        assert reader.read == []
+
+
+def test_renamed_and_removed_files(faces: Path) -> None:
+    warm(faces)
+    os.rename(faces / "f01.png", faces / "g01.png")
+    (faces / "f02.png").unlink()
+    (faces / "f09.png").write_bytes(b"new face")
+    reader = Reader()
+    table, report = scan(faces, reader)
+    assert sorted(reader.read) == ["f09.png", "g01.png"]
+    assert (report.hits, report.read, report.dropped, report.written) == (4, 2, 2, True)
+    assert "f01.png" not in cached_rows(faces) and "f02.png" not in cached_rows(faces)
+    assert table["path"].to_pylist()[-1].endswith("g01.png")
+
+
+def test_swapped_names_are_read_again(faces: Path) -> None:
+    warm(faces)
+    a, b = faces / "f00.png", faces / "f01.png"
+    os.rename(a, faces / "swap")
+    os.rename(b, a)
+    os.rename(faces / "swap", b)
+    reader = Reader()
+    scan(faces, reader)
+    assert sorted(reader.read) == ["f00.png", "f01.png"]
+
+
+def test_symlink_retargeted_is_read_again(faces: Path) -> None:
+    (faces / "link.png").symlink_to("f00.png")
+    settle(faces)
+    warm(faces)
+    (faces / "link.png").unlink()
+    (faces / "link.png").symlink_to("f05.png")
+    reader = Reader()
+    scan(faces, reader)
+    assert reader.read == ["link.png"]
+
+
+def test_racy_rows_are_not_cached(faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file stamped at or after the cache's clock may change unseen: it is read next time."""
+    real = _scan_cache._open_temp
+
+    def clock_behind(folder: str) -> tuple[int, str, int] | None:
+        temp = real(folder)
+        return None if temp is None else (temp[0], temp[1], 0)  # every file is "newer"
+
+    monkeypatch.setattr(_scan_cache, "_open_temp", clock_behind)
+    _, report = scan(faces)
+    assert report.read == 6 and not report.written
+    assert not (faces / CACHE_NAME).exists()
+    monkeypatch.undo()
+    scan(faces)
+    reader = Reader()
+    scan(faces, reader)
+    assert reader.read == []
+
+
+def test_error_rows_are_not_cached_and_name_the_path_as_given(faces: Path) -> None:
+    (faces / "empty.png").write_bytes(b"")
+    settle(faces)
+    warm_reader = Reader()
+    scan(faces, warm_reader)
+    reader = Reader()
+    scan(faces, reader)
+    assert reader.read == ["empty.png"]
+    assert "empty.png" not in cached_rows(faces)
+
+
+def test_paths_come_from_the_caller(faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warm(faces)
+    monkeypatch.chdir(faces.parent)
+    names = sorted(p.name for p in faces.glob("*.png"))
+    for spelling in ("faces", "./faces", str(faces)):
+        paths = [os.path.join(spelling, n) for n in names]
+        reader = Reader()
+        table, _ = read_through(spelling, names, paths, reader, SCHEMA, kind=KIND)
+        assert reader.calls == [] and table["path"].to_pylist() == paths
+
+
+def _valid_cache(folder: Path) -> bytes:
+    warm(folder)
+    return (folder / CACHE_NAME).read_bytes()
+
+
+def _rewrite(folder: Path, **meta: bytes) -> bytes:
+    table = pq.read_table(folder / CACHE_NAME)
+    old = dict(table.schema.metadata)
+    old.update({k.replace("_", ".").encode(): v for k, v in meta.items()})
+    pq.write_table(table.replace_schema_metadata(old), folder / CACHE_NAME)
+    return (folder / CACHE_NAME).read_bytes()
+
+
+def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
+    """Replace the folder's cache by something that must not be trusted."""
+    cache = folder / CACHE_NAME
+    good = _valid_cache(folder)
+    rng = random.Random(kind)
+    if kind == "random_bytes":
+        cache.write_bytes(rng.randbytes(len(good)))
+    elif kind.startswith("truncated"):
+        cache.write_bytes(good[: int(len(good) * float(kind.split("_")[1]))])
+    elif kind == "flipped_byte":
+        data = bytearray(good)
+        data[len(data) // 3] ^= 0x55  # inside the pages, whose checksums catch it
+        cache.write_bytes(bytes(data))
+    elif kind == "other_folder":
+        other = tmp_path / "other"
+        other.mkdir()
+        make(other)
+        settle(other)
+        warm(other)
+        cache.write_bytes((other / CACHE_NAME).read_bytes())
+    elif kind == "other_format":
+        _rewrite(folder, faceio_cache=b"0")
+    elif kind == "other_kind":
+        _rewrite(folder, faceio_cache_kind=b"test-digest/0")
+    elif kind == "other_columns":
+        table = pq.read_table(cache).drop_columns(["size"])
+        pq.write_table(table, cache)
+    elif kind == "fifo":
+        cache.unlink()
+        os.mkfifo(cache)
+    elif kind == "symlink":
+        (folder / "elsewhere.parquet").write_bytes(good)
+        cache.unlink()
+        cache.symlink_to("elsewhere.parquet")
+    elif kind == "huge":
+        with open(cache, "wb") as f:
+            f.truncate(_scan_cache._MAX_BYTES_FLOOR + 100 * _scan_cache._MAX_BYTES_PER_FILE)
+
+
+HOSTILE = [
+    "random_bytes",
+    "truncated_0.0",
+    "truncated_0.1",
+    "truncated_0.5",
+    "truncated_0.99",
+    "flipped_byte",
+    "other_folder",
+    "other_format",
+    "other_kind",
+    "other_columns",
+    "fifo",
+    "symlink",
+    "huge",
+]
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_bad_cache_is_ignored_and_rebuilt(
+    faces: Path, tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _hostile(kind, faces, tmp_path)
+    # Make the cache's rows wrong wherever it could still be read: a stale digest would show.
+    for path in faces.glob("*.png"):
+        path.write_bytes(path.read_bytes() + b"!")
+    settle(faces)
+    reader = Reader()
+    with caplog.at_level(logging.DEBUG, logger="faceio.cache"):
+        _, report = scan(faces, reader)
+    assert report.read == 6 and report.hits == 0
+    assert report.ignored and report.written
+    assert "scan cache ignored" in caplog.text
+    assert len(cached_rows(faces)) == 6  # rebuilt: a regular file of ours again
+    reader = Reader()
+    scan(faces, reader)
+    assert reader.calls == []
+
+
+def test_same_names_in_another_folder_do_not_share_rows(faces: Path, tmp_path: Path) -> None:
+    """A cache hard-linked into another folder is that folder's no more."""
+    warm(faces)
+    other = tmp_path / "copy"
+    other.mkdir()
+    for p in faces.iterdir():
+        os.link(p, other / p.name)  # the cache file too
+    reader = Reader()
+    _, report = scan(other, reader)
+    assert report.read == 6 and report.ignored == "the cache of another folder"
+
+
+def test_unwritable_folder_still_scans(
+    faces: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(_scan_cache.tempfile, "mkstemp", refuse)
+    with caplog.at_level(logging.DEBUG, logger="faceio.cache"):
+        _, report = scan(faces)
+    assert report.read == 6 and not report.written
+    assert "not written (Read-only file system)" in caplog.text
+    assert sorted(os.listdir(faces)) == [f"f{i:02d}.png" for i in range(6)]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_read_only_folder_scans_with_its_cache(faces: Path) -> None:
+    warm(faces)
+    os.chmod(faces, 0o555)
+    try:
+        reader = Reader()
+        (faces / "f00.png").chmod(0o444)  # a change: read, not written back
+        _, report = scan(faces, reader)
+        assert reader.read == ["f00.png"] and not report.written
+    finally:
+        os.chmod(faces, 0o755)
+
+
+def test_failed_write_leaves_no_temporary_file(faces: Path) -> None:
+    (faces / CACHE_NAME).mkdir()  # the rename over it fails
+    _, report = scan(faces)
+    assert report.read == 6 and not report.written
+    assert sorted(os.listdir(faces)) == [CACHE_NAME] + [f"f{i:02d}.png" for i in range(6)]
+
+
+def test_cache_files_are_not_listed(faces: Path) -> None:
+    before = walk_folder(str(faces), (".png",))
+    warm(faces)
+    (faces / ".faceio-cache.left-by-a-crash.tmp").write_bytes(b"x")
+    after = walk_folder(str(faces), (".png",))
+    assert (after.others, after.entries) == (before.others, before.entries) == (0, after.entries)
+    (faces / "notes.txt").write_bytes(b"x")
+    assert walk_folder(str(faces), (".png",)).others == 1
+
+
+def test_random_changes_between_scans_never_serve_a_stale_row(tmp_path: Path) -> None:
+    """Edits, replacements, renames, removals and stamps set back, with no waiting at all.
+
+    scan() compares every cached read with a fresh one; the racy rule is what keeps this
+    right when a change lands in the same clock tick as the cache's writing.
+    """
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 12)
+    rng = random.Random(14)
+    for _ in range(80):
+        files = sorted(folder.glob("*.png"))
+        target = rng.choice(files)
+        st = target.stat()
+        action = rng.randrange(6)
+        if action == 0:  # same size, stamps set back
+            target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        elif action == 1:
+            target.write_bytes(target.read_bytes() + b"x")
+        elif action == 2:
+            new = folder / "incoming"
+            new.write_bytes(rng.randbytes(st.st_size))
+            os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(new, target)
+        elif action == 3 and len(files) > 3:
+            os.rename(target, folder / f"r{rng.randrange(10**6)}.png")
+        elif action == 4 and len(files) > 3:
+            target.unlink()
+        else:
+            (folder / f"n{rng.randrange(10**6)}.png").write_bytes(rng.randbytes(40))
+        scan(folder)
+
+
+CONCURRENT = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [sys.argv[2]]
+    from tests.test_scan_cache import scan
+    from pathlib import Path
+    for _ in range(int(sys.argv[3])):
+        scan(Path(sys.argv[1]), check=False)  # files change meanwhile: checked after
+    """
+)
+
+
+def test_concurrent_processes_keep_the_cache_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 40)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(folder), root, "15"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    # Change files while they scan; the scan after they end checks the rows they cached.
+    for i in range(30):
+        (folder / f"f{i % 40:02d}.png").write_bytes(os.urandom(50 + i))
+        time.sleep(0.01)
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    settle(folder)
+    _, report = scan(folder)  # every row, cached or not, against a fresh read
+    assert not report.ignored  # whichever process renamed last, its file is whole
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
