@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
-from faceio._files import FolderListing
+from faceio._files import FolderEntry, FolderListing
 from faceio.cli._common import (
     EXIT_BAD,
     EXIT_OK,
     FACE_FILES,
+    UsageError,
     add_recursive,
     list_faces,
     plural,
@@ -26,10 +28,66 @@ from faceio.header import is_face_header
 
 __all__ = ["scan_folder"]
 
+_log = logging.getLogger("faceio.cache")
+
 _TOP = 10  # rows shown per list in the text summary before "... and N more"
 
 # faceswap names a video's frames "<video stem>_<frame number>.<ext>"; the stem names the video.
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_\d+\.[^.]*$")
+
+
+class Facts(NamedTuple):
+    """What the summary takes from one file: the same whether just read or cached.
+
+    ``kind`` is ``"error"`` (unreadable: ``error`` says why), ``"none"`` (no header),
+    ``"other"`` (a header that is not a face header), ``"schema"`` (a face header that does
+    not match the schema: ``error`` says why) or ``"face"``; the other fields are a face's.
+    ``original`` is ``None`` unless ``original_filename`` is a string.
+    """
+
+    kind: str
+    error: str | None = None
+    size: str | None = None
+    landmarks: int = 0
+    masks: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()
+    version: str | None = None
+    frame: str | None = None
+    video: bool = False
+    original: str | None = None
+
+
+def file_facts(path: str, meta: dict[str, Any] | Exception) -> Facts:
+    """Take a file's :class:`Facts` from its metadata (or its failure)."""
+    if isinstance(meta, Exception):
+        return Facts("error", reason(meta, path))
+    size = f"{meta['width']}x{meta['height']}"
+    payload = meta.get("itxt")
+    if payload is None:
+        return Facts("none", size=size)
+    if not is_face_header(payload):
+        return Facts("other", size=size)
+    try:
+        # The verdict verify gives, so that both commands call the same files bad.
+        check_face(payload)
+    except HeaderSchemaError as err:
+        return Facts("schema", reason(err, path), size)
+    # The schema holds (check_face): only the values' types may still surprise.
+    alignments, source = payload["alignments"], payload["source"]
+    landmarks = alignments["landmarks_xy"]
+    original = source["original_filename"]
+    return Facts(
+        "face",
+        None,
+        size,
+        len(landmarks) if isinstance(landmarks, (list, tuple)) else 0,
+        tuple(map(str, alignments.get("mask") or ())),
+        tuple(map(str, alignments.get("identity") or ())),
+        str(source["alignments_version"]),
+        str(source["source_filename"]),
+        bool(source["source_is_video"]),
+        original if isinstance(original, str) else None,
+    )
 
 
 class _ScanStats:
@@ -53,41 +111,34 @@ class _ScanStats:
         self.identity: Counter[str] = Counter()
         self.landmarks: Counter[str] = Counter()
 
-    def add(self, path: str, name: str, meta: dict[str, Any] | Exception) -> None:
+    def add(self, name: str, facts: Facts) -> None:
         self.files += 1
-        if isinstance(meta, Exception):
-            self.errors.append({"file": name, "error": reason(meta, path)})
+        kind = facts.kind
+        if kind == "error":
+            self.errors.append({"file": name, "error": str(facts.error)})
             return
-        self.sizes[f"{meta['width']}x{meta['height']}"] += 1
-        payload = meta.get("itxt")
-        if payload is None:
+        self.sizes[str(facts.size)] += 1
+        if kind == "none":
             self.without_header += 1
-        elif not is_face_header(payload):
+        elif kind == "other":
             self.other_metadata += 1
+        elif kind == "schema":
+            self.schema_errors += 1
+            self.errors.append({"file": name, "error": str(facts.error)})
         else:
-            try:
-                # The verdict verify gives, so that both commands call the same files bad.
-                check_face(payload)
-            except HeaderSchemaError as err:
-                self.schema_errors += 1
-                self.errors.append({"file": name, "error": reason(err, path)})
-                return
-            self._add_face(name.rsplit("/", 1)[-1], payload)
+            self._add_face(name.rsplit("/", 1)[-1], facts)
 
-    def _add_face(self, name: str, payload: dict[str, Any]) -> None:
-        # The schema holds (check_face): only the values' types may still surprise.
-        alignments, source = payload["alignments"], payload["source"]
-        landmarks = alignments["landmarks_xy"]
-        frame = str(source["source_filename"])
-        is_video = bool(source["source_is_video"])
+    def _add_face(self, name: str, facts: Facts) -> None:
+        frame = str(facts.frame)
+        is_video = facts.video
         match = _VIDEO_FRAME.match(frame) if is_video else None
         origin = match.group("video") if match else frame
 
         self.with_header += 1
-        self.landmarks[str(len(landmarks) if isinstance(landmarks, (list, tuple)) else 0)] += 1
-        self.masks.update(map(str, alignments.get("mask") or ()))
-        self.identity.update(map(str, alignments.get("identity") or ()))
-        self.versions[str(source["alignments_version"])] += 1
+        self.landmarks[str(facts.landmarks)] += 1
+        self.masks.update(facts.masks)
+        self.identity.update(facts.identity)
+        self.versions[str(facts.version)] += 1
         self.source_faces[origin] += 1
         if is_video:
             self.video_sources.add(origin)
@@ -95,7 +146,7 @@ class _ScanStats:
         if key not in self.frames:
             self.frames.add(key)
             self.source_frames[origin] += 1
-        if source["original_filename"] != name:
+        if facts.original != name:
             self.renamed += 1
 
     def summary(self, folder: str, listing: FolderListing) -> dict[str, Any]:
@@ -136,7 +187,11 @@ class _ScanStats:
 
 
 def scan_folder(
-    folder: str | os.PathLike[str], *, progress: bool = False, recursive: bool = False
+    folder: str | os.PathLike[str],
+    *,
+    progress: bool = False,
+    recursive: bool = False,
+    cache: bool = False,
 ) -> dict[str, Any]:
     """Read every face header of a folder and summarise them, streaming.
 
@@ -149,6 +204,10 @@ def scan_folder(
         Show a tqdm bar on stderr (only if stderr is a terminal).
     recursive : bool
         Read the sub-folders too; files are then named by their path from ``folder``.
+    cache : bool
+        Keep the folder's scan cache (``.faceio-cache.parquet``, docs/format.md, "The scan
+        cache"; needs ``pyarrow``): read only the files that are new or changed since it was
+        written. The summary is the same either way.
 
     Returns
     -------
@@ -171,21 +230,45 @@ def scan_folder(
     Raises
     ------
     faceio.cli.UsageError
-        If the folder does not exist, is not a folder or cannot be listed.
+        If the folder does not exist, is not a folder or cannot be listed, or ``cache`` is
+        asked for without ``pyarrow`` installed.
     """
     folder = os.fspath(folder)
     listing = list_faces(folder, recursive)
+    facts = _cached_facts(folder, listing) if cache else _read_facts(listing)
     stats = _ScanStats()
     bar = terminal_bar(len(listing.entries), progress, "scan")
     try:
-        for entry, meta in read_metas(listing.entries):
-            stats.add(entry.path, entry.name, meta)
+        for entry, file in facts:
+            stats.add(entry.name, file)
             if bar is not None:
                 bar.update()
     finally:
         if bar is not None:
             bar.close()
     return stats.summary(folder, listing)
+
+
+def _read_facts(listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
+    for entry, meta in read_metas(listing.entries):
+        yield entry, file_facts(entry.path, meta)
+
+
+def _cached_facts(folder: str, listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
+    """Give each entry's facts through the folder's cache (all read before the first)."""
+    try:
+        from faceio._folder_cache import cached_rows, rows_facts
+    except ImportError as err:
+        raise UsageError(f"--cache needs pyarrow: pip install 'faceio[arrow]' ({err})") from None
+    readable = [e for e in listing.entries if e.error is None]
+    table, report = cached_rows(folder, [e.name for e in readable], [e.path for e in readable])
+    _log.debug("%s: scan cache: %s", folder, report)
+    facts = iter(rows_facts(table))
+    for entry in listing.entries:
+        if entry.error is not None:
+            yield entry, file_facts(entry.path, entry.error)
+        else:
+            yield entry, next(facts)
 
 
 def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
@@ -280,6 +363,12 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
     )
     add_recursive(parser)
     parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="keep a cache of the headers in FOLDER (.faceio-cache.parquet; needs pyarrow) and "
+        "read only the files new or changed since; the summary is the same",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -290,8 +379,13 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
 
 def run(args: argparse.Namespace) -> int:
     """Run ``faceio scan``; return the exit status."""
+    if args.folder is None and args.cache:
+        # The samples live inside the installed package: no cache is written there.
+        raise UsageError("--cache needs a FOLDER")
     folder = args.folder if args.folder is not None else _samples_folder()
-    summary = scan_folder(folder, progress=not args.quiet, recursive=args.recursive)
+    summary = scan_folder(
+        folder, progress=not args.quiet, recursive=args.recursive, cache=args.cache
+    )
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
