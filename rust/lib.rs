@@ -2,6 +2,8 @@
 //! pure-Rust modules below, which know nothing of PyO3.
 
 pub mod batch;
+pub mod colbuf;
+pub mod columns;
 pub mod decode;
 pub mod error;
 pub mod face;
@@ -18,6 +20,7 @@ pub mod tiff;
 
 mod convert;
 mod pybuf;
+mod pycolumns;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -390,6 +393,39 @@ fn read_image_meta_batch(
     })
 }
 
+/// Face header columns of many files on disk (docs/table.md), read and parsed on all cores
+/// with the GIL released: `(batches, errors, needs)` as `faceio.arrow` takes them (see
+/// `pycolumns`); `needs` is always empty here.
+#[pyfunction]
+fn read_meta_columns<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Bound<'py, PyTuple>> {
+    let lim = limits::current();
+    let packed = py.detach(|| colbuf::pack(columns::read_paths(&paths, &lim)));
+    pycolumns::packed_to_py(py, packed, &paths)
+}
+
+/// Like `read_meta_columns`, for files given as bytes (fetched from object storage): `names`
+/// name them (and decide PNG or not, as paths do), `whole[i]` says whether `blobs[i]` is the
+/// whole file or only its first bytes. A prefix that ends too soon gives no error but an entry
+/// `(row, length)` in `needs`: the prefix length to fetch and give again.
+#[pyfunction]
+fn read_meta_columns_from_bytes<'py>(
+    py: Python<'py>,
+    names: Vec<PathBuf>,
+    blobs: Vec<Bound<'py, PyBytes>>,
+    whole: Vec<bool>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    if names.len() != blobs.len() || names.len() != whole.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "names, blobs and whole must be of the same length",
+        ));
+    }
+    let lim = limits::current();
+    // bytes objects are immutable, so the slices stay valid with the GIL released.
+    let slices: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
+    let packed = py.detach(|| colbuf::pack(columns::read_blobs(&names, &slices, &whole, &lim)));
+    pycolumns::packed_to_py(py, packed, &names)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_itxt, m)?)?;
@@ -409,7 +445,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(set_limits, m)?)?;
     m.add_function(wrap_pyfunction!(get_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(read_meta_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(read_meta_columns_from_bytes, m)?)?;
     m.add_class::<MetaBatch>()?;
+    let meta_columns: Vec<(&str, &str)> = columns::COLUMNS
+        .iter()
+        .map(|&(name, kind)| (name, kind.name()))
+        .collect();
+    m.add("META_COLUMNS", PyTuple::new(m.py(), meta_columns)?)?;
     m.add("HEADER_SCHEMA", convert::schema_to_py(m.py())?)?;
     // The one place the version is written is Cargo.toml; maturin gives it to the wheel too.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -47,7 +47,8 @@ pub fn parse_face_payload(image: &[u8], limits: &Limits) -> Result<FacePayload> 
     Ok((parsed, parts))
 }
 
-fn is_png_name(path: &Path) -> bool {
+/// Whether a file is read as a PNG: by its name, as faceswap's readers decide.
+pub fn is_png_name(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"))
 }
@@ -59,17 +60,29 @@ pub fn read_image_meta(path: &Path, limits: &Limits) -> Result<ImageMeta> {
 
 fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
     let mut src = FileSource::open(path)?;
-    if is_png_name(path) {
-        let m = png::read_meta(&mut src, limits)?;
-        let itxt = match &m.text {
-            Some(t) => Some(parse_text(t, limits)?),
-            None => None,
-        };
-        return Ok(ImageMeta {
-            width: m.width,
-            height: m.height,
-            itxt,
-        });
+    let (width, height, text) = read_text(&mut src, is_png_name(path), limits)?;
+    let itxt = match &text {
+        Some(t) => Some(parse_text(t, limits)?),
+        None => None,
+    };
+    Ok(ImageMeta {
+        width,
+        height,
+        itxt,
+    })
+}
+
+/// An image's size and, for a PNG (`png`, decided by the file's name), its faceswap chunk's
+/// text, not yet parsed: the one reading rule for files on disk and bytes fetched from
+/// elsewhere (`columns`).
+pub fn read_text<S: Source>(
+    src: &mut S,
+    png: bool,
+    limits: &Limits,
+) -> Result<(u32, u32, Option<MetaText>)> {
+    if png {
+        let m = png::read_meta(src, limits)?;
+        return Ok((m.width, m.height, m.text));
     }
     let head = src.read_at(0, 32)?;
     if head.is_empty() {
@@ -82,7 +95,7 @@ fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
             "unrecognised image format (not PNG, JPEG, BMP, TIFF or WebP)",
         )
     })?;
-    let (width, height) = imagesize::size(&mut src, format)?;
+    let (width, height) = imagesize::size(src, format)?;
     if width == 0 || height == 0 {
         // E.g. a JPEG that gives its height in a later DNL segment: let the caller decode it
         // rather than report a size of zero.
@@ -92,11 +105,7 @@ fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
             format!("the {format:?} header gives a size of {width}x{height}"),
         ));
     }
-    Ok(ImageMeta {
-        width,
-        height,
-        itxt: None,
-    })
+    Ok((width, height, None))
 }
 
 /// Read many files on the rayon pool; results in input order.

@@ -49,6 +49,7 @@ from faceio.metadata import (
 __version__: str = _core.__version__
 
 if TYPE_CHECKING:  # the real types of the names loaded on first use, for type checkers
+    from faceio.arrow import read_meta_table as read_meta_table
     from faceio.image import (
         batch_convert_color,
         encode_image,
@@ -97,6 +98,9 @@ _LAZY = {
     "VideoReader": "faceio.video",
     "count_frames": "faceio.video",
     "scan_video": "faceio.video",
+    # An optional part (faceio[arrow]): needs pyarrow, so left out of __all__ (a star import
+    # must not need it).
+    "read_meta_table": "faceio.arrow",
 }
 
 __all__ = [
@@ -160,4 +164,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_LAZY})

@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_TEXT",
     "HEADER_SCHEMA",
+    "META_COLUMNS",
     "MetaBatch",
     "__version__",
     "decode_png",
@@ -27,6 +28,8 @@ __all__ = [
     "png_write_meta",
     "read_image_meta",
     "read_image_meta_batch",
+    "read_meta_columns",
+    "read_meta_columns_from_bytes",
     "set_limits",
     "tiff_read_description",
     "tiff_write_meta",
@@ -43,6 +46,17 @@ DEFAULT_MAX_DEPTH: int
 #: The face header's fields (rust/face.rs): per class ``(role, name, fields)``, each field as
 #: ``(name, kind, required, index of its nested class or None)``.
 HEADER_SCHEMA: tuple[tuple[str, str, tuple[tuple[str, str, bool, int | None], ...]], ...]
+
+#: The table columns the core builds (rust/columns.rs, docs/table.md): ``(name, kind)``.
+META_COLUMNS: tuple[tuple[str, str], ...]
+
+#: A column's buffers: ``(name, kind, nulls, validity, offsets, inner_offsets, values)``.
+_Column = tuple[str, str, int, bytes | None, bytes | None, bytes | None, bytes]
+#: ``(batches, errors, needs)``: batches of ``(rows, columns)``, ``(row, exception)`` pairs and
+#: ``(row, prefix length to fetch)`` pairs (see rust/pycolumns.rs).
+_Columns = tuple[
+    list[tuple[int, list[_Column]]], list[tuple[int, Exception]], list[tuple[int, int]]
+]
 
 def pack_itxt(payload: bytes) -> bytes:
     """Build the faceswap iTXt chunk (length, type, data, CRC) for a UTF-8 payload."""
@@ -110,6 +124,14 @@ class MetaBatch(Iterator[tuple[Any, dict[str, Any] | Exception]]):
 
 def read_image_meta_batch(paths: Sequence[str | PathLike[str]], chunk_size: int = 256) -> MetaBatch:
     """Read many files' metadata on all cores, the GIL released, streamed in chunks."""
+
+def read_meta_columns(paths: Sequence[str | PathLike[str]]) -> _Columns:
+    """Face header columns of many files (docs/table.md), read on all cores, GIL released."""
+
+def read_meta_columns_from_bytes(
+    names: Sequence[str | PathLike[str]], blobs: Sequence[bytes], whole: Sequence[bool]
+) -> _Columns:
+    """Like read_meta_columns for files given as bytes (all of a file, or its first bytes)."""
 
 def tiff_write_meta(image: bytes, payload: bytes) -> bytes:
     """Insert an ImageDescription holding ``payload`` into a single-IFD little-endian TIFF."""

@@ -104,6 +104,13 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
     parser.add_argument(
         "-o", "--output", default="-", metavar="OUT.jsonl", help="output file (default: stdout)"
     )
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "parquet"),
+        default="jsonl",
+        help="jsonl (the default): the records above; parquet: one table of the headers' "
+        "flat columns (docs/table.md; needs pyarrow, faceio[arrow]), -o required",
+    )
     parser.set_defaults(func=run)
 
 
@@ -137,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
     entries, links = one_per_file(listing)
     to_stdout = args.output == "-"
     out_path = args.output
+    if args.format == "parquet":
+        if to_stdout:
+            raise UsageError("--format parquet writes a file: give it with -o OUT.parquet")
+        _check_output(out_path)
+        from faceio.cli.export_parquet import write_parquet
+
+        return write_parquet(listing, entries, out_path)
     if not to_stdout:
         _check_output(out_path)
     # A partial export never takes the output's name: write beside it, rename when complete.

@@ -1,0 +1,76 @@
+//! Packed columns ([`colbuf`](crate::colbuf)) to Python: buffers as `bytes`, errors as the
+//! `faceio` exceptions `read_image_meta` raises, for `faceio.arrow` to wrap.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::colbuf::{Column, Packed, RowError};
+use crate::convert::to_pyerr;
+
+fn int32_bytes<'py>(py: Python<'py>, v: &[i32]) -> Option<Bound<'py, PyBytes>> {
+    if v.is_empty() {
+        return None;
+    }
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_ne_bytes()).collect();
+    Some(PyBytes::new(py, &bytes))
+}
+
+fn column_to_py<'py>(py: Python<'py>, c: &Column) -> PyResult<Bound<'py, PyTuple>> {
+    // A column without nulls needs no bitmap: Arrow takes a missing one as all present.
+    let validity = (c.nulls > 0).then(|| PyBytes::new(py, &c.validity));
+    (
+        c.name,
+        c.kind.name(),
+        c.nulls,
+        validity,
+        int32_bytes(py, &c.offsets),
+        int32_bytes(py, &c.inner),
+        PyBytes::new(py, &c.values),
+    )
+        .into_pyobject(py)
+}
+
+/// The `HeaderSchemaError` for a payload that does not fit the face columns.
+fn schema_error(py: Python<'_>, path: Option<&PathBuf>, why: &str) -> PyResult<Py<PyAny>> {
+    let cls = py.import("faceio.errors")?.getattr("HeaderSchemaError")?;
+    let path = path.map(|p| p.display().to_string());
+    let message = match &path {
+        Some(p) => format!("{p}: {why}"),
+        None => why.to_string(),
+    };
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("path", path)?;
+    Ok(cls.call((message,), Some(&kwargs))?.unbind())
+}
+
+/// `(batches, errors, needs)`: `batches` a list of `(rows, columns)`, each column
+/// `(name, kind, nulls, validity, offsets, inner_offsets, values)`; `errors` a list of
+/// `(row, exception)`; `needs` a list of `(row, prefix_length)`. Rows count across batches.
+pub fn packed_to_py<'py>(
+    py: Python<'py>,
+    packed: Packed,
+    names: &[PathBuf],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let batches = PyList::empty(py);
+    for (rows, cols) in &packed.batches {
+        let cols = cols
+            .iter()
+            .map(|c| column_to_py(py, c))
+            .collect::<PyResult<Vec<_>>>()?;
+        batches.append((*rows, PyList::new(py, cols)?))?;
+    }
+    let errors = PyList::empty(py);
+    let needs = PyList::empty(py);
+    for e in packed.errors {
+        match e {
+            RowError::Failed(i, err) => errors.append((i, to_pyerr(py, err).into_value(py)))?,
+            RowError::Schema(i, why) => {
+                errors.append((i, schema_error(py, names.get(i), &why)?))?
+            }
+            RowError::Need(i, n) => needs.append((i, n))?,
+        }
+    }
+    (batches, errors, needs).into_pyobject(py)
+}

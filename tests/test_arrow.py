@@ -1,0 +1,311 @@
+"""faceio.read_meta_table: the schema of docs/table.md, values equal to read_image_meta_batch's
+dicts, error rows, order across batches, the bytes-in reader, and the Parquet export."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+import faceio
+from faceio import _core
+from tests.conftest import chunk, encode_png, insert_before_idat, itxt_rule, make_header
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from faceio import arrow  # noqa: E402 - needs pyarrow
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "table.md"
+
+
+def _face_payload(rng: np.random.Generator, i: int) -> bytes:
+    """A face header of varied shape: 0-3 masks, with or without identity and frame dims."""
+    hdr = make_header(rng, n_masks=i % 4, n_landmarks=(68, 4, 51)[i % 3], identity_len=8 * (i % 2))
+    d = hdr.to_dict()
+    d["source"]["source_is_video"] = bool(i % 2)
+    d["source"]["face_index"] = i
+    if i % 5 == 4:
+        d["source"]["source_frame_dims"] = None
+    if i % 3 == 1:
+        d["alignments"].pop("identity")
+    return str(d).encode()
+
+
+def _build_folder(folder: Path) -> dict[str, int | None]:
+    """Faces and damaged files; the payload length each file holds (None: no payload)."""
+    rng = np.random.default_rng(5)
+    lengths: dict[str, int | None] = {}
+
+    def put(name: str, data: bytes, length: int | None) -> None:
+        (folder / name).write_bytes(data)
+        lengths[name] = length
+
+    for i in range(7):
+        payload = _face_payload(rng, i)
+        put(
+            f"face_{i}.png",
+            insert_before_idat(encode_png(rng, 20 + i, 30), itxt_rule(payload)),
+            len(payload),
+        )
+    good = insert_before_idat(encode_png(rng), itxt_rule(_face_payload(rng, 9)))
+    put("no_header.png", encode_png(rng, 17, 23), None)
+    put("not_a_face.png", insert_before_idat(encode_png(rng), itxt_rule(b"{'a': 1}")), 8)
+    text = _face_payload(rng, 2).replace(b"'face_index': 2", b"'face_index': 'two'")
+    put("str_index.png", insert_before_idat(encode_png(rng), itxt_rule(text)), len(text))
+    put("syntax.png", insert_before_idat(encode_png(rng), itxt_rule(b"{'a': [1, 2}")), None)
+    put("cut.png", good[: len(good) // 2], None)
+    crc = bytearray(good)
+    crc[60] ^= 0xFF
+    put("crc.png", bytes(crc), None)
+    put("text.png", b"hello, not a png", None)
+    ok, jpg = cv2.imencode(".jpg", np.zeros((12, 34, 3), np.uint8))
+    assert ok
+    put("photo.jpg", jpg.tobytes(), None)
+    # A tEXt chunk (compressed zTXt too) holding the header, as older tools wrote it.
+    payload = _face_payload(rng, 3)
+    ztxt = chunk(b"zTXt", b"faceswap\0\0" + zlib.compress(payload))
+    put("ztxt.png", insert_before_idat(encode_png(rng), ztxt), len(payload))
+    return lengths
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int | None]]:
+    path = tmp_path_factory.mktemp("faces")
+    return path, _build_folder(path)
+
+
+def _f32(v: float) -> float:
+    return float(np.float32(v))
+
+
+def expected_row(path: str, meta: dict[str, Any] | Exception, length: int | None) -> dict[str, Any]:
+    """The row docs/table.md gives for what read_image_meta_batch read."""
+    row: dict[str, Any] = {f.name: None for f in arrow.meta_schema()}
+    row["path"] = path
+    if isinstance(meta, Exception):
+        return {**row, "error_type": type(meta).__name__, "error": str(meta)}
+    row.update(width=meta["width"], height=meta["height"])
+    if "itxt" not in meta:
+        return row
+    row["header_bytes"] = length
+    d = meta["itxt"]
+    try:
+        al, src = d["alignments"], d["source"]
+        masks = al.get("mask") or {}
+        dims = src["source_frame_dims"]
+        assert isinstance(src["face_index"], int)
+        row.update(
+            x=al["x"],
+            y=al["y"],
+            w=al["w"],
+            h=al["h"],
+            landmarks_xy=[[_f32(x), _f32(y)] for x, y in al["landmarks_xy"]],
+            mask_names=list(masks),
+            mask_stored_sizes=[m["stored_size"] for m in masks.values()],
+            mask_stored_centerings=[m["stored_centering"] for m in masks.values()],
+            identity_names=list(al.get("identity") or {}),
+            alignments_version=float(src["alignments_version"]),
+            original_filename=src["original_filename"],
+            face_index=src["face_index"],
+            source_filename=src["source_filename"],
+            source_is_video=src["source_is_video"],
+            source_frame_dims=None if dims is None else list(dims),
+        )
+    except (KeyError, AssertionError):
+        row["error_type"] = "HeaderSchemaError"
+    return row
+
+
+def _paths(folder: Path) -> list[str]:
+    return [*sorted(str(p) for p in folder.iterdir()), str(folder / "missing.png")]
+
+
+def test_schema_is_the_documented_one() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]+)`", DOCS.read_text(), re.M)
+    schema = arrow.meta_schema()
+    # pyarrow names list items ("list<item: string>"); the docs leave the names out.
+    assert [(f.name, str(f.type).replace("item: ", "")) for f in schema] == rows
+    assert not schema.field("path").nullable
+    assert all(f.nullable for f in schema if f.name != "path")
+
+
+def test_every_header_field_has_a_column_or_is_left_out() -> None:
+    columns = {f.name for f in arrow.meta_schema()}
+    docs = DOCS.read_text()
+    for role, _, fields in _core.HEADER_SCHEMA:
+        for name, *_ in fields:
+            if role in ("alignments", "source"):
+                assert name in columns or any(c.startswith(f"{name}_") for c in columns), name
+            elif role == "mask":
+                left_out = docs.split("Left out")[1].split("\n\n")[0]
+                assert f"mask_{name}s" in columns or f"`{name}`" in left_out, name
+
+
+def test_rows_equal_the_batch_reader(folder: tuple[Path, dict[str, int | None]]) -> None:
+    path, lengths = folder
+    paths = _paths(path)
+    table = faceio.read_meta_table(paths)
+    table.validate(full=True)
+    assert table.schema == arrow.meta_schema()
+    got = table.to_pylist()
+    metas = list(faceio.read_image_meta_batch(paths, errors="collect"))
+    assert len(got) == len(metas) == len(paths)
+    for row, (p, meta) in zip(got, metas, strict=True):
+        want = expected_row(p, meta, lengths.get(os.path.basename(p)))
+        if want["error_type"] == "HeaderSchemaError":
+            assert row["error_type"] == "HeaderSchemaError", p
+            assert row["error"].startswith(f"{p}: "), row["error"]
+            kept = {"path", "width", "height", "header_bytes"}
+            assert {k: row[k] for k in kept} == {k: want[k] for k in kept}
+            assert all(row[k] is None for k in row if k not in kept | {"error_type", "error"})
+        else:
+            assert row == want, p
+    paths_now = table.column("path").to_pylist()
+    kinds = dict(zip(paths_now, table.column("error_type").to_pylist(), strict=True))
+    # The damage each file was given is what its row says.
+    assert kinds[str(path / "cut.png")] == "PngFormatError"
+    assert kinds[str(path / "crc.png")] == "PngFormatError"
+    assert kinds[str(path / "syntax.png")] == "MetadataSyntaxError"
+    assert kinds[str(path / "not_a_face.png")] == "HeaderSchemaError"
+    assert kinds[str(path / "str_index.png")] == "HeaderSchemaError"
+    assert kinds[str(path / "missing.png")] == "FileNotFoundError"
+    assert kinds[str(path / "no_header.png")] is None
+    assert sum(k is None for k in kinds.values()) == 10  # 7 faces, zTXt, no header, JPEG
+
+
+def test_order_and_paths_across_batches(
+    folder: tuple[Path, dict[str, int | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = folder
+    paths: list[Any] = list(reversed(_paths(path))) * 2
+    paths[1] = Path(paths[1])  # a PathLike is kept as its string
+    whole = faceio.read_meta_table(paths)
+    monkeypatch.setattr(arrow, "_GROUP", 3)
+    parts = faceio.read_meta_table(paths)
+    assert len(parts.to_batches()) > 5
+    assert parts.equals(whole)
+    assert parts.column("path").to_pylist() == [os.fspath(p) for p in paths]
+
+
+def test_folder_errors_and_cache(folder: tuple[Path, dict[str, int | None]]) -> None:
+    path, _ = folder
+    table = faceio.read_meta_table(path)
+    names = sorted(p.name for p in path.iterdir() if p.suffix == ".png")
+    assert table.column("path").to_pylist() == [str(path / n) for n in names]
+    with pytest.raises(faceio.PngFormatError, match=r"crc\.png"):
+        faceio.read_meta_table(path, errors="raise")
+    faces = [str(path / f"face_{i}.png") for i in range(7)]
+    assert faceio.read_meta_table(faces, errors="raise").num_rows == 7
+    assert faceio.read_meta_table([]).num_rows == 0
+    with pytest.raises(NotImplementedError, match="cache"):
+        faceio.read_meta_table(path, cache=True)
+    with pytest.raises(ValueError, match="errors"):
+        faceio.read_meta_table(path, errors="ignore")  # type: ignore[arg-type]
+
+
+def test_import_faceio_does_not_load_pyarrow() -> None:
+    code = (
+        "import sys, faceio\n"
+        "print('pyarrow' in sys.modules, 'read_meta_table' in dir(faceio))\n"
+        "faceio.read_meta_table\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
+
+
+def _bytes_table(names: list[str], blobs: list[bytes], whole: list[bool]) -> tuple[Any, Any]:
+    result = _core.read_meta_columns_from_bytes(names, blobs, whole)
+    return pa.Table.from_batches(arrow._to_batches(names, result), arrow.meta_schema()), result[2]
+
+
+def test_bytes_reader_gives_the_path_readers_rows(
+    folder: tuple[Path, dict[str, int | None]],
+) -> None:
+    path, _ = folder
+    paths = _paths(path)[:-1]
+    blobs = [Path(p).read_bytes() for p in paths]
+    table, needs = _bytes_table(paths, blobs, [True] * len(paths))
+    assert needs == []
+    assert table.equals(faceio.read_meta_table(paths))
+
+
+@pytest.mark.parametrize("cut", [0, 1, 8, 33, 60, 100, 1000, 5000])
+def test_a_short_prefix_asks_for_more_never_fails(
+    folder: tuple[Path, dict[str, int | None]], cut: int
+) -> None:
+    path, _ = folder
+    paths = _paths(path)[:-1]
+    blobs = [Path(p).read_bytes() for p in paths]
+    want = faceio.read_meta_table(paths).to_pylist()
+    table, needs = _bytes_table(paths, [b[:cut] for b in blobs], [False] * len(paths))
+    asked = dict(needs)
+    for i, row in enumerate(table.to_pylist()):
+        if i not in asked:
+            assert row == want[i], paths[i]
+            continue
+        assert all(row[k] is None for k in row if k != "path")
+        # Fetch what is asked, as faceio.dask does, until the row comes: the path reader's.
+        data, need, rounds = blobs[i][:cut], asked[i], 0
+        while need:
+            assert need > len(data), paths[i]
+            if want[i]["error"] is None:
+                assert need <= len(blobs[i]), paths[i]  # never past a good file's end
+            data = blobs[i][:need]
+            again, more = _bytes_table([paths[i]], [data], [need >= len(blobs[i])])
+            need = more[0][1] if more else 0
+            rounds += 1
+            assert rounds < 10
+        assert again.to_pylist()[0] == want[i], paths[i]
+    if cut in (0, 1, 33):  # in the signature or IHDR: no file cut there has all it needs
+        assert len(asked) == sum(len(b) > cut for b in blobs)
+
+
+def test_bytes_reader_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        _core.read_meta_columns_from_bytes(["a.png"], [], [True])
+
+
+# faceio export --format parquet ---------------------------------------------------------------
+
+
+def _run(*args: Any, code: int) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "faceio", *map(str, args)], capture_output=True, text=True
+    )
+    assert proc.returncode == code, proc.stderr
+    return proc
+
+
+def test_export_parquet_reads_back(
+    folder: tuple[Path, dict[str, int | None]], tmp_path: Path
+) -> None:
+    path, _ = folder
+    out = tmp_path / "headers.parquet"
+    proc = _run("export", "--format", "parquet", "-o", out, path, code=1)
+    assert "exported 8 headers from 15 face files" in proc.stderr
+    assert not Path(f"{out}.part").exists()
+    back = pq.read_table(out)
+    table = faceio.read_meta_table(path)
+    names = [os.path.basename(p) for p in table.column("path").to_pylist()]
+    expect = table.set_column(0, table.schema.field("path"), pa.array(names, pa.string()))
+    assert back.equals(expect)
+    polars = pytest.importorskip("polars")
+    frame = polars.read_parquet(out)
+    assert frame["path"].to_list() == names
+    assert frame["landmarks_xy"].to_list() == expect.column("landmarks_xy").to_pylist()
+    assert frame["error_type"].to_list() == expect.column("error_type").to_pylist()
+
+
+def test_export_parquet_needs_a_file(folder: tuple[Path, dict[str, int | None]]) -> None:
+    proc = _run("export", "--format", "parquet", folder[0], code=2)
+    assert "-o" in proc.stderr
