@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import corpus
 import numpy as np
 
 import faceio
 from faceio._files import CACHE_NAME
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus  # noqa: E402
 
 
 def make_folder(folder: Path, faces: int, unique: int, changed: int) -> list[Path]:
@@ -122,6 +119,7 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
         times.setdefault(case, []).append(seconds)
 
     own_paths = [str(p) for p in own]
+
     read_meta_table(folder)  # warm the page cache
     for r in range(runs):
         cache.unlink(missing_ok=True)

@@ -10,10 +10,11 @@ folder serves both, and a summary from the cache is the one ``faceio scan`` give
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
-import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+import pyarrow as pa
 
 from faceio._files import FolderEntry
 from faceio._scan_cache import CacheReport, read_through
@@ -21,7 +22,9 @@ from faceio.arrow import _read_files_table, meta_schema
 from faceio.cli._faces import read_metas
 from faceio.cli.scan import Facts, file_facts
 
-__all__ = ["FACT_COLUMNS", "cached_rows", "folder_schema", "rows_facts"]
+__all__ = ["FACT_COLUMNS", "cached_meta_table", "cached_rows", "folder_schema", "rows_facts"]
+
+_log = logging.getLogger("faceio.cache")
 
 #: The scan facts' columns, in :class:`Facts` field order.
 FACT_COLUMNS = [
@@ -61,9 +64,9 @@ def _read_rows(paths: list[str]) -> pa.Table:
 
 
 def cached_rows(
-    folder: str, names: Sequence[str], paths: Sequence[str]
+    folder: str, names: Sequence[str], paths: Sequence[str], columns: Sequence[str]
 ) -> tuple[pa.Table, CacheReport]:
-    """Give the rows of ``paths`` (named ``names`` from ``folder``), through its cache.
+    """Give ``path`` and ``columns`` of ``paths`` (named ``names`` from ``folder``), cached.
 
     A row is cached only when neither reader failed on the file (``error`` and
     ``scan_error`` null): a failure is read again each time, and names the path as given.
@@ -75,8 +78,17 @@ def cached_rows(
         _read_rows,
         folder_schema(),
         kind=_KIND,
+        columns=columns,
         error_columns=("error", "scan_error"),
     )
+
+
+def cached_meta_table(folder: str, paths: Sequence[str]) -> pa.Table:
+    """Give :func:`faceio.read_meta_table`'s table of ``paths``, files of ``folder``, cached."""
+    names = [os.path.basename(p) for p in paths]
+    table, report = cached_rows(folder, names, paths, meta_schema().names[1:])
+    _log.debug("%s: scan cache: %s", folder, report)
+    return table
 
 
 def rows_facts(table: pa.Table) -> list[Facts]:

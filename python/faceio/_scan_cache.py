@@ -24,9 +24,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# pyarrow has no type information; with the `arrow` extra missing, mypy finds no module at all.
-import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from faceio._files import CACHE_NAME, CACHE_TMP_PREFIX
 
@@ -88,11 +87,35 @@ class CacheReport:
 
 @dataclass(slots=True)
 class _Cached:
-    """A cache file that passed every check: its rows, and each name's row and key."""
+    """A cache file whose keys passed every check: each name's row and key.
 
-    table: pa.Table
+    Its other columns are read (and their page checksums checked) only when needed: a
+    summary needs few of them, and only a rewrite needs all.
+    """
+
+    file: pq.ParquetFile
     rows: dict[str, int]
     keys: list[Key]
+
+    def data(self, rows: list[int], columns: list[str]) -> pa.Table:
+        """Read ``columns`` of ``rows``; :class:`_DamagedCacheError` if they do not decode."""
+        try:
+            table = self.file.read(columns=columns)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            raise _DamagedCacheError(f"not a readable Parquet file ({err})") from None
+        return table.take(pa.array(rows, pa.int64())).replace_schema_metadata(None)
+
+
+@dataclass(slots=True)
+class _Served:
+    """The rows of one pass: their data columns in input order, and what the cache gives."""
+
+    data: pa.Table
+    hits: list[int]
+    misses: list[int]
+    keep: set[int]
+    dropped: int
+    write: bool
 
 
 def _key(path: str) -> Key | None:
@@ -141,24 +164,22 @@ def _load(
             # Read whole, then parsed from memory: through a Python file object pyarrow's
             # reads take four times as long.
             data = f.read()
-        table = _read_checked(data, schema, kind, folder_id)
+        return _read_keys(data, schema, kind, folder_id), ""
     except _ForeignCacheError as err:
         return None, str(err)
     except (OSError, ValueError, pa.ArrowException) as err:
         return None, f"not a readable Parquet file ({err})"
-    names = table.column("_name").to_pylist()
-    rows = {name: i for i, name in enumerate(names)}
-    if len(rows) != len(names):
-        return None, "a file name appears twice"
-    keys = list(zip(*(table.column(f.name).to_pylist() for f in _KEY_FIELDS[1:]), strict=True))
-    return _Cached(table, rows, keys), ""
 
 
 class _ForeignCacheError(Exception):
     """A readable Parquet file that is not this folder's cache of these rows."""
 
 
-def _read_checked(data: bytes, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
+class _DamagedCacheError(Exception):
+    """A cache file whose data columns do not decode, or fail their checksums."""
+
+
+def _read_keys(data: bytes, schema: pa.Schema, kind: str, folder_id: bytes) -> _Cached:
     # Page checksums (written by _write) catch damaged pages that still decode.
     pf = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
     meta = pf.schema_arrow.metadata or {}
@@ -170,10 +191,15 @@ def _read_checked(data: bytes, schema: pa.Schema, kind: str, folder_id: bytes) -
         raise _ForeignCacheError("the cache of another folder")
     if not pf.schema_arrow.remove_metadata().equals(schema):
         raise _ForeignCacheError("its columns are not the rows' columns")
-    table = pf.read()
-    if any(table.column(f.name).null_count for f in _KEY_FIELDS):
+    table = pf.read(columns=[f.name for f in _KEY_FIELDS])
+    if any(column.null_count for column in table.columns):
         raise _ForeignCacheError("a key is missing")
-    return table
+    names = table.column("_name").to_pylist()
+    rows = {name: i for i, name in enumerate(names)}
+    if len(rows) != len(names):
+        raise _ForeignCacheError("a file name appears twice")
+    keys = list(zip(*(table.column(f.name).to_pylist() for f in _KEY_FIELDS[1:]), strict=True))
+    return _Cached(pf, rows, keys)
 
 
 def _open_temp(folder: str) -> tuple[int, str, int] | None:
@@ -209,6 +235,7 @@ def read_through(
     schema: pa.Schema,
     *,
     kind: str,
+    columns: Sequence[str] | None = None,
     path_column: str = "path",
     error_columns: Sequence[str] = ("error",),
 ) -> tuple[pa.Table, CacheReport]:
@@ -234,6 +261,9 @@ def read_through(
         The rows' schema.
     kind : str
         Names the reader and its version: a cache of another kind is ignored.
+    columns : sequence of str, optional
+        The columns to give (default: all of ``schema``'s); the others are cached all the
+        same, but not read from the cache unless it is rewritten.
     path_column : str
         The column the cache does not store and fills from ``paths``.
     error_columns : sequence of str
@@ -243,7 +273,8 @@ def read_through(
     Returns
     -------
     tuple
-        The table, one row per path in order, and a :class:`CacheReport`.
+        The table (``path_column`` and ``columns``), one row per path in order, and a
+        :class:`CacheReport`.
 
     Raises
     ------
@@ -254,28 +285,27 @@ def read_through(
     if len(names) != len(paths):
         raise ValueError("names and paths differ in length")
     stored = store_schema(schema, path_column)
+    wanted = [n for n in stored.names[len(_KEY_FIELDS) :] if columns is None or n in columns]
     folder_id = _folder_id(folder)
+    cache_path = os.path.join(folder, CACHE_NAME)
     temp = _open_temp(folder)
     try:
         # Stat before reading: a file changed after its stat is read again next time.
         keys = [_key(p) for p in paths]
-        cache_path = os.path.join(folder, CACHE_NAME)
         cached, ignored = _load(cache_path, stored, kind, folder_id, len(paths))
+        clock = temp[2] if temp is not None else None
+        job = (names, paths, keys, read, schema, stored, wanted, clock, error_columns)
+        try:
+            served = _serve(cached, bool(ignored), *job)
+        except _DamagedCacheError as err:
+            ignored = str(err)
+            served = _serve(None, True, *job)
         if ignored:
             _log.debug("%s: scan cache ignored: %s", cache_path, ignored)
-        hits = _hits(names, keys, cached)
-        misses = [i for i, row in enumerate(hits) if row < 0]
-        fresh = read([paths[i] for i in misses]) if misses else schema.empty_table()
-        if fresh.num_rows != len(misses) or not fresh.schema.equals(schema):
-            raise ValueError(f"the {kind} reader's rows do not match its paths or schema")
-        data = _assemble(hits, misses, cached, fresh, stored)
-        clock = temp[2] if temp is not None else 0
-        keep = _cacheable(fresh, misses, keys, error_columns, clock)
-        dropped = cached.table.num_rows - len({r for r in hits if r >= 0}) if cached else 0
         written = False
-        if temp is not None and (keep or dropped or ignored):
-            rows = sorted({i for i, row in enumerate(hits) if row >= 0} | keep)
-            table = _stored_table(data, rows, names, keys, stored, kind, folder_id)
+        if temp is not None and served.write:
+            rows = sorted({i for i, row in enumerate(served.hits) if row >= 0} | served.keep)
+            table = _stored_table(served.data, rows, names, keys, stored, kind, folder_id)
             fd, temp_path, _ = temp
             temp = None  # _write owns the temporary file now
             written = _write(fd, temp_path, cache_path, table)
@@ -284,8 +314,44 @@ def read_through(
             os.close(temp[0])
             with contextlib.suppress(OSError):
                 os.unlink(temp[1])
-    report = CacheReport(len(hits) - len(misses), len(misses), dropped, written, ignored)
-    return _with_paths(data, paths, schema, path_column), report
+    hit_count = len(paths) - len(served.misses)
+    report = CacheReport(hit_count, len(served.misses), served.dropped, written, ignored)
+    return _with_paths(served.data.select(wanted), paths, schema, path_column), report
+
+
+def _serve(
+    cached: _Cached | None,
+    rewrite: bool,
+    names: Sequence[str],
+    paths: Sequence[str],
+    keys: list[Key | None],
+    read: Callable[[list[str]], pa.Table],
+    schema: pa.Schema,
+    stored: pa.Schema,
+    wanted: list[str],
+    clock: int | None,
+    error_columns: Sequence[str],
+) -> _Served:
+    """Read the files the cache cannot give, take the others from it, and merge them.
+
+    ``clock`` is the cache's clock, or ``None`` when it cannot be written; ``rewrite``: it is
+    to be written even if no row changes (it was found unusable). The data columns come back
+    in full when the cache is to be rewritten, else only the ``wanted`` ones.
+    """
+    hits = _hits(names, keys, cached)
+    misses = [i for i, row in enumerate(hits) if row < 0]
+    fresh = read([paths[i] for i in misses]) if misses else schema.empty_table()
+    if fresh.num_rows != len(misses) or not fresh.schema.equals(schema):
+        raise ValueError("the cache's reader gave rows that do not match its paths or schema")
+    keep = _cacheable(fresh, misses, keys, error_columns, clock) if clock is not None else set()
+    hit_rows = [row for row in hits if row >= 0]
+    dropped = len(cached.rows) - len(set(hit_rows)) if cached is not None else 0
+    write = clock is not None and bool(keep or dropped or rewrite)
+    data_names = stored.names[len(_KEY_FIELDS) :] if write else wanted
+    data_schema = pa.schema([stored.field(n) for n in data_names])
+    from_cache = cached.data(hit_rows, data_names) if cached and hit_rows else None
+    data = _assemble(hits, from_cache, fresh.select(data_names), data_schema)
+    return _Served(data, hits, misses, keep, dropped, write)
 
 
 def _hits(names: Sequence[str], keys: list[Key | None], cached: _Cached | None) -> list[int]:
@@ -301,24 +367,17 @@ def _hits(names: Sequence[str], keys: list[Key | None], cached: _Cached | None) 
 
 
 def _assemble(
-    hits: list[int], misses: list[int], cached: _Cached | None, fresh: pa.Table, stored: pa.Schema
+    hits: list[int], from_cache: pa.Table | None, fresh: pa.Table, schema: pa.Schema
 ) -> pa.Table:
-    """Merge the cached and the fresh rows' data columns, in input order."""
-    data_names = stored.names[len(_KEY_FIELDS) :]
-    data_schema = pa.schema([stored.field(n) for n in data_names])
-    parts = []
-    hit_rows = [row for row in hits if row >= 0]
-    if cached is not None and hit_rows:
-        parts.append(cached.table.select(data_names).take(pa.array(hit_rows, pa.int64())))
-    if misses:
-        parts.append(fresh.select(data_names))
+    """Merge the rows taken from the cache and the fresh rows, in input order."""
+    parts = [p.cast(schema) for p in (from_cache, fresh) if p is not None and p.num_rows]
     if not parts:
-        return data_schema.empty_table()
-    both = pa.concat_tables([p.cast(data_schema) for p in parts])
-    if not hit_rows or not misses:
-        return both
+        return schema.empty_table()
+    if len(parts) == 1:
+        return parts[0]
+    both = pa.concat_tables(parts)
     # Hit rows come first in ``both``, then the fresh rows: interleave them back.
-    order, hit, miss = [], 0, len(hit_rows)
+    order, hit, miss = [], 0, from_cache.num_rows if from_cache is not None else 0
     for row in hits:
         if row >= 0:
             order.append(hit)

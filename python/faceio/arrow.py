@@ -69,7 +69,9 @@ def read_meta_table(
         the columns gets a row with ``error_type`` and ``error`` set (the exception's class
         name and message). ``"raise"``: raise the first such exception instead.
     cache : bool
-        Reserved for the folder's scan cache; ``True`` is not available yet.
+        For a folder: keep its scan cache (``.faceio-cache.parquet``, docs/format.md, "The
+        scan cache", shared with ``faceio scan --cache``) and read only the files that are
+        new or changed since it was written. The table is the same either way.
 
     Returns
     -------
@@ -78,22 +80,29 @@ def read_meta_table(
 
     Raises
     ------
-    NotImplementedError
-        For ``cache=True``.
+    ValueError
+        For ``cache=True`` with files rather than a folder.
     faceio.FaceioError, OSError
         With ``errors="raise"``, the first file's failure.
     """
     if errors not in ("raise", "collect"):
         raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
-    if cache:
-        raise NotImplementedError("read_meta_table(cache=True): the scan cache is not built yet")
+    folder = None
     if isinstance(paths_or_folder, (str, os.PathLike)) and os.path.isdir(paths_or_folder):
-        paths = _list_faces(os.fspath(paths_or_folder))
+        folder = os.fspath(paths_or_folder)
+        paths = _list_faces(folder)
     elif isinstance(paths_or_folder, (str, os.PathLike)):
         paths = [paths_or_folder]
     else:
         paths = list(paths_or_folder)
-    table = _read_files_table(paths)
+    if cache:
+        if folder is None:
+            raise ValueError("read_meta_table(cache=True) needs a folder: its cache is kept there")
+        from faceio._folder_cache import cached_meta_table
+
+        table = cached_meta_table(folder, [os.fspath(p) for p in paths])
+    else:
+        table = _read_files_table(paths)
     if errors == "raise":
         _raise_first(table, paths)
     return table

@@ -257,11 +257,12 @@ def _read_facts(listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
 def _cached_facts(folder: str, listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
     """Give each entry's facts through the folder's cache (all read before the first)."""
     try:
-        from faceio._folder_cache import cached_rows, rows_facts
+        from faceio._folder_cache import FACT_COLUMNS, cached_rows, rows_facts
     except ImportError as err:
         raise UsageError(f"--cache needs pyarrow: pip install 'faceio[arrow]' ({err})") from None
     readable = [e for e in listing.entries if e.error is None]
-    table, report = cached_rows(folder, [e.name for e in readable], [e.path for e in readable])
+    names, paths = [e.name for e in readable], [e.path for e in readable]
+    table, report = cached_rows(folder, names, paths, [f.name for f in FACT_COLUMNS])
     _log.debug("%s: scan cache: %s", folder, report)
     facts = iter(rows_facts(table))
     for entry in listing.entries:

@@ -1,0 +1,175 @@
+"""The folder's cache as its users see it: ``read_meta_table(cache=True)`` and ``scan --cache``.
+
+Each cached result is compared with the same call without the cache, on folders holding every
+kind of file a summary tells apart (faces, a renamed face, TIFF faces, files without a header,
+other metadata, schema errors, unreadable files, links, a dangling link, a sub-folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import faceio  # noqa: E402
+from faceio import _folder_cache  # noqa: E402
+from faceio._files import CACHE_NAME  # noqa: E402
+from faceio.cli import scan_folder  # noqa: E402
+from tests.test_arrow import _build_folder  # noqa: E402
+from tests.test_cli import GOOD, RENAMED, make_header, png, run  # noqa: E402
+from tests.test_cli_folders import tiff, tiff_header  # noqa: E402
+
+
+def settle(folder: Path) -> None:
+    """Wait until the file system's clock is past every stamp under the folder (racy rule)."""
+    stamps = [os.lstat(p) for p in [folder, *folder.rglob("*")]]
+    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for st in stamps)
+    probe = folder.parent / f".{folder.name}.probe"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        probe.write_bytes(b"")
+        stamp = probe.stat().st_mtime_ns
+        probe.unlink()
+        if stamp > newest:
+            return
+        time.sleep(0.002)
+    raise AssertionError("the file system clock did not move in 5 s")
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name in GOOD:
+        video = name.startswith("clip")
+        frame = name.rsplit("_", 1)[0] + (".png" if video else ".jpg")
+        (folder / name).write_bytes(png(make_header(rng, name, frame, video)))
+    (folder / RENAMED).write_bytes(png(make_header(rng, "clip_9_0.png", "clip_9.png", True), 48))
+    good = png(make_header(rng, "x_0.png", "x.jpg", False))
+    (folder / "truncated.png").write_bytes(good[: len(good) // 2])
+    (folder / "no_header.png").write_bytes(png())
+    (folder / "bad_syntax.png").write_bytes(png(b"{'alignments': [1, 2"))
+    (folder / "patch.png").write_bytes(png({"matrix": (1.5, 2), "raw": b"\x00\xff"}))
+    ragged = make_header(rng, "r_0.png", "r.jpg", False).to_dict()
+    ragged["alignments"]["landmarks_xy"] = [[1.0, 2.0], [3.0]]
+    (folder / "ragged_0.png").write_bytes(png(ragged))
+    (folder / "face_0.tif").write_bytes(tiff(tiff_header("face_0.tif")))
+    (folder / "bare_0.tiff").write_bytes(tiff())
+    (folder / "link.png").symlink_to(GOOD[0])
+    (folder / "dangling.png").symlink_to("nowhere.png")
+    (folder / "notes.txt").write_text("not a face")
+    sub = folder / "sub"
+    sub.mkdir()
+    shutil.copy(folder / GOOD[1], sub / "deep_0.png")
+    settle(folder)
+    return folder
+
+
+def test_scan_summary_is_the_same_with_and_without_the_cache(mixed: Path) -> None:
+    for recursive in (False, True, False):
+        plain = scan_folder(mixed, recursive=recursive)
+        cold = scan_folder(mixed, recursive=recursive, cache=True)
+        settle(mixed)
+        warm = scan_folder(mixed, recursive=recursive, cache=True)
+        assert cold == plain and warm == plain, recursive
+    # The folder holds every kind of file the summary counts.
+    kinds = ("with_header", "without_header", "other_metadata", "schema_errors", "unreadable")
+    assert all(plain[k] for k in (*kinds, "renamed", "other_files", "subfolders_not_read"))
+    assert (mixed / CACHE_NAME).exists()
+
+
+def test_scan_summary_follows_changes(mixed: Path) -> None:
+    scan_folder(mixed, cache=True)
+    settle(mixed)
+    scan_folder(mixed, cache=True)
+    rng = np.random.default_rng(8)
+    # An edited face, a face turned into a file without header, a removed face, a new face,
+    # a renamed face, a link pointed elsewhere: each read again, none served stale.
+    clip = make_header(rng, "other_0.png", "other.jpg", False)
+    (mixed / GOOD[0]).write_bytes(png(clip))
+    (mixed / GOOD[1]).write_bytes(png())
+    (mixed / GOOD[2]).unlink()
+    (mixed / "new_0.png").write_bytes(png(make_header(rng, "new_0.png", "new.jpg", False)))
+    os.rename(mixed / "still_0.png", mixed / "moved_0.png")
+    (mixed / "link.png").unlink()
+    (mixed / "link.png").symlink_to(RENAMED)
+    assert scan_folder(mixed, cache=True) == scan_folder(mixed)
+
+
+def test_meta_table_is_the_same_with_and_without_the_cache(tmp_path: Path) -> None:
+    folder = tmp_path / "table"
+    folder.mkdir()
+    _build_folder(folder)
+    settle(folder)
+    plain = faceio.read_meta_table(folder)
+    assert plain.column("error").null_count < plain.num_rows  # error rows, and good rows
+    for _ in range(2):
+        assert faceio.read_meta_table(folder, cache=True).equals(plain)
+        settle(folder)
+    with pytest.raises(faceio.PngFormatError):
+        faceio.read_meta_table(folder, cache=True, errors="raise")
+
+
+def test_second_reads_take_rows_from_the_cache(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    real = _folder_cache._read_rows
+
+    def logged(paths: list[str]) -> Any:
+        read.extend(os.path.basename(p) for p in paths)
+        return real(paths)
+
+    monkeypatch.setattr(_folder_cache, "_read_rows", logged)
+    scan_folder(mixed, cache=True)
+    assert len(read) == 13  # every readable face file of the folder (not the dangling link)
+    read.clear()
+    faceio.read_meta_table(mixed, cache=True)  # the same cache: the same rows
+    # Failed reads are never cached: read again each time, they name the path as given.
+    failed = ["bad_syntax.png", "patch.png", "ragged_0.png", "truncated.png"]
+    assert sorted(read) == failed
+    read.clear()
+    (mixed / "no_header.png").write_bytes(png(size=40))
+    scan_folder(mixed, cache=True)
+    assert sorted(read) == sorted([*failed, "no_header.png"])
+
+
+def test_cli_scan_cache(mixed: Path) -> None:
+    plain = run("scan", mixed, "--json", code=1).stdout
+    for _ in range(2):
+        assert run("scan", "--cache", mixed, "--json", code=1).stdout == plain
+        settle(mixed)
+    assert json.loads(plain)["other_files"] == 1  # notes.txt; the cache is no file of the scan
+    assert run("scan", "--cache", mixed, code=1).stdout == run("scan", mixed, code=1).stdout
+    proc = run("scan", "--cache", code=2)
+    assert "--cache needs a FOLDER" in proc.stderr
+
+
+def test_export_leaves_the_cache_out(mixed: Path, tmp_path: Path) -> None:
+    scan_folder(mixed, cache=True)
+    out = tmp_path / "all.jsonl"
+    run("export", mixed, "-o", out, code=1)
+    files = [json.loads(line)["file"] for line in out.read_text().splitlines()]
+    assert files and not any(CACHE_NAME in f or ".faceio-cache" in f for f in files)
+    table = tmp_path / "all.parquet"
+    run("export", "--format", "parquet", mixed, "-o", table, code=1)
+    assert CACHE_NAME not in pq.read_table(table).column("path").to_pylist()
+
+
+def test_a_cache_of_other_rows_is_rebuilt(mixed: Path) -> None:
+    """The scan cache of another faceio (another schema) is no cache of ours."""
+    scan_folder(mixed, cache=True)
+    table = pq.read_table(mixed / CACHE_NAME).drop_columns(["scan_kind"])
+    pq.write_table(table, mixed / CACHE_NAME)
+    assert scan_folder(mixed, cache=True) == scan_folder(mixed)
+    assert "scan_kind" in pq.read_schema(mixed / CACHE_NAME).names
