@@ -100,9 +100,15 @@ class _Cached:
     def data(self, rows: list[int], columns: list[str]) -> pa.Table:
         """Read ``columns`` of ``rows``; :class:`_DamagedCacheError` if they do not decode."""
         try:
-            table = self.file.read(columns=columns)
+            # One thread: pyarrow's pool may otherwise still be finishing a read's cleanup at
+            # interpreter exit and abort the process (apache/arrow#34314; seen here as an
+            # intermittent SIGABRT after `faceio scan --cache` had printed its summary).
+            table = self.file.read(columns=columns, use_threads=False)
         except (OSError, ValueError, pa.ArrowException) as err:
             raise _DamagedCacheError(f"not a readable Parquet file ({err})") from None
+        if len(rows) == table.num_rows and rows == list(range(len(rows))):
+            # Every row, in order (nothing added, removed or changed): no copy.
+            return table.replace_schema_metadata(None)
         return table.take(pa.array(rows, pa.int64())).replace_schema_metadata(None)
 
 
@@ -191,7 +197,7 @@ def _read_keys(data: bytes, schema: pa.Schema, kind: str, folder_id: bytes) -> _
         raise _ForeignCacheError("the cache of another folder")
     if not pf.schema_arrow.remove_metadata().equals(schema):
         raise _ForeignCacheError("its columns are not the rows' columns")
-    table = pf.read(columns=[f.name for f in _KEY_FIELDS])
+    table = pf.read(columns=[f.name for f in _KEY_FIELDS], use_threads=False)
     if any(column.null_count for column in table.columns):
         raise _ForeignCacheError("a key is missing")
     names = table.column("_name").to_pylist()
@@ -370,11 +376,11 @@ def _assemble(
     hits: list[int], from_cache: pa.Table | None, fresh: pa.Table, schema: pa.Schema
 ) -> pa.Table:
     """Merge the rows taken from the cache and the fresh rows, in input order."""
-    parts = [p.cast(schema) for p in (from_cache, fresh) if p is not None and p.num_rows]
+    parts = [p for p in (from_cache, fresh) if p is not None and p.num_rows]
     if not parts:
         return schema.empty_table()
     if len(parts) == 1:
-        return parts[0]
+        return parts[0].replace_schema_metadata(None)
     both = pa.concat_tables(parts)
     # Hit rows come first in ``both``, then the fresh rows: interleave them back.
     order, hit, miss = [], 0, from_cache.num_rows if from_cache is not None else 0
