@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import time
 from pathlib import Path
@@ -22,8 +23,10 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 import faceio  # noqa: E402
 from faceio import _folder_cache  # noqa: E402
-from faceio._files import CACHE_NAME  # noqa: E402
+from faceio._files import CACHE_NAME, FolderEntry, FolderListing  # noqa: E402
+from faceio._folder_cache import FACT_COLUMNS, add_rows  # noqa: E402
 from faceio.cli import scan_folder  # noqa: E402
+from faceio.cli.scan import _VIDEO_FRAME, Facts, _ScanStats, file_facts  # noqa: E402
 from tests.test_arrow import _build_folder  # noqa: E402
 from tests.test_cli import GOOD, RENAMED, make_header, png, run  # noqa: E402
 from tests.test_cli_folders import tiff, tiff_header  # noqa: E402
@@ -173,3 +176,58 @@ def test_a_cache_of_other_rows_is_rebuilt(mixed: Path) -> None:
     pq.write_table(table, mixed / CACHE_NAME)
     assert scan_folder(mixed, cache=True) == scan_folder(mixed)
     assert "scan_kind" in pq.read_schema(mixed / CACHE_NAME).names
+
+
+def _random_facts(rng: random.Random, name: str) -> Facts:
+    """Facts of any kind, with the awkward values a folder may hold."""
+    kind = rng.choice(["face"] * 5 + ["none", "other", "schema", "error"])
+    if kind == "error":
+        return Facts("error", rng.choice(["cut short", "CRC mismatch"]))
+    size = rng.choice(["32x32", "48x48", "256x256"])
+    if kind != "face":
+        return Facts(kind, "bad x" if kind == "schema" else None, size)
+    texts = ["a", "b", "1", "é", "a\0", "\0b", "x\ny", "clip_000012.png", "clip_7.png"]
+    frame = rng.choice([*texts, f"v{rng.randrange(3)}_{rng.randrange(4):06d}.png"])
+    video = rng.random() < 0.6
+    match = _VIDEO_FRAME.match(frame) if video else None
+    return Facts(
+        "face",
+        None,
+        size,
+        rng.choice([0, 4, 68]),
+        tuple(rng.choices(["components", "extended", "1"], k=rng.randrange(3))),
+        tuple(rng.choices(["vggface2", "é"], k=rng.randrange(2))),
+        rng.choice(["2.3", "2.4", "2"]),
+        frame,
+        match.group("video") if match else frame,
+        video,
+        rng.choice([None, "f_0.png", "x\ny", name.rsplit("/", 1)[-1], name.rsplit("/", 1)[-1]]),
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
+    """add_rows (Arrow kernels over the cached columns) against _ScanStats.add, file by file."""
+    rng = random.Random(seed)
+    listing = FolderListing()
+    facts = []
+    for i in range(rng.randrange(0, 60)):
+        name = rng.choice([f"f_{i}.png", f"sub/f_{i}.png", f"x\ny/g_{i}.png", f"g_{i}.png"])
+        name = name if i % 7 else "f_0.png" if not i else f"d{i}/f_0.png"
+        if rng.random() < 0.05:
+            listing.entries.append(FolderEntry(name, name, error=OSError(40, "loops")))
+            continue
+        listing.entries.append(FolderEntry(name, name))
+        facts.append(_random_facts(rng, name))
+    one = _ScanStats()
+    it = iter(facts)
+    for entry in listing.entries:
+        one.add(entry.name, file_facts(entry.path, entry.error) if entry.error else next(it))
+    columns = {
+        f.name: pa.array([list(x) if isinstance(x, tuple) else x for x in values], f.type)
+        for f, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=False)
+    }
+    table = pa.table(columns) if facts else pa.schema(FACT_COLUMNS).empty_table()
+    many = _ScanStats()
+    add_rows(many, listing, table)
+    assert many.summary("F", listing) == one.summary("F", listing)

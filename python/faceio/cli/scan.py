@@ -42,6 +42,7 @@ class Facts(NamedTuple):
     ``kind`` is ``"error"`` (unreadable: ``error`` says why), ``"none"`` (no header),
     ``"other"`` (a header that is not a face header), ``"schema"`` (a face header that does
     not match the schema: ``error`` says why) or ``"face"``; the other fields are a face's.
+    ``origin`` names the source: a video by its frames' common stem, else the frame's name.
     ``original`` is ``None`` unless ``original_filename`` is a string.
     """
 
@@ -53,6 +54,7 @@ class Facts(NamedTuple):
     identity: tuple[str, ...] = ()
     version: str | None = None
     frame: str | None = None
+    origin: str | None = None
     video: bool = False
     original: str | None = None
 
@@ -76,6 +78,9 @@ def file_facts(path: str, meta: dict[str, Any] | Exception) -> Facts:
     alignments, source = payload["alignments"], payload["source"]
     landmarks = alignments["landmarks_xy"]
     original = source["original_filename"]
+    frame = str(source["source_filename"])
+    is_video = bool(source["source_is_video"])
+    match = _VIDEO_FRAME.match(frame) if is_video else None
     return Facts(
         "face",
         None,
@@ -84,8 +89,9 @@ def file_facts(path: str, meta: dict[str, Any] | Exception) -> Facts:
         tuple(map(str, alignments.get("mask") or ())),
         tuple(map(str, alignments.get("identity") or ())),
         str(source["alignments_version"]),
-        str(source["source_filename"]),
-        bool(source["source_is_video"]),
+        frame,
+        match.group("video") if match else frame,
+        is_video,
         original if isinstance(original, str) else None,
     )
 
@@ -129,11 +135,7 @@ class _ScanStats:
             self._add_face(name.rsplit("/", 1)[-1], facts)
 
     def _add_face(self, name: str, facts: Facts) -> None:
-        frame = str(facts.frame)
-        is_video = facts.video
-        match = _VIDEO_FRAME.match(frame) if is_video else None
-        origin = match.group("video") if match else frame
-
+        frame, origin, is_video = str(facts.frame), str(facts.origin), facts.video
         self.with_header += 1
         self.landmarks[str(facts.landmarks)] += 1
         self.masks.update(facts.masks)
@@ -235,12 +237,14 @@ def scan_folder(
     """
     folder = os.fspath(folder)
     listing = list_faces(folder, recursive)
-    facts = _cached_facts(folder, listing) if cache else _read_facts(listing)
     stats = _ScanStats()
+    if cache:
+        _add_cached(folder, listing, stats)
+        return stats.summary(folder, listing)
     bar = terminal_bar(len(listing.entries), progress, "scan")
     try:
-        for entry, file in facts:
-            stats.add(entry.name, file)
+        for entry, facts in _read_facts(listing):
+            stats.add(entry.name, facts)
             if bar is not None:
                 bar.update()
     finally:
@@ -254,22 +258,17 @@ def _read_facts(listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
         yield entry, file_facts(entry.path, meta)
 
 
-def _cached_facts(folder: str, listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
-    """Give each entry's facts through the folder's cache (all read before the first)."""
+def _add_cached(folder: str, listing: FolderListing, stats: _ScanStats) -> None:
+    """Count every entry into ``stats`` through the folder's cache."""
     try:
-        from faceio._folder_cache import FACT_COLUMNS, cached_rows, rows_facts
+        from faceio._folder_cache import FACT_COLUMNS, add_rows, cached_rows
     except ImportError as err:
         raise UsageError(f"--cache needs pyarrow: pip install 'faceio[arrow]' ({err})") from None
     readable = [e for e in listing.entries if e.error is None]
     names, paths = [e.name for e in readable], [e.path for e in readable]
     table, report = cached_rows(folder, names, paths, [f.name for f in FACT_COLUMNS])
     _log.debug("%s: scan cache: %s", folder, report)
-    facts = iter(rows_facts(table))
-    for entry in listing.entries:
-        if entry.error is not None:
-            yield entry, file_facts(entry.path, entry.error)
-        else:
-            yield entry, next(facts)
+    add_rows(stats, listing, table)
 
 
 def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
