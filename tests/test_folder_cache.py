@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import faceio  # noqa: E402
 from faceio import _folder_cache  # noqa: E402
 from faceio._files import CACHE_NAME, FolderEntry, FolderListing  # noqa: E402
 from faceio._folder_cache import FACT_COLUMNS, add_rows  # noqa: E402
-from faceio.cli import scan_folder  # noqa: E402
+from faceio.cli import UsageError, scan_folder  # noqa: E402
 from faceio.cli.scan import _VIDEO_FRAME, Facts, _ScanStats, file_facts  # noqa: E402
 from tests.test_arrow import _build_folder  # noqa: E402
 from tests.test_cli import GOOD, RENAMED, make_header, png, run  # noqa: E402
@@ -231,3 +232,12 @@ def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
     many = _ScanStats()
     add_rows(many, listing, table)
     assert many.summary("F", listing) == one.summary("F", listing)
+
+
+def test_scan_cache_without_pyarrow_is_a_usage_error(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "faceio._folder_cache", None)  # import raises ImportError
+    with pytest.raises(UsageError, match=r"--cache needs pyarrow: pip install 'faceio\[arrow\]'"):
+        scan_folder(mixed, cache=True)
+    assert not (mixed / CACHE_NAME).exists()
