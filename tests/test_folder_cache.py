@@ -241,3 +241,17 @@ def test_scan_cache_without_pyarrow_is_a_usage_error(
     with pytest.raises(UsageError, match=r"--cache needs pyarrow: pip install 'faceio\[arrow\]'"):
         scan_folder(mixed, cache=True)
     assert not (mixed / CACHE_NAME).exists()
+
+
+def test_a_cache_of_another_faceio_version_is_rebuilt(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_folder_cache, "_KIND", "faceio-folder/1 faceio 0.0.1")
+    scan_folder(mixed, cache=True)
+    settle(mixed)
+    monkeypatch.undo()
+    read: list[str] = []
+    real = _folder_cache._read_rows
+    monkeypatch.setattr(_folder_cache, "_read_rows", lambda p: read.extend(p) or real(p))
+    assert scan_folder(mixed, cache=True) == scan_folder(mixed)
+    assert len(read) == 13  # every file, though each is unchanged

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from faceio import __version__
 from faceio._files import FolderEntry, FolderListing
 from faceio._scan_cache import CacheReport, read_through
 from faceio.arrow import _read_files_table, meta_schema
@@ -43,9 +44,10 @@ FACT_COLUMNS = [
     pa.field("scan_original", pa.string()),
 ]
 
-# Names the cache's rows: a cache of other columns (another faceio) is not used. Raise it when
-# what a column holds changes without its type changing.
-_KIND = "faceio-folder/1"
+# Names the cache's rows: a cache written by another faceio version is not used (what a column
+# holds may have changed without its type changing); raise the number for such a change
+# between versions.
+_KIND = f"faceio-folder/1 faceio {__version__}"
 
 
 def folder_schema() -> pa.Schema:
