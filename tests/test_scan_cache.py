@@ -17,6 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -507,3 +508,42 @@ def test_cache_reads_use_no_thread_pool(faces: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(pq.ParquetFile, "read", read)
     warm(faces)
     assert calls and not any(calls)
+
+
+POINTS = pa.list_(pa.list_(pa.float32(), 2))
+
+
+def test_points_are_stored_as_bytes_and_come_back_equal() -> None:
+    """Lists of points go to the file as bytes (fast to write and read) and back, exactly."""
+    rows = [[[1.0, 2.0], [3.5, -4.0]], None, [], [[-0.5, 1e30]], None, [[0.0, 0.0]] * 3]
+    whole = pa.array(rows, POINTS)
+    # Null slots that still span values, as Arrow allows: they must not shift the others.
+    offsets = pa.array([0, 2, 3, 3, 4, 5, 8], pa.int32())
+    points = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(16, dtype=np.float32)), 2)
+    spanning = pa.ListArray.from_arrays(
+        offsets, points, type=POINTS, mask=pa.array([False, True, False, False, True, False])
+    )
+    for array in (whole, whole.slice(1, 4), whole.slice(3), spanning, spanning.slice(1, 4)):
+        table = pa.table({"p": pa.chunked_array([array, array.slice(0, 0), array], POINTS)})
+        packed = _scan_cache._pack_table(table)
+        assert packed.schema.field("p").type == pa.large_binary()
+        back = _scan_cache._unpack_table(packed, {"p": POINTS})
+        assert back.equals(table)
+        assert back.schema == table.schema
+
+
+def test_a_null_point_is_not_cached(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 2)
+    settle(folder)
+    schema = pa.schema([("path", pa.string()), ("p", POINTS), ("error", pa.string())])
+
+    def read(paths: list[str]) -> pa.Table:
+        return pa.table([paths, [[None]] * len(paths), [None] * len(paths)], schema=schema)
+
+    paths = [str(p) for p in sorted(folder.glob("*.png"))]
+    names = [os.path.basename(p) for p in paths]
+    table, report = read_through(str(folder), names, paths, read, schema, kind="null-points")
+    assert table.equals(read(paths)) and not report.written
+    assert sorted(os.listdir(folder)) == names  # no cache, no temporary file left
