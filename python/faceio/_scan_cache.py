@@ -386,14 +386,7 @@ def read_through(
         if temp is not None and served.write:
             rows = sorted({i for i, row in enumerate(served.hits) if row >= 0} | served.keep)
             table = _stored_table(served.data, rows, names, keys, stored, kind, folder_id)
-            try:
-                table = _pack_table(table)
-            except ValueError as err:  # a reader whose points may be null: not cached
-                _log.debug("%s: the scan cache is not written (%s)", cache_path, err)
-            else:
-                fd, temp_path, _ = temp
-                temp = None  # _write owns the temporary file now
-                written = _write(fd, temp_path, cache_path, table)
+            written, temp = _write(temp, cache_path, table), None  # _write closes it
     finally:
         if temp is not None:
             os.close(temp[0])
@@ -520,19 +513,26 @@ def _stored_table(
     return pa.Table.from_arrays(columns, schema=stored.with_metadata(meta))
 
 
-def _write(fd: int, temp_path: str, cache_path: str, table: pa.Table) -> bool:
-    """Write the cache to its temporary file and rename it over the old; ``False`` if it fails."""
+def _write(temp: tuple[int, str, int], cache_path: str, table: pa.Table) -> bool:
+    """Write the cache to its temporary file, rename it over the old; ``False`` if it fails.
+
+    The temporary file is closed, and removed unless renamed, whatever happens.
+    """
+    fd, temp_path, _ = temp
     try:
         with open(fd, "wb") as f:
+            table = _pack_table(table)
             # lz4 and no statistics (nothing filters on them): of snappy, lz4, zstd and none,
-            # with and without, the fastest to write and read back together (200,000 faces:
-            # written in 0.6-1.0 s, read in 0.25-0.35 s, 89 MB; zstd 1.0-1.5 s, 0.3-0.8 s).
+            # with and without, the fastest to write and read back together (200,000 faces,
+            # landmarks nested: lz4 0.6-1.0 s to write, 0.25-0.35 s to read; zstd 1.0-1.5 s
+            # and 0.3-0.8 s; snappy 0.8-0.9 s and 0.4-0.7 s).
             pq.write_table(
                 table, f, compression="lz4", write_statistics=False, write_page_checksum=True
             )
         # A reader has the old file or the new one, whole; of two writers the last rename wins.
         os.replace(temp_path, cache_path)
-    except (OSError, pa.ArrowException) as err:
+    except (OSError, ValueError, pa.ArrowException) as err:
+        # ValueError: a reader whose points may be null (they cannot be packed): not cached.
         _log.debug("%s: the scan cache is not written (%s)", cache_path, err)
         with contextlib.suppress(OSError):
             os.unlink(temp_path)
