@@ -547,3 +547,26 @@ def test_a_null_point_is_not_cached(tmp_path: Path) -> None:
     table, report = read_through(str(folder), names, paths, read, schema, kind="null-points")
     assert table.equals(read(paths)) and not report.written
     assert sorted(os.listdir(folder)) == names  # no cache, no temporary file left
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_gather_gives_the_rows_picked(shuffled: bool) -> None:
+    """Rows in runs come as slices, rows in no order by a take: the same rows either way."""
+    rng = random.Random(int(shuffled))
+    schema = pa.schema([("n", pa.int64()), ("p", POINTS)])
+    parts = [
+        pa.table([range(a, a + size), [[[float(i), 0.0]] for i in range(size)]], schema=schema)
+        for a, size in ((0, 3000), (10_000, 500), (20_000, 0))
+    ]
+    picks = [(0, i) for i in range(3000) if rng.random() < 0.99]
+    for block in reversed(range(25)):  # 25 runs of 20 rows of the second part
+        at = rng.randrange(len(picks) + 1)
+        picks[at:at] = [(1, j) for j in range(block * 20, block * 20 + 20)]
+    if shuffled:
+        rng.shuffle(picks)
+    got = _scan_cache._gather(parts, picks)
+    if not shuffled:
+        assert got["n"].num_chunks > 50  # in runs: slices of the parts, no copy
+    assert got["n"].to_pylist() == [parts[p]["n"][r].as_py() for p, r in picks]
+    assert got["p"].to_pylist() == [parts[p]["p"][r].as_py() for p, r in picks]
+    assert _scan_cache._gather(parts, []).num_rows == 0

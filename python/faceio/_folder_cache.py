@@ -105,6 +105,10 @@ def add_rows(stats: _ScanStats, listing: FolderListing, table: pa.Table) -> None
     call per file takes longer than the rest of a cached scan. Failed files (rare) still go
     through ``stats.add``, in listing order, which is their order in the summary's errors.
     """
+    # Rows merged from the cache and fresh reads come in many slices, which every kernel
+    # below would walk one by one (0.13 s became 0.77 s with 4,000): one copy of these
+    # small columns first.
+    table = table.combine_chunks()
     kinds = table.column("scan_kind").to_pylist()
     rows = iter(range(len(kinds)))
     for entry in listing.entries:
