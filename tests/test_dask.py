@@ -185,3 +185,42 @@ def test_arguments() -> None:
     empty = fdask.read_meta([])
     assert list(empty.columns) == meta_schema().names
     assert len(empty.compute(scheduler="sync")) == 0
+
+
+def test_a_failed_follow_up_fetch_is_that_files_error(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetch for the rest of a header that fails is the file's error, not a cut file; a range
+    refused at the file's end (S3 answers 416) still reads as the whole file."""
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    big = (folder / "big_header.png").read_bytes()
+    assert len(big) > fdask.FIRST_FETCH
+    mem.pipe("/faceio-refused/big.png", big)
+    cut = big[: fdask.FIRST_FETCH]  # the header runs past the file's end
+    mem.pipe("/faceio-refused/cut.png", cut)
+    urls = ["memory:///faceio-refused/big.png", "memory:///faceio-refused/cut.png"]
+    real = fdask._fetch
+
+    def failing(fs: Any, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
+        if not any(starts):
+            return real(fs, paths, starts, ends)
+        out: list[Any] = []
+        for p, s in zip(paths, starts, strict=True):
+            if s >= fs.size(p):
+                out.append(OSError(f"416 Requested Range Not Satisfiable: {p}"))
+            else:
+                out.append(ConnectionResetError(f"connection reset fetching {p}"))
+        return out
+
+    monkeypatch.setattr(fdask, "_fetch", failing)
+    table, _ = fdask.read_partition_table(urls, {})
+    rows = table.to_pylist()
+    assert rows[0]["error_type"] == "ConnectionResetError"
+    assert "connection reset" in rows[0]["error"] and rows[0]["width"] is None
+    # The refused range: the file is what was held, a cut file, read as from disk.
+    local = folder.parent / "faceio-refused-cut.png"
+    local.write_bytes(cut)
+    expected = faceio.read_meta_table([str(local)]).to_pylist()[0]
+    assert rows[1]["error_type"] == expected["error_type"] == "PngFormatError"

@@ -176,12 +176,28 @@ def _fetch_more(
     ends = [needs[i] if rounds <= _EXACT_ROUNDS else max(needs[i], 2 * len(blobs[i])) for i in rows]
     more = _fetch(fs, [paths[i] for i in rows], starts, ends)
     for i, start, end, got in zip(rows, starts, ends, more, strict=True):
-        # A range that starts at the end of a file is refused by some stores (S3: 416): the
-        # prefix already held is then the whole file, as a short read says for the others.
         if not isinstance(got, bytes):
-            got = b""
+            got = _refused_range(fs, paths[i], start, got)
+            if not isinstance(got, bytes):
+                blobs[i] = got
+                continue
         blobs[i] += got
         whole[i] = len(got) < end - start
+
+
+def _refused_range(fs: Any, path: str, start: int, error: BaseException) -> bytes | BaseException:
+    """Tell a range refused at the end of a file from a fetch that failed.
+
+    Some stores refuse a range that starts at the end of a file (S3 answers 416) where others
+    return no bytes: the prefix already held is then the whole file. Any other failure (the
+    network, permissions, the file gone) stays that file's error, so that it is not mistaken
+    for a file cut short.
+    """
+    try:
+        size = fs.size(path)
+    except Exception:  # the file's own failure explains more than the size lookup's
+        return error
+    return b"" if size is not None and size <= start else error
 
 
 def _fetch_errors(urls: list[str], errors: list[BaseException]) -> pa.Table:
