@@ -225,7 +225,20 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bou
         Node::Dict { items: n, .. } => {
             let d = PyDict::new(py);
             for _ in 0..n {
-                let k = node_to_py(py, p, i)?;
+                let k = match p.nodes.get(*i) {
+                    Some(&Node::Str {
+                        start,
+                        len,
+                        surrogates: false,
+                    }) => match std::str::from_utf8(p.slice(start, len)) {
+                        Ok(text) => {
+                            *i += 1;
+                            crate::keys::key(py, text).into_any()
+                        }
+                        Err(_) => node_to_py(py, p, i)?,
+                    },
+                    _ => node_to_py(py, p, i)?,
+                };
                 let v = node_to_py(py, p, i)?;
                 d.set_item(k, v)
                     .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;

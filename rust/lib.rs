@@ -17,6 +17,7 @@ pub mod source;
 pub mod tiff;
 
 mod convert;
+mod keys;
 mod pybuf;
 
 use std::collections::VecDeque;

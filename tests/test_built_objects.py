@@ -1,8 +1,9 @@
-"""The payload's containers are off the cyclic GC (docs/format.md, "Reading"), values unchanged.
+"""How payload objects are built (docs/format.md, "Reading"): same values, cheaper objects.
 
 A payload is a literal: its containers hold only atomic values and each other, so they cannot
-sit on a reference cycle and faceio untracks them. What each reader returns must still equal,
-type for type, what ``ast.literal_eval`` makes of the same text.
+sit on a reference cycle and faceio untracks them from the cyclic GC; dict keys met before are
+shared str objects. What each reader returns must still equal, type for type, what
+``ast.literal_eval`` makes of the same text.
 """
 
 from __future__ import annotations
@@ -146,3 +147,24 @@ def test_tracked_result_holds_header(tmp_path: Path) -> None:
     xs = results[0][1]["itxt"]["xs"]
     assert not gc.is_tracked(xs)
     assert gc.is_tracked(list(xs)) and gc.is_tracked(xs.copy())
+
+
+def test_dict_keys_shared_between_payloads() -> None:
+    text = "{'landmarks_xy': [1.0], 'clé': {'mask': 2}}".encode()
+    first, second = parse_literal(text), parse_literal(text)
+    assert _same(first, ast.literal_eval(text.decode("utf-8")))
+    for a, b in zip(first, second, strict=True):
+        assert a is b  # one str per key, handed out again
+    assert next(iter(first["clé"])) is next(iter(second["clé"]))
+
+
+def test_many_distinct_keys_and_odd_keys() -> None:
+    # More keys than the cache holds, colliding and evicting; long, non-ASCII, escaped keys,
+    # a lone surrogate (not shared: built the slow way), and non-str keys.
+    keys: list[Any] = [f"k{i}" for i in range(2000)]
+    keys += ["x" * 200, "\u00e9t\u00e9", "a\\nb", "\ud800", 5, 2.5, (1, "t"), b"by", None]
+    text = "{" + ", ".join(f"{k!r}: {i}" for i, k in enumerate(keys)) + "}"
+    for _ in range(2):
+        got = parse_literal(text.encode("utf-8", "surrogatepass"))
+        assert _same(got, ast.literal_eval(text))
+        assert [c for c in _containers(got) if gc.is_tracked(c)] == []
