@@ -100,7 +100,11 @@ def test_every_container_kind_untracked(tmp_path: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
         lambda inner: (
             st.lists(inner, max_size=4)
             | st.lists(inner, max_size=4).map(tuple)
