@@ -92,6 +92,8 @@ impl ChunkReader {
                 }
             }
         });
+        // Parse buffers are handed back (and reused) while the batch reads; Drop ends it.
+        crate::literal::spare::batch_started();
         ChunkReader {
             rx: Some(rx),
             worker: Some(worker),
@@ -121,6 +123,7 @@ impl Drop for ChunkReader {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+        crate::literal::spare::batch_ended();
     }
 }
 
