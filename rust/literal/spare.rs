@@ -4,8 +4,8 @@
 //! Why: a batch's parses run on the rayon threads and their buffers are freed on the Python
 //! thread a chunk at a time; freeing ~20 MB at once let the allocator hand the pages back to
 //! the system, and the next chunk's parses faulted them in again (about 7 page faults a face).
-//! Reusing them cut the CPU time of a folder scan, results dropped, from 69-71 to 58-62 us a
-//! face (page faults from 6.4 to 1.8 a face).
+//! Reusing them cut the CPU time of a folder scan, results dropped, from 62-65 to 59-60 us a
+//! face on a quiet machine (69-71 to 58-62 under load; page faults from 6.4 to 1.8 a face).
 //!
 //! Bounded: at most [`MAX_BYTES`] are kept, no buffer over [`MAX_BUFFER`] (a huge payload's
 //! buffers are freed as before), and everything is freed when the last batch ends
