@@ -258,58 +258,15 @@ def memory(paths: list[str], count: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "folder",
-        nargs="?",
-        default=os.path.join(tempfile.gettempdir(), "faceio-bench"),
-        help="where the corpus is generated and reused (default: a folder under the temp dir)",
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of each pattern")
-    parser.add_argument("--memory", type=int, default=0, help="kept headers to measure RSS of")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    folder = args.folder
-    if args.child:
-        child_main(folder, args.rounds)
-        return
-    paths = corpus.build(os.path.join(folder, "faces"))
-    corpus.warm(paths)
+def report_scan(
+    paths: list[str],
+    rounds: list[dict[str, float]],
+    one_core: list[dict[str, float]],
+    plain: list[float],
+    plain_cpu: list[float],
+) -> None:
+    """Print the folder-scan tables: each pattern on 2 cores and 1, the targets, CPU times."""
     n = len(paths)
-    sizes = [
-        len(faceio.pack_to_itxt(faceio.png_read_meta(Path(p).read_bytes()))) for p in paths[:200]
-    ]
-    kb = [s / 1024 for s in sizes]
-    print(
-        f"corpus: {n} faces in {folder}, payload {min(kb):.1f}-{max(kb):.1f} KB "
-        f"(mean {sum(kb) / len(kb):.1f} KB), cpus={len(os.sched_getaffinity(0))}"
-    )
-
-    assert [m for _, m in faceio.read_image_meta_batch(paths[:50])] == plain_batch(paths[:50])
-    child = subprocess.Popen(
-        [sys.executable, __file__, folder, "--child", "--rounds", str(args.rounds)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None and child.stdout is not None
-    rounds, one_core, plain, plain_cpu = [], [], [], []
-    try:
-        for r in range(args.rounds):
-            rounds.append(one_round(paths, os.path.join(folder, "faces")))
-            # The child runs while this process waits: both see the same load, one at a time.
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            one_core.append(json.loads(child.stdout.readline()))
-            if r < 2:  # the baseline takes seconds: two runs
-                wall, _, process = cpu_timed(lambda: plain_batch(paths))
-                plain.append(n / wall)
-                plain_cpu.append(process / n * 1e6)
-                gc.collect()
-    finally:
-        child.stdin.close()
-        child.wait()
     t_bare = best_of(lambda: bare_read(paths), 3)
 
     def col(rows: list[dict[str, float]], key: str) -> list[float]:
@@ -362,6 +319,9 @@ def main() -> None:
     )
     print(f"reference: bare open + read(64 KiB) of the same files: {n / t_bare:,.0f} files/s")
 
+
+def report_others(paths: list[str]) -> None:
+    """Print the single-file rows: bytes to header, and in-place updates."""
     blobs = [Path(p).read_bytes() for p in paths[:300]]
     assert all(faceio.png_read_meta(b) == plain_png_read_meta(b) for b in blobs[:20])
     t_png_fast = best_of(lambda: [faceio.png_read_meta(b) for b in blobs], 5) / len(blobs)
@@ -398,6 +358,62 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, fast, plain_t, ratio, target in rows:
         print(f"| {name} | {fast} | {plain_t} | {ratio:.1f}x | {target} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        default=os.path.join(tempfile.gettempdir(), "faceio-bench"),
+        help="where the corpus is generated and reused (default: a folder under the temp dir)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each pattern")
+    parser.add_argument("--memory", type=int, default=0, help="kept headers to measure RSS of")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = args.folder
+    if args.child:
+        child_main(folder, args.rounds)
+        return
+    paths = corpus.build(os.path.join(folder, "faces"))
+    corpus.warm(paths)
+    n = len(paths)
+    sizes = [
+        len(faceio.pack_to_itxt(faceio.png_read_meta(Path(p).read_bytes()))) for p in paths[:200]
+    ]
+    kb = [s / 1024 for s in sizes]
+    print(
+        f"corpus: {n} faces in {folder}, payload {min(kb):.1f}-{max(kb):.1f} KB "
+        f"(mean {sum(kb) / len(kb):.1f} KB), cpus={len(os.sched_getaffinity(0))}"
+    )
+
+    assert [m for _, m in faceio.read_image_meta_batch(paths[:50])] == plain_batch(paths[:50])
+    child = subprocess.Popen(
+        [sys.executable, __file__, folder, "--child", "--rounds", str(args.rounds)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    rounds, one_core, plain, plain_cpu = [], [], [], []
+    try:
+        for r in range(args.rounds):
+            rounds.append(one_round(paths, os.path.join(folder, "faces")))
+            # The child runs while this process waits: both see the same load, one at a time.
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            one_core.append(json.loads(child.stdout.readline()))
+            if r < 2:  # the baseline takes seconds: two runs
+                wall, _, process = cpu_timed(lambda: plain_batch(paths))
+                plain.append(n / wall)
+                plain_cpu.append(process / n * 1e6)
+                gc.collect()
+    finally:
+        child.stdin.close()
+        child.wait()
+    report_scan(paths, rounds, one_core, plain, plain_cpu)
+    report_others(paths)
     if args.memory:
         memory(paths, args.memory)
 

@@ -222,31 +222,36 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bou
             }
             untracked(set.into_any())
         }
-        Node::Dict { items: n, .. } => {
-            let d = PyDict::new(py);
-            for _ in 0..n {
-                let k = match p.nodes.get(*i) {
-                    Some(&Node::Str {
-                        start,
-                        len,
-                        surrogates: false,
-                    }) => match std::str::from_utf8(p.slice(start, len)) {
-                        Ok(text) => {
-                            *i += 1;
-                            crate::keys::key(py, text).into_any()
-                        }
-                        Err(_) => node_to_py(py, p, i)?,
-                    },
-                    _ => node_to_py(py, p, i)?,
-                };
-                let v = node_to_py(py, p, i)?;
-                d.set_item(k, v)
-                    .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;
-            }
-            // After the last item: inserting a container re-tracks a dict (CPython 3.11).
-            untracked(d.into_any())
-        }
+        Node::Dict { items: n, .. } => untracked(dict(py, p, i, n)?.into_any()),
     })
+}
+
+/// The dict of the `n` key-value node pairs at `*i`.
+fn dict<'py>(py: Python<'py>, p: &Parsed, i: &mut usize, n: u32) -> ConvResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for _ in 0..n {
+        let k = match p.nodes.get(*i) {
+            // A plain str key: shared with earlier payloads (see `keys`).
+            Some(&Node::Str {
+                start,
+                len,
+                surrogates: false,
+            }) => match std::str::from_utf8(p.slice(start, len)) {
+                Ok(text) => {
+                    *i += 1;
+                    crate::keys::key(py, text).into_any()
+                }
+                Err(_) => node_to_py(py, p, i)?,
+            },
+            _ => node_to_py(py, p, i)?,
+        };
+        let v = node_to_py(py, p, i)?;
+        d.set_item(k, v)
+            .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;
+    }
+    // Untracked by the caller after the last item: inserting a container re-tracks a dict
+    // (CPython 3.11).
+    Ok(d)
 }
 
 /// `obj`, a container built from a parsed payload, taken off the cyclic garbage collector's
