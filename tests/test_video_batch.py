@@ -6,11 +6,13 @@ plain sequential PyAV decode of the same file and with ``frame_at`` one index at
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -337,3 +339,62 @@ def test_seek_landing_on_a_non_key_packet(clip_dir: Path) -> None:
             for index in (3, 4, 11, 12):
                 assert read_index(reader.frame_at(index)) == index
                 assert np.array_equal(reader.frame_at(index), reference[index])
+
+
+def _spy_batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    batches: list[list[int]] = []
+    real = VideoReader.frames_at
+
+    def spy(self: VideoReader, indices: Any) -> np.ndarray:
+        batches.append(list(indices))
+        return real(self, indices)
+
+    monkeypatch.setattr(VideoReader, "frames_at", spy)
+    return batches
+
+
+def test_sparse_iteration(clip: Clip, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A skip set that leaves most GOPs with nothing to yield: the kept frames are read in
+    batches (GOPs with nothing to yield are not decoded), exactly and in order."""
+    count = len(clip.reference)
+    with VideoReader(clip.path) as reader:
+        keys = reader.video_meta_data["keyframes"]
+    bounds = sorted({0, *keys, count})
+    # Two frames in every third interval between keyframes (and before the first one).
+    kept = sorted({i for g in range(0, len(bounds) - 1, 3) for i in (bounds[g], bounds[g + 1] - 1)})
+    skip = set(range(count)) - set(kept)
+    batches = _spy_batches(monkeypatch)
+    with VideoReader(clip.path) as reader:
+        got = list(reader.iter_frames(skip=skip))
+        assert [index for index, _ in got] == kept
+        for index, frame in got:
+            assert frame.flags["C_CONTIGUOUS"]
+            assert np.array_equal(frame, clip.reference[index]), index
+        gops = len(bounds) - 1
+        touched = len(range(0, gops, 3))
+        assert bool(batches) == (2 * touched <= gops), (touched, gops)
+        if batches:
+            assert sorted(i for part in batches for i in part) == kept
+        for (_, one), (_, other) in itertools.pairwise(got):
+            assert not np.shares_memory(one, other), "a frame holds a batch"
+        # Its own readers: this one's are untouched, random access is not disturbed, and no
+        # batch thread is left.
+        assert reader._decoder is None and not reader._helpers
+        assert np.array_equal(reader.frame_at(count - 1), clip.reference[-1])
+        assert not [t for t in threading.enumerate() if t.name.startswith("faceio-video")]
+
+
+def test_loader_with_a_sparse_skip_list(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ImagesLoader over a video, one frame in every fifth GOP kept: read through batches, the
+    frames and names those of the sequential decode."""
+    from faceio.loaders import ImagesLoader
+
+    clip = get_clip("bframes_h264", clip_dir)  # GOP 12, 90 frames
+    kept = [5, 66]
+    batches = _spy_batches(monkeypatch)
+    loader = ImagesLoader(str(clip.path), skip_list=[i for i in range(90) if i not in kept])
+    loaded = list(loader.load())
+    assert [name for name, _ in loaded] == [f"bframes_h264_{i + 1:06d}.mp4" for i in kept]
+    for (_, image), index in zip(loaded, kept, strict=True):
+        assert np.array_equal(image, clip.reference[index])
+    assert batches == [kept]

@@ -40,7 +40,7 @@ import copy
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from fractions import Fraction
 from types import TracebackType
 
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 # Decode forward instead of seeking when the target is at most this many frames further than
 # it would be from its own keyframe (a seek also refills the decoder's delay pipeline).
 _FORWARD_SLACK = 4
+# The most decoded frames (bytes, as BGR) one batch of a sparse iter_frames holds.
+_ITER_BATCH_BYTES = 32 * 1024 * 1024
 
 
 class VideoReader:
@@ -333,13 +335,19 @@ class VideoReader:
     def _helper_readers(self, count: int) -> list[VideoReader]:
         """``count`` private copies of this reader for batch threads (kept until close)."""
         while len(self._helpers) < count:
-            helper = copy.copy(self)
-            # Its own decoder, no cache, its own seek memory (merged back after each batch).
-            helper._cache = FrameCache(0)
-            helper._decoder, helper._previous, helper._helpers = None, None, []
-            helper._seeks = dataclasses.replace(self._seeks)
-            self._helpers.append(helper)
+            self._helpers.append(self._clone())
         return self._helpers[:count]
+
+    def _clone(self) -> VideoReader:
+        """Return a reader of the same file and index with its own decoder and seek memory.
+
+        It caches nothing. What its seeks learn is merged back by :meth:`_learn_from_helpers`.
+        """
+        clone = copy.copy(self)
+        clone._cache = FrameCache(0)
+        clone._decoder, clone._previous, clone._helpers = None, None, []
+        clone._seeks = dataclasses.replace(self._seeks)
+        return clone
 
     def _learn_from_helpers(self) -> None:
         """Keep what the helpers' seeks taught (the preroll, the retry that works)."""
@@ -493,8 +501,12 @@ class VideoReader:
         """Decode the whole video in order, yielding ``(index, frame)``.
 
         Every frame is decoded (decoding is sequential), but frames whose index is in
-        ``skip`` are neither converted to BGR nor yielded. The iteration uses its own
-        container, so it does not disturb :meth:`frame_at`.
+        ``skip`` are neither converted to BGR nor yielded. When ``skip`` leaves at least half
+        of the keyframe intervals (GOPs) with no frame to yield, the frames kept are read
+        through :meth:`frames_at` instead, in batches of at most 32 MiB of frames: the GOPs
+        with nothing to yield are not decoded, and the others are decoded on every core.
+        The frames are the same either way. The iteration uses its own containers, so it
+        does not disturb :meth:`frame_at`.
 
         Parameters
         ----------
@@ -510,6 +522,10 @@ class VideoReader:
         """
         self._require_open()
         skip_set = skip if isinstance(skip, (set, frozenset)) else frozenset(skip)
+        kept = self._sparse_kept(skip_set)
+        if kept is not None:
+            yield from self._iter_batches(kept, progress)
+            return
         index_of_ts = self._index.position
         to_bgr = convert.to_bgr
         container, stream = open_video(self.path)
@@ -542,6 +558,36 @@ class VideoReader:
             if pbar is not None:
                 pbar.close()
             container.close()
+
+    def _sparse_kept(self, skip: Set[int]) -> list[int] | None:
+        """Return the frames not in ``skip`` if they leave half of the GOPs or more untouched."""
+        keyframes = self._index.keyframes
+        if not skip or not keyframes:
+            return None
+        count = len(self._index.pts)
+        kept = [index for index in range(count) if index not in skip]
+        gops = len(keyframes) + (keyframes[0] > 0)  # frames before the first keyframe: one more
+        touched = len(np.unique(np.searchsorted(keyframes, kept, side="right")))
+        return kept if 2 * touched <= gops else None
+
+    def _iter_batches(self, kept: list[int], progress: bool) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` for ``kept`` (ascending), read by batches on a clone."""
+        per_batch = max(1, _ITER_BATCH_BYTES // max(1, self._width * self._height * 3))
+        reader = self._clone()
+        pbar = progress_bar(len(kept), os.path.basename(self.path), "frame", progress)
+        try:
+            for start in range(0, len(kept), per_batch):
+                part = kept[start : start + per_batch]
+                frames = reader.frames_at(part)
+                for index, frame in zip(part, frames, strict=True):
+                    if pbar is not None:
+                        pbar.update(1)
+                    # A copy: a row kept by the caller must not hold the whole batch.
+                    yield index, frame.copy()
+        finally:
+            if pbar is not None:
+                pbar.close()
+            reader.close()
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
