@@ -304,7 +304,13 @@ def _stream_facts(path: Path) -> tuple[int, int, str, list[int], Fraction]:
 
 @pytest.mark.parametrize(
     ("name", "codec"),
-    [("cfr_h264", "h264"), ("vfr_h264", "h264"), ("hevc", "hevc"), ("mpeg4_avi", "mpeg4")],
+    [
+        ("cfr_h264", "h264"),
+        ("vfr_h264", "h264"),
+        ("hevc", "hevc"),
+        ("mpeg4_avi", "mpeg4"),
+        ("vp9_webm", "vp9"),
+    ],
 )
 def test_stream_metadata(clip_dir: Path, name: str, codec: str) -> None:
     clip = get_clip(name, clip_dir)
