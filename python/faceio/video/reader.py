@@ -277,10 +277,11 @@ class VideoReader:
             batch.run_segments(decode, segments, self, self._helper_readers)
         finally:
             self._learn_from_helpers()
-        ends = np.append(starts[1:], len(ordered))
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            if end - start > 1:  # repeated requests copy the first row decoded
-                out[order[start + 1 : end]] = out[order[start]]
+        # Repeated requests copy the row decoded for the first of them.
+        source = np.repeat(order[starts], np.diff(np.append(starts, len(ordered))))
+        repeats = source != order
+        if repeats.any():
+            out[order[repeats]] = out[source[repeats]]
         return out
 
     def __getitem__(self, key: int | slice) -> np.ndarray:
