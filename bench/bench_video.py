@@ -17,7 +17,8 @@ prints, in one run, a markdown table of timings and ratios:
   ``read()`` one at a time, and decord's ``get_batch`` when decord is installed;
 * a second table: sequential iteration of every video kind of the test table
   (tests/test_video.py), encoded at 202x118, versus PyAV and OpenCV ``read()`` (skip it with
-  ``--no-table``). Run under ``taskset -c 0`` for the one-core figures.
+  ``--no-table``). Run under ``taskset -c 0`` for the one-core figures, with ``--cpu-time``
+  to time that table by the process's CPU time (steadier on a shared machine).
 
 Run with ``python bench/bench_video.py`` (``PYTHONPATH=python`` before the package is installed).
 """
@@ -153,6 +154,11 @@ def main() -> None:
     parser.add_argument(
         "--no-table", action="store_true", help="leave out the per-kind sequential table"
     )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the per-kind table by process CPU time (meant with taskset -c 0)",
+    )
     args = parser.parse_args()
     repeats = max(1, args.repeats)
 
@@ -283,7 +289,11 @@ def main() -> None:
 
         # ---- batch random access, against every peer
         rows += video_peers.batch_rows(path, meta, repeats)
-        table = [] if args.no_table else video_peers.sequential_rows(Path(tmp), repeats)
+        table = (
+            []
+            if args.no_table
+            else video_peers.sequential_rows(Path(tmp), repeats, cpu_time=args.cpu_time)
+        )
 
     print()
     print(f"{REQUESTS} seeded random requests; best of {repeats} runs; 'VideoReader(path)'")
@@ -301,7 +311,8 @@ def main() -> None:
         print("| " + " | ".join(row) + " |")
     if table:
         print()
-        print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind:")
+        clock = "process CPU time" if args.cpu_time else "wall time"
+        print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind ({clock}):")
         print()
         print(
             "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) |"

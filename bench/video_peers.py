@@ -34,14 +34,20 @@ SEQ_SIZE = (202, 118)
 SEQ_FRAMES = 600
 
 
-def interleaved(repeats: int, *funcs: Callable[[], object]) -> list[float]:
-    """Best wall time of each function, the functions run in turn so that load hits all."""
+def interleaved(
+    repeats: int, *funcs: Callable[[], object], clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
+    """Best time of each function, the functions run in turn so that load hits all.
+
+    ``clock=time.process_time`` measures the CPU time of the process (all its threads): on one
+    core (``taskset -c 0``) that is what a function costs, whatever else the machine runs.
+    """
     times: list[list[float]] = [[] for _ in funcs]
     for _ in range(repeats):
         for func, bucket in zip(funcs, times, strict=True):
-            start = time.perf_counter()
+            start = clock()
             func()
-            bucket.append(time.perf_counter() - start)
+            bucket.append(clock() - start)
     return [min(bucket) for bucket in times]
 
 
@@ -107,15 +113,21 @@ def batch_rows(path: Path, meta: dict[str, list[int]], repeats: int) -> list[Row
                 del peer
         per = {name: min(got) / len(indices) * 1e3 for name, got in times.items() if got}
         ours = per["faceio"]
+        short = label.split(" (")[0]
         rows.append(
             _row(f"`frames_at`, {label}, vs PyAV seek + decode each", ours, per["pyav"], target)
         )
         rows.append(
-            _row("same, vs OpenCV `CAP_PROP_POS_FRAMES` + `read()` each", ours, per["opencv"], "")
+            _row(
+                f"{short}: vs OpenCV `CAP_PROP_POS_FRAMES` + `read()` each",
+                ours,
+                per["opencv"],
+                "",
+            )
         )
         if "decord" in per:
             decord_target = "> 1x" if target == ">= 2x" else ""
-            rows.append(_row("same, vs decord `get_batch`", ours, per["decord"], decord_target))
+            rows.append(_row(f"{short}: vs decord `get_batch`", ours, per["decord"], decord_target))
     if decord is None:
         rows.append(("decord: not installed, not compared", "", "", "", ""))
     return rows
@@ -153,8 +165,12 @@ def _opencv_iterate(path: Path) -> None:
         capture.release()
 
 
-def sequential_rows(directory: Path, repeats: int) -> list[Row]:
-    """iter_frames on every video kind of the test table at 202x118, against PyAV and OpenCV."""
+def sequential_rows(directory: Path, repeats: int, cpu_time: bool = False) -> list[Row]:
+    """iter_frames on every video kind of the test table at 202x118, against PyAV and OpenCV.
+
+    ``cpu_time``: time by the process's CPU time instead of the wall clock (for one core).
+    """
+    clock = time.process_time if cpu_time else time.perf_counter
     rows: list[Row] = []
     width, height = SEQ_SIZE
     for name in sorted(SPECS):
@@ -170,6 +186,7 @@ def sequential_rows(directory: Path, repeats: int) -> list[Row]:
                 lambda reader=reader: _faceio_iterate(reader),
                 lambda path=path: _pyav_iterate(path),
                 lambda path=path: _opencv_iterate(path),
+                clock=clock,
             )
         rows.append(
             (
