@@ -404,3 +404,21 @@ def test_loader_with_a_sparse_skip_list(clip_dir: Path, monkeypatch: pytest.Monk
     for (_, image), index in zip(loaded, kept, strict=True):
         assert np.array_equal(image, clip.reference[index])
     assert batches == [kept]
+
+
+def test_sparse_iteration_over_a_size_change(clip_dir: Path) -> None:
+    """Sparse iteration reads through batches; where the video changes size the frames are
+    still yielded, each of its own size, as sequential iteration yields them."""
+    joined = clip_dir / "joined.ts"
+    if not joined.exists():
+        test_size_change_is_refused(clip_dir)
+    reference = sequential_decode(joined)
+    if len({frame.shape for frame in reference}) != 2:
+        pytest.skip("the joined file does not change size")
+    last = len(reference) - 1
+    skip = set(range(len(reference))) - {0, last}
+    with VideoReader(joined) as reader:
+        got = list(reader.iter_frames(skip=skip))
+    assert [index for index, _ in got] == [0, last]
+    for index, frame in got:
+        assert np.array_equal(frame, reference[index])

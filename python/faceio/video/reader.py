@@ -316,7 +316,7 @@ class VideoReader:
     ) -> None:
         """Convert frame ``index`` into its row of ``out``; a frame of another size is refused."""
         if not convert.to_bgr_into(frame, out[rows[index]]):
-            raise ValueError(
+            raise _SizeChangedError(
                 f"Frame {index} of '{self.path}' is {frame.width}x{frame.height}, not "
                 f"{self._width}x{self._height} like the stream: frames of different sizes "
                 "cannot be returned as one array (use frame_at)"
@@ -579,7 +579,10 @@ class VideoReader:
         try:
             for start in range(0, len(kept), per_batch):
                 part = kept[start : start + per_batch]
-                frames = reader.frames_at(part)
+                try:
+                    frames: Iterable[np.ndarray] = reader.frames_at(part)
+                except _SizeChangedError:  # cannot be one array: one at a time, as decoded
+                    frames = (reader.frame_at(index) for index in part)
                 for index, frame in zip(part, frames, strict=True):
                     if pbar is not None:
                         pbar.update(1)
@@ -616,6 +619,10 @@ class VideoReader:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._index.pts)} frames"
         return f"{type(self).__name__}({self.path!r}, {state})"
+
+
+class _SizeChangedError(ValueError):
+    """A frame of a batch is not of the stream's size (the stream changes size)."""
 
 
 def _duration(pts: Sequence[int], time_base: Fraction | None, fps: float) -> float:
