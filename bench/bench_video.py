@@ -11,7 +11,14 @@ prints, in one run, a markdown table of timings and ratios:
   row shows it with the cache off (``cache_bytes=0``: every request decodes);
 * index build (``scan_video``) as a percentage of a full decode;
 * sequential iteration (``VideoReader.iter_frames``) versus a bare PyAV
-  ``for frame in container.decode(stream): frame.to_ndarray(format="bgr24")`` loop.
+  ``for frame in container.decode(stream): frame.to_ndarray(format="bgr24")`` loop;
+* batch random access (``VideoReader.frames_at``) on 120 random frames and on 120 frames inside
+  10 GOPs, versus PyAV seek + decode one frame at a time, OpenCV ``CAP_PROP_POS_FRAMES`` +
+  ``read()`` one at a time, and decord's ``get_batch`` when decord is installed;
+* a second table: sequential iteration of every video kind of the test table
+  (tests/test_video.py), encoded at 202x118, versus PyAV and OpenCV ``read()`` (skip it with
+  ``--no-table``). Run under ``taskset -c 0`` for the one-core figures, with ``--cpu-time``
+  to time that table by the process's CPU time (steadier on a shared machine).
 
 Run with ``python bench/bench_video.py`` (``PYTHONPATH=python`` before the package is installed).
 """
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import video_peers
 
 from faceio.video import DEFAULT_CACHE_BYTES, VideoReader, scan_video
 
@@ -143,6 +151,14 @@ class SeekBaseline:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="best-of repeats per timing")
+    parser.add_argument(
+        "--no-table", action="store_true", help="leave out the per-kind sequential table"
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the per-kind table by process CPU time (meant with taskset -c 0)",
+    )
     args = parser.parse_args()
     repeats = max(1, args.repeats)
 
@@ -271,6 +287,14 @@ def main() -> None:
             )
         )
 
+        # ---- batch random access, against every peer
+        rows += video_peers.batch_rows(path, meta, repeats)
+        table = (
+            []
+            if args.no_table
+            else video_peers.sequential_rows(Path(tmp), repeats, cpu_time=args.cpu_time)
+        )
+
     print()
     print(f"{REQUESTS} seeded random requests; best of {repeats} runs; 'VideoReader(path)'")
     print(f"construction with the scan takes {t_faceio_scan * 1e3:.1f} ms (not in the per-frame")
@@ -285,6 +309,17 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    if table:
+        print()
+        clock = "process CPU time" if args.cpu_time else "wall time"
+        print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind ({clock}):")
+        print()
+        print(
+            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) |"
+        )
+        print("|---|---|---|---|---|")
+        for row in table:
+            print("| " + " | ".join(row) + " |")
 
 
 def _plain_decode(path: Path) -> int:

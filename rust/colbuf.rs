@@ -48,10 +48,12 @@ fn set_bit(bits: &mut Vec<u8>, i: usize, on: bool) {
     }
 }
 
-/// Whether an offset may grow by `add` and stay a valid `i32`.
-fn fits(now: usize, add: usize) -> bool {
-    now.checked_add(add)
-        .is_some_and(|n| i32::try_from(n).is_ok())
+/// The largest offset a batch holds: `i32::MAX` (tests lower it).
+const LIMIT: usize = i32::MAX as usize;
+
+/// Whether an offset may grow by `add` and stay within `limit`.
+fn fits(now: usize, add: usize, limit: usize) -> bool {
+    now.checked_add(add).is_some_and(|n| n <= limit)
 }
 
 fn offset(n: usize) -> i32 {
@@ -91,15 +93,15 @@ impl Column {
         }
     }
 
-    /// Whether `cell` fits without an offset passing `i32::MAX`.
-    fn room(&self, cell: &Cell<'_>) -> bool {
+    /// Whether `cell` fits without an offset passing `limit`.
+    fn room(&self, cell: &Cell<'_>, limit: usize) -> bool {
         match cell {
-            Cell::Str(s) => fits(self.values.len(), s.len()),
-            Cell::Points(p) => fits(self.items(), p.len() / 2),
-            Cell::Ints(v) => fits(self.items(), v.len()),
+            Cell::Str(s) => fits(self.values.len(), s.len(), limit),
+            Cell::Points(p) => fits(self.items(), p.len() / 2, limit),
+            Cell::Ints(v) => fits(self.items(), v.len(), limit),
             Cell::Strs(v) => {
                 let bytes = v.iter().map(String::len).sum();
-                fits(self.items(), v.len()) && fits(self.values.len(), bytes)
+                fits(self.items(), v.len(), limit) && fits(self.values.len(), bytes, limit)
             }
             _ => true,
         }
@@ -226,14 +228,21 @@ fn cells(o: &Outcome) -> Vec<Cell<'_>> {
 
 /// Pack `outcomes` (taking their errors) into column batches, in order.
 pub fn pack(outcomes: Vec<Outcome>) -> Packed {
+    pack_within(outcomes, LIMIT)
+}
+
+/// [`pack`], starting a new batch where an offset would pass `limit`. (A row that alone
+/// passes it gets a batch of its own; with `i32::MAX`, no row can: a payload is at most
+/// `max_text` bytes.)
+fn pack_within(outcomes: Vec<Outcome>, limit: usize) -> Packed {
     let mut batches = vec![(0, new_batch())];
     let mut errors = Vec::new();
     for (i, o) in outcomes.into_iter().enumerate() {
         {
             let row = cells(&o);
-            let full = batches
-                .last()
-                .is_some_and(|(_, cols)| !cols.iter().zip(&row).all(|(c, v)| c.room(v)));
+            let full = batches.last().is_some_and(|(len, cols)| {
+                *len > 0 && !cols.iter().zip(&row).all(|(c, v)| c.room(v, limit))
+            });
             if full {
                 batches.push((0, new_batch()));
             }
@@ -255,4 +264,62 @@ pub fn pack(outcomes: Vec<Outcome>) -> Packed {
         }
     }
     Packed { batches, errors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::FaceRow;
+
+    fn face(name: &str) -> Outcome {
+        let row = FaceRow {
+            face_box: [1, 2, 3, 4],
+            landmarks: vec![0.5; 6],
+            mask_names: vec![name.into(), "m".into()],
+            mask_sizes: vec![64, 128],
+            mask_centerings: vec!["face".into(), "head".into()],
+            identity_names: vec![],
+            alignments_version: 2.4,
+            original_filename: name.into(),
+            face_index: 0,
+            source_filename: format!("{name}.mp4"),
+            source_is_video: true,
+            frame_dims: None,
+        };
+        Outcome::Read {
+            width: 8,
+            height: 9,
+            header: Some((100, Ok(row))),
+        }
+    }
+
+    #[test]
+    fn a_batch_ends_before_an_offset_passes_the_limit() {
+        let names = ["abcd", "efghij", "k", "lmnopqrstu", "vw"];
+        let packed = pack_within(names.iter().map(|n| face(n)).collect(), 12);
+        let rows: Vec<usize> = packed.batches.iter().map(|b| b.0).collect();
+        assert_eq!(rows.iter().sum::<usize>(), names.len());
+        assert!(rows.len() > 1, "{rows:?}");
+        let mut next = 0;
+        for (len, cols) in &packed.batches {
+            for c in cols {
+                // Every offset within the limit (a row alone may pass it), each batch whole.
+                assert!(
+                    c.offsets.iter().all(|&o| o as usize <= 12) || *len == 1,
+                    "{}",
+                    c.name
+                );
+                if !c.offsets.is_empty() {
+                    assert_eq!(c.offsets.len(), len + 1);
+                    assert_eq!(c.offsets[0], 0);
+                }
+            }
+            let name = cols.iter().find(|c| c.name == "original_filename").unwrap();
+            let text: String = names[next..next + len].concat();
+            assert_eq!(name.values, text.as_bytes());
+            next += len;
+        }
+        let one = pack(names.iter().map(|n| face(n)).collect());
+        assert_eq!(one.batches.len(), 1);
+    }
 }

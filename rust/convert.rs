@@ -7,8 +7,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyList, PySet, PyString,
-    PyTuple, PyType,
+    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PySet, PyString, PyTuple,
+    PyType,
 };
 
 use crate::error::{Error, ErrorKind};
@@ -211,8 +211,8 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bou
                 ))?
         }
         Node::Bytes { start, len } => PyBytes::new(py, p.slice(start, len)).into_any(),
-        Node::List { items: n, .. } => PyList::new(py, items(py, p, i, n)?)?.into_any(),
-        Node::Tuple { items: n, .. } => PyTuple::new(py, items(py, p, i, n)?)?.into_any(),
+        Node::List { items: n, .. } => untracked(sequence(py, p, i, n, Seq::List)?),
+        Node::Tuple { items: n, .. } => untracked(sequence(py, p, i, n, Seq::Tuple)?),
         Node::Set { items: n, .. } => {
             let set = PySet::empty(py)?;
             for _ in 0..n {
@@ -220,19 +220,110 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bou
                 set.add(node_to_py(py, p, i)?)
                     .map_err(ConvError::data(None, "a set item Python cannot hash"))?;
             }
-            set.into_any()
+            untracked(set.into_any())
         }
-        Node::Dict { items: n, .. } => {
-            let d = PyDict::new(py);
-            for _ in 0..n {
-                let k = node_to_py(py, p, i)?;
-                let v = node_to_py(py, p, i)?;
-                d.set_item(k, v)
-                    .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;
-            }
-            d.into_any()
-        }
+        Node::Dict { items: n, .. } => untracked(dict(py, p, i, n)?.into_any()),
     })
+}
+
+/// The dict of the `n` key-value node pairs at `*i`.
+fn dict<'py>(py: Python<'py>, p: &Parsed, i: &mut usize, n: u32) -> ConvResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for _ in 0..n {
+        let k = match p.nodes.get(*i) {
+            // A plain str key: shared with earlier payloads (see `keys`).
+            Some(&Node::Str {
+                start,
+                len,
+                surrogates: false,
+            }) => match std::str::from_utf8(p.slice(start, len)) {
+                Ok(text) => {
+                    *i += 1;
+                    crate::keys::key(py, text).into_any()
+                }
+                Err(_) => node_to_py(py, p, i)?,
+            },
+            _ => node_to_py(py, p, i)?,
+        };
+        let v = node_to_py(py, p, i)?;
+        d.set_item(k, v)
+            .map_err(ConvError::data(None, "a dict key Python cannot hash"))?;
+    }
+    // Untracked by the caller after the last item: inserting a container re-tracks a dict
+    // (CPython 3.11).
+    Ok(d)
+}
+
+/// `obj`, a container built from a parsed payload, taken off the cyclic garbage collector's
+/// list (as msgspec's `gc=False` structs are).
+///
+/// Why it is safe: a payload is a literal, so by induction every container built from one
+/// holds only atomic values (str, bytes, int, float, complex, bool, None, ...) and containers
+/// built the same way; none of them refers to an object outside the payload, so none can be
+/// part of a reference cycle, and reference counting alone frees them. The collector only
+/// ever needs to see objects that may sit on a cycle. Untracking is allowed on any container
+/// at any time and does not change its type, value or behaviour; it only spares every
+/// collection from traversing it (a kept face header is about 100 containers and 650
+/// floats: with results kept, the collector took about a third of a folder scan's time).
+///
+/// What a caller should know (docs/format.md, "Reading"): a list or set of a header later
+/// given a container and made part of a cycle (`lst.append(lst)`) is not collected; the
+/// cycle leaks, as any cycle does with `gc.disable()`, and nothing crashes. A dict given a
+/// container is tracked again by Python itself.
+fn untracked<T>(obj: Bound<'_, T>) -> Bound<'_, T> {
+    // SAFETY: `obj` is a live object we hold a reference to; PyObject_GC_UnTrack is part of
+    // the stable ABI and does nothing for an object already untracked.
+    unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
+    obj
+}
+
+#[derive(Clone, Copy)]
+enum Seq {
+    List,
+    Tuple,
+}
+
+/// A list or tuple of the `n` nodes at `*i`, each item stored as it is built: collecting the
+/// items first (`PyList::new`) cost an allocation and a second pass per container, on the
+/// thread that holds the GIL.
+fn sequence<'py>(
+    py: Python<'py>,
+    p: &Parsed,
+    i: &mut usize,
+    n: u32,
+    kind: Seq,
+) -> ConvResult<Bound<'py, PyAny>> {
+    use pyo3::ffi;
+    let len = ffi::Py_ssize_t::try_from(n)
+        .map_err(|_| PyValueError::new_err("faceio internal error: sequence too long"))?;
+    // SAFETY: both return a new reference, or NULL with an exception set (from_owned_ptr_or_err
+    // turns that into Err). Unfilled slots are NULL until set, which the list's and tuple's
+    // traversal and deallocation skip, so an error part-way frees what was built.
+    let seq = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            match kind {
+                Seq::List => ffi::PyList_New(len),
+                Seq::Tuple => ffi::PyTuple_New(len),
+            },
+        )?
+    };
+    for k in 0..len {
+        let item = node_to_py(py, p, i)?.into_ptr();
+        // SAFETY: `seq` is the new list or tuple of `len` slots made above, `k < len`, and
+        // only this function holds it (PyTuple_SetItem needs that); both steal `item`'s
+        // reference, success or not.
+        let status = unsafe {
+            match kind {
+                Seq::List => ffi::PyList_SetItem(seq.as_ptr(), k, item),
+                Seq::Tuple => ffi::PyTuple_SetItem(seq.as_ptr(), k, item),
+            }
+        };
+        if status != 0 {
+            return Err(PyErr::fetch(py).into());
+        }
+    }
+    Ok(seq)
 }
 
 /// A `PyStr` node's content (see [`Node::PyStr`]) as ASCII for Python's `unicode_escape`
@@ -279,19 +370,6 @@ fn utf8(b: &[u8]) -> PyResult<&str> {
         .map_err(|e| PyValueError::new_err(format!("invalid UTF-8 in payload: {e}")))
 }
 
-fn items<'py>(
-    py: Python<'py>,
-    p: &Parsed,
-    i: &mut usize,
-    n: u32,
-) -> ConvResult<Vec<Bound<'py, PyAny>>> {
-    let mut out = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        out.push(node_to_py(py, p, i)?);
-    }
-    Ok(out)
-}
-
 /// `{"width": w, "height": h}` plus `"itxt"` when the file has a faceswap header.
 pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> ConvResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -300,7 +378,8 @@ pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> ConvResult<Bound<'py
     if let Some(v) = &m.itxt {
         d.set_item(intern!(py, "itxt"), parsed_to_py(py, v)?)?;
     }
-    Ok(d)
+    // It holds ints and a payload's objects only (see `untracked`).
+    Ok(untracked(d))
 }
 
 /// numpy's array type and its float32 dtype, looked up once (numpy is imported on the first

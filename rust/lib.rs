@@ -19,6 +19,7 @@ pub mod source;
 pub mod tiff;
 
 mod convert;
+mod keys;
 mod pybuf;
 mod pycolumns;
 
@@ -343,7 +344,7 @@ impl MetaBatch {
                 let path = self.paths[st.next].bind(py).clone();
                 st.next += 1;
                 let failed = match item {
-                    Ok(m) => match meta_to_dict(py, &m) {
+                    Ok(m) => match built(py, m) {
                         Ok(d) => return Ok(Some(PyTuple::new(py, [path, d.into_any()])?)),
                         // A payload Python cannot build fails its own file, like a parse
                         // error, so that a collecting caller goes on to the next file.
@@ -367,6 +368,15 @@ impl MetaBatch {
             }
         }
     }
+}
+
+/// The batch result's objects; its parse buffers then go to the next files' parses.
+fn built<'py>(py: Python<'py>, mut m: ImageMeta) -> convert::ConvResult<Bound<'py, PyDict>> {
+    let d = meta_to_dict(py, &m);
+    if let Some(parsed) = m.itxt.take() {
+        literal::spare::give_back(parsed);
+    }
+    d
 }
 
 /// Start reading many files' metadata; yields `(path, dict)` or `(path, exception)` in order.

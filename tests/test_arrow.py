@@ -212,15 +212,17 @@ def test_folder_errors_and_cache(folder: tuple[Path, dict[str, int | None]]) -> 
         faceio.read_meta_table(path, errors="ignore")  # type: ignore[arg-type]
 
 
-def test_import_faceio_does_not_load_pyarrow() -> None:
+def test_import_faceio_does_not_load_pyarrow_or_dask() -> None:
     code = (
         "import sys, faceio\n"
-        "print('pyarrow' in sys.modules, 'read_meta_table' in dir(faceio))\n"
+        "from faceio import *\n"
+        "print([m for m in ('pyarrow', 'dask', 'pandas') if m in sys.modules])\n"
+        "print('read_meta_table' in dir(faceio), 'read_meta_table' in faceio.__all__)\n"
         "faceio.read_meta_table\n"
-        "print('pyarrow' in sys.modules)\n"
+        "print('pyarrow' in sys.modules, 'dask' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert out.stdout.splitlines() == ["[]", "True False", "True False"]
 
 
 def _bytes_table(names: list[str], blobs: list[bytes], whole: list[bool]) -> tuple[Any, Any]:

@@ -47,13 +47,10 @@ impl<'a> Parser<'a> {
             i: 0,
             depth: 0,
             max_depth,
-            out: Parsed {
-                // About one node per 20 bytes of a face header; the arena holds its masks.
-                nodes: Vec::with_capacity(text.len() / 16 + 4),
-                // The arena holds the masks' bytes, about half a face header's text; sized so
-                // that it does not grow (and copy) mid-parse.
-                arena: Vec::with_capacity(text.len() / 2),
-            },
+            // About one node per 20 bytes of a face header; the arena holds its masks' bytes,
+            // about half a face header's text: sized so that neither grows (and copies)
+            // mid-parse. Buffers a batch handed back are reused (see `spare`).
+            out: super::spare::take(text.len() / 16 + 4, text.len() / 2),
         }
     }
 

@@ -21,6 +21,7 @@
 mod grammar;
 mod numbers;
 mod simd;
+pub mod spare;
 mod strings;
 mod tape;
 #[cfg(test)]

@@ -19,8 +19,10 @@ Public API
     Frame count, from the first ``FAST_COUNT_PACKETS`` packets and the container when
     ``fast_count``, else exactly by a demux scan.
 ``VideoReader(path, video_meta_data=None, progress=False, cache_bytes=DEFAULT_CACHE_BYTES)``
-    ``frame_at(index)`` (exact random access), ``iter_frames(skip=frozenset())``
-    (sequential decode), ``frame_count``, ``video_meta_data``, ``fps``, ``path``,
+    ``frame_at(index)`` (exact random access), ``frames_at(indices)`` (a batch as one
+    array, decoded on every core), ``reader[i]`` and ``reader[a:b:s]``, ``len(reader)``,
+    ``iter_frames(skip=frozenset())`` (sequential decode), ``frame_count``,
+    ``video_meta_data``, ``fps``, ``duration``, ``width``, ``height``, ``codec``, ``path``,
     ``cache_bytes``, ``close()`` and context-manager support.
 ``DEFAULT_CACHE_BYTES``
     Default memory budget of a reader's decoded-frame cache (64 MiB).
@@ -38,6 +40,8 @@ Modules
     :class:`VideoReader`: random access (how it works is told there) and iteration.
 ``decoder``
     The reader's positioned decoder and what seeks have taught it.
+``batch``
+    ``frames_at``'s request checks, its plan of seeks, and its decoder threads.
 ``cache``, ``convert``, ``stream``
     The frame cache, the BGR conversion, and opening a file's video stream.
 """

@@ -105,6 +105,8 @@ class Decoder:
         self._pending: deque[av.VideoFrame] = deque()
         # Whether non-reference frames are being skipped (the codec's skip_frame is NONREF).
         self._skipping = False
+        # After a seek: packets are dropped until the first keyframe packet (see seek).
+        self._await_key = False
         self.last: int | None = None
         self.exhausted = True
         self.trusted_from = 0
@@ -114,6 +116,7 @@ class Decoder:
         """Decode from the container's current position on."""
         self._packets = self.container.demux(self.stream)
         self._pending.clear()
+        self._await_key = False
         self.stream.codec_context.skip_frame = "DEFAULT"
         self._skipping = False
         self.last = last
@@ -131,6 +134,11 @@ class Decoder:
         self.container.seek(timestamp, stream=self.stream, backward=True, any_frame=False)
         self.stream.codec_context.flush_buffers()
         self._start(None, key_index)
+        # Demuxers may land on a packet that is not a keyframe (MPEG-TS seeking by decode
+        # timestamp): decoded without their references, such packets give wrong pictures that
+        # still carry real timestamps. The index's keyframes are the packets flagged so, and
+        # decoding from one of them is what the seek is for.
+        self._await_key = True
 
     def lost(self) -> None:
         """Forget the position (a seek failed): nothing is decoded before the next seek."""
@@ -155,6 +163,10 @@ class Decoder:
         codec = self.stream.codec_context
         seeks = self._seeks
         for packet in self._packets:
+            if self._await_key:
+                if not packet.is_keyframe:
+                    continue
+                self._await_key = False
             if packet.pts is not None and packet.dts is not None:
                 # Learn the seek preroll when the index came from video_meta_data.
                 seeks.preroll = max(seeks.preroll, packet.pts - packet.dts)
