@@ -42,55 +42,154 @@ impl Source for MemSource<'_> {
     }
 }
 
-/// A file read in windows: one buffer, refilled when a request falls outside it.
+/// A file read in windows: one buffer, refilled (or extended) when a request falls outside it.
+///
+/// The buffer comes from a per-thread spare and goes back to it on drop, and its bytes past
+/// `filled` are left as the last file wrote them: a fresh zero-filled 64 KiB `Vec` per file
+/// was a memset and an allocation for every face of a batch.
 pub struct FileSource {
     file: File,
+    /// Initialised bytes; only `buf[..filled]` belong to this file.
     buf: Vec<u8>,
+    filled: usize,
     base: u64,
     /// Set once a read came back short: the file's length.
     eof: Option<u64>,
     /// The file's length when opened: reads stop there, which spares the read that would only
     /// return end-of-file (a file that grows later is read as it was when opened).
     len: u64,
+    /// The end of the furthest request, which sizes this thread's next first read.
+    high: u64,
+}
+
+/// A spare buffer larger than this is not kept for the next file (a huge header read once
+/// would otherwise hold its memory on every pool thread).
+const SPARE_CAP: usize = 256 * 1024;
+/// How far past the furthest header end recently seen a first read goes, so that a slightly
+/// longer header still needs one system call.
+const FIRST_MARGIN: u64 = 4 * 1024;
+/// Files after which the recent-header-end estimate forgets its older maximum.
+const WINDOW: u32 = 64;
+
+/// Per-thread state carried from one file to the next.
+struct Spare {
+    buf: Vec<u8>,
+    /// The furthest request end in this window of files, and in the window before.
+    seen: u64,
+    before: u64,
+    files: u32,
+}
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Spare> = const {
+        std::cell::RefCell::new(Spare {
+            buf: Vec::new(),
+            seen: 0,
+            before: 0,
+            files: 0,
+        })
+    };
+}
+
+/// The first read for this thread's next file: the furthest header end of the last
+/// [`WINDOW`]-odd files plus a margin (headers of one folder are alike in size), or
+/// [`FIRST_READ`] before any file was read; never more than [`FIRST_READ`]. A longer header
+/// costs one more read that extends the window, not a second read of its start.
+fn first_read_len(seen: u64, before: u64) -> usize {
+    let recent = seen.max(before);
+    if recent == 0 {
+        return FIRST_READ;
+    }
+    let want = recent.saturating_add(FIRST_MARGIN);
+    // Whole pages: the kernel copies page-cache pages either way.
+    let pages = want.div_ceil(4096).saturating_mul(4096);
+    usize::try_from(pages).map_or(FIRST_READ, |n| n.min(FIRST_READ))
 }
 
 impl FileSource {
     /// Open a regular file; anything else (a named pipe would block forever) is refused.
     pub fn open(path: &Path) -> Result<Self> {
         let (file, meta) = fsio::open_regular(path)?;
+        let buf = SPARE
+            .try_with(|s| std::mem::take(&mut s.borrow_mut().buf))
+            .unwrap_or_default();
         Ok(FileSource {
             file,
-            buf: Vec::new(),
+            buf,
+            filled: 0,
             base: 0,
             eof: None,
             len: meta.len(),
+            high: 0,
         })
     }
 
+    /// Read `[offset, offset + want)` (clamped to the file's length) into the buffer, keeping
+    /// the bytes it holds when `offset` lies inside them, so that a header a little longer than
+    /// the first read costs only the missing bytes.
     fn fill(&mut self, offset: u64, want: usize) -> io::Result<()> {
         let left = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
         let want = want.min(left);
-        self.buf.clear();
-        self.buf.resize(want, 0);
-        let mut got = 0;
-        while got < want {
-            match read_at(&self.file, &mut self.buf[got..], offset + got as u64) {
+        let buf_end = self.base + self.filled as u64;
+        let (keep, read_from) = if offset >= self.base && offset <= buf_end && self.filled > 0 {
+            // Shift nothing: the window grows from its current base.
+            (self.filled, buf_end)
+        } else {
+            self.base = offset;
+            (0, offset)
+        };
+        let total = usize::try_from(offset - self.base)
+            .unwrap_or(usize::MAX)
+            .saturating_add(want);
+        if self.buf.len() < total {
+            // Zeroed only where the buffer grows: bytes once written stay initialised.
+            self.buf.resize(total, 0);
+        }
+        let mut got = keep;
+        while got < total {
+            match read_at(
+                &self.file,
+                &mut self.buf[got..total],
+                read_from + (got - keep) as u64,
+            ) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.filled = keep;
+                    return Err(e);
+                }
             }
         }
-        self.buf.truncate(got);
-        self.base = offset;
-        let end = offset + got as u64;
-        if got < want {
+        self.filled = got;
+        let end = self.base + got as u64;
+        if got < total {
             // Shorter than when opened.
             self.eof = Some(end);
         } else if end >= self.len {
             self.eof = Some(self.len);
         }
         Ok(())
+    }
+}
+
+impl Drop for FileSource {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let high = self.high;
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if buf.capacity() <= SPARE_CAP {
+                s.buf = buf;
+            }
+            s.seen = s.seen.max(high);
+            s.files += 1;
+            if s.files >= WINDOW {
+                s.before = s.seen;
+                s.seen = 0;
+                s.files = 0;
+            }
+        });
     }
 }
 
@@ -115,22 +214,31 @@ fn read_at(mut file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 
 impl Source for FileSource {
     fn read_at(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
-        let buf_end = self.base + self.buf.len() as u64;
+        let buf_end = self.base + self.filled as u64;
         let end = offset.saturating_add(len as u64);
-        let covered = offset >= self.base
-            && (end <= buf_end || self.eof == Some(buf_end))
-            && !(self.buf.is_empty() && self.eof.is_none());
+        self.high = self.high.max(end.min(self.len));
+        let fresh = self.filled == 0 && self.eof.is_none();
+        let covered =
+            offset >= self.base && (end <= buf_end || self.eof == Some(buf_end)) && !fresh;
         if !covered {
             if self.eof.is_some_and(|eof| offset >= eof) {
                 return Ok(&[]);
             }
-            let first = self.buf.is_empty() && self.eof.is_none() && offset == 0;
-            let floor = if first { FIRST_READ } else { SMALL_READ };
+            let floor = if fresh && offset == 0 {
+                SPARE
+                    .try_with(|s| {
+                        let s = s.borrow();
+                        first_read_len(s.seen, s.before)
+                    })
+                    .unwrap_or(FIRST_READ)
+            } else {
+                SMALL_READ
+            };
             self.fill(offset, len.max(floor))?;
         }
         let start = usize::try_from(offset - self.base).unwrap_or(usize::MAX);
-        let start = start.min(self.buf.len());
-        let stop = start.saturating_add(len).min(self.buf.len());
+        let start = start.min(self.filled);
+        let stop = start.saturating_add(len).min(self.filled);
         Ok(&self.buf[start..stop])
     }
 
