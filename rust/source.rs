@@ -2,7 +2,8 @@
 //!
 //! The PNG walker and the image-size readers work over [`Source`], so the same code serves
 //! `png_read_meta(bytes)` and `read_image_meta(path)`; the file source reads only what the walker
-//! asks for (a first read of 64 KiB covers a face's header chunk in one system call).
+//! asks for: a first read sized from the thread's recent files, then only the missing bytes
+//! (docs/format.md, "Limits").
 
 use std::fs::File;
 use std::io;
@@ -11,7 +12,8 @@ use std::path::Path;
 use crate::error::Result;
 use crate::fsio;
 
-/// Size of the first read of a file: enough for IHDR and a typical faceswap header.
+/// The largest first read of a file, and the first read before a thread has seen any file:
+/// enough for IHDR and a typical faceswap header.
 pub const FIRST_READ: usize = 64 * 1024;
 /// Size of later reads that only need a chunk header.
 const SMALL_READ: usize = 4 * 1024;
