@@ -395,4 +395,49 @@ mod tests {
         assert!(SPARE.with(|s| s.borrow().buf.capacity()) >= 50_000);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn file_source_matches_memory_over_random_requests_and_files() {
+        // Many files read in turn on one thread (so each reuses the last one's buffer and
+        // first-read size), each with random requests: every answer must be the in-memory one.
+        let dir = scratch("random");
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n.max(1)
+        };
+        for f in 0..60 {
+            let size = match f % 4 {
+                0 => next(100) as usize,
+                1 => 20_000 + next(30_000) as usize,
+                2 => next(SPARE_CAP as u64 * 2) as usize,
+                _ => FIRST_READ - 2 + next(4) as usize,
+            };
+            let data = pattern(size, 2 * f + 3);
+            let path = write_file(&dir, &format!("f{f}.bin"), &data);
+            let mut file = FileSource::open(&path).unwrap();
+            for _ in 0..40 {
+                let offset = match next(3) {
+                    0 => next(size as u64 + 10),
+                    1 => next(64),
+                    _ => next(size as u64 / 2 + 1) + next(1 << 16),
+                };
+                let len = match next(3) {
+                    0 => next(16) as usize,
+                    1 => next(70_000) as usize,
+                    _ => 8,
+                };
+                let want = MemSource(&data).read_at(offset, len).unwrap().to_vec();
+                let got = file.read_at(offset, len).unwrap();
+                assert!(
+                    got == want,
+                    "file {f} ({size} bytes): read_at({offset}, {len})"
+                );
+            }
+            assert_eq!(file.len_hint(), Some(size as u64));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
