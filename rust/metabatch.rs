@@ -5,8 +5,10 @@
 //! Memory is bounded in bytes as well as in files (docs/format.md, "Limits"): a chunk is sent
 //! as soon as the payloads parsed into it hold [`CHUNK_BYTES`], and files are parsed in groups
 //! sized from the last group's mean, so that a group holds about a quarter of that. A folder
-//! of faces (about 100 KB parsed each) reads in chunks of 256 files; files near the 16 MiB
-//! payload limit (up to about 200 MB parsed each) one or two at a time.
+//! of faces (about 100 KB parsed each) reads in chunks of 64 files (the caller's
+//! `chunk_size`), small enough that a chunk's parse is still in the caches when its objects
+//! are built; files near the 16 MiB payload limit (up to about 200 MB parsed each) one or two
+//! at a time.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};

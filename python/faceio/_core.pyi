@@ -122,7 +122,7 @@ class MetaBatch(Iterator[tuple[Any, dict[str, Any] | Exception]]):
     def __iter__(self) -> MetaBatch: ...
     def __next__(self) -> tuple[Any, dict[str, Any] | Exception]: ...
 
-def read_image_meta_batch(paths: Sequence[str | PathLike[str]], chunk_size: int = 256) -> MetaBatch:
+def read_image_meta_batch(paths: Sequence[str | PathLike[str]], chunk_size: int = 64) -> MetaBatch:
     """Read many files' metadata on all cores, the GIL released, streamed in chunks."""
 
 def read_meta_columns(paths: Sequence[str | PathLike[str]]) -> _Columns:
