@@ -309,7 +309,15 @@ fn sequence<'py>(
         )?
     };
     for k in 0..len {
-        let item = node_to_py(py, p, i)?.into_ptr();
+        // Floats (landmarks, matrices, identities) are most of a header's items: made here
+        // without a call through the general node dispatch.
+        let item = match p.nodes.get(*i) {
+            Some(&Node::Float(f)) => {
+                *i += 1;
+                PyFloat::new(py, f).into_ptr()
+            }
+            _ => node_to_py(py, p, i)?.into_ptr(),
+        };
         // SAFETY: `seq` is the new list or tuple of `len` slots made above, `k < len`, and
         // only this function holds it (PyTuple_SetItem needs that); both steal `item`'s
         // reference, success or not.
