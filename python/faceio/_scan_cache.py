@@ -36,6 +36,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from faceio._cache_pack import DamagedCacheError as _DamagedCacheError
+from faceio._cache_pack import file_schema as _file_schema
+from faceio._cache_pack import pack_table as _pack_table
+from faceio._cache_pack import unpack_table as _unpack_table
 from faceio._files import CACHE_DELTA_NAME, CACHE_NAME, CACHE_TMP_PREFIX
 
 __all__ = ["CACHE_DELTA_NAME", "CACHE_NAME", "CacheReport", "read_through"]
@@ -217,81 +221,6 @@ def store_schema(schema: pa.Schema, path_column: str) -> pa.Schema:
     return pa.schema([*_KEY_FIELDS, *data])
 
 
-def _packed(t: pa.DataType) -> bool:
-    """Whether a column of type ``t`` is stored as its values' bytes (see :func:`_pack`)."""
-    return bool(
-        pa.types.is_list(t)
-        and pa.types.is_fixed_size_list(t.value_type)
-        and pa.types.is_primitive(t.value_type.value_type)
-        and t.value_type.value_type.bit_width % 8 == 0
-    )
-
-
-def _file_schema(stored: pa.Schema) -> pa.Schema:
-    """Give the schema of the Parquet file for rows of ``stored``: packed columns as bytes."""
-    return pa.schema(
-        [pa.field(f.name, pa.large_binary(), f.nullable) if _packed(f.type) else f for f in stored]
-    )
-
-
-def _pack(a: pa.ListArray) -> pa.Array:
-    """Store a list of fixed-size lists (the landmarks) as each row's values' bytes.
-
-    Parquet encodes a nested list value by value, with repetition and definition levels: the
-    landmarks of 200,000 faces took 0.6-1.9 s to write and 0.2-0.8 s to read; as bytes, 0.15 s
-    and 0.1 s (the file a third smaller). Values or points that are null cannot be packed.
-    """
-    inner_type = a.type.value_type
-    off = a.offsets.to_numpy().astype(np.int64)
-    inner = a.values.slice(int(off[0]), int(off[-1] - off[0]))
-    values = inner.flatten()
-    if inner.null_count or values.null_count or len(values) != len(inner) * inner_type.list_size:
-        raise ValueError("a null inside a list of points: it cannot be stored as bytes")
-    size = inner_type.value_type.bit_width // 8
-    data = values.buffers()[1].slice(values.offset * size, len(values) * size)
-    offsets = pa.py_buffer((off - off[0]) * (inner_type.list_size * size))
-    valid = pc.is_valid(a).buffers()[1] if a.null_count else None
-    return pa.Array.from_buffers(
-        pa.large_binary(), len(a), [valid, offsets, data], null_count=a.null_count
-    )
-
-
-def _unpack(b: pa.Array, t: pa.DataType) -> pa.Array:
-    """Give back the list column :func:`_pack` stored as ``b``."""
-    inner_type = t.value_type
-    width = inner_type.list_size * (inner_type.value_type.bit_width // 8)
-    off = np.frombuffer(b.buffers()[1], np.int64)[b.offset : b.offset + len(b) + 1]
-    rel = off - off[0]
-    if (rel % width).any():
-        raise _DamagedCacheError("a packed list's length is not a whole number of items")
-    data = b.buffers()[2].slice(int(off[0]), int(rel[-1])) if len(b) else pa.py_buffer(b"")
-    count = int(rel[-1]) // (inner_type.value_type.bit_width // 8)
-    values = pa.Array.from_buffers(inner_type.value_type, count, [None, data])
-    points = pa.FixedSizeListArray.from_arrays(values, inner_type.list_size)
-    mask = pc.is_null(b) if b.null_count else None
-    return pa.ListArray.from_arrays(pa.array(rel // width, pa.int32()), points, type=t, mask=mask)
-
-
-def _pack_table(table: pa.Table) -> pa.Table:
-    for i, field in enumerate(table.schema):
-        if _packed(field.type):
-            # One array first: merged rows come as many slices, each packed at some cost.
-            column = pa.chunked_array([_pack(table.column(i).combine_chunks())])
-            table = table.set_column(
-                i, pa.field(field.name, pa.large_binary(), field.nullable), column
-            )
-    return table
-
-
-def _unpack_table(table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
-    for i, field in enumerate(table.schema):
-        t = types[field.name]
-        if _packed(t):
-            column = pa.chunked_array([_unpack(c, t) for c in table.column(i).chunks], t)
-            table = table.set_column(i, pa.field(field.name, t, field.nullable), column)
-    return table
-
-
 def _folder_id(folder: str) -> bytes:
     st = os.stat(folder)
     return f"{st.st_dev}:{st.st_ino}".encode()
@@ -329,10 +258,6 @@ def _load(
 
 class _ForeignCacheError(Exception):
     """A readable Parquet file that is not this folder's cache of these rows."""
-
-
-class _DamagedCacheError(Exception):
-    """A cache file whose data columns do not decode, or fail their checksums."""
 
 
 def _read_keys(data: bytes, schema: pa.Schema, kind: str, folder_id: bytes) -> _Cached:
