@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +214,46 @@ def test_the_delta_is_not_listed(faces: Path, delta: None) -> None:
     after = walk_folder(str(faces), (".png",))
     assert after.others == before.others == 0
     assert [e.name for e in after.entries] == [e.name for e in before.entries]
+
+
+CONCURRENT = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [sys.argv[2]]
+    from faceio import _scan_cache
+    from tests.test_scan_cache import scan
+    from pathlib import Path
+    _scan_cache._DELTA_MIN_ROWS, _scan_cache._DELTA_SHARE = 0, 2
+    for _ in range(int(sys.argv[3])):
+        scan(Path(sys.argv[1]), check=False)  # files change meanwhile: checked after
+    """
+)
+
+
+def test_concurrent_processes_with_a_delta(tmp_path: Path, delta: None) -> None:
+    """Processes writing the delta and the whole cache at once: every row right after."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 40)
+    settle(folder)
+    warm(folder)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(folder), root, "15"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    for i in range(30):
+        (folder / f"f{(7 * i) % 40:02d}.png").write_bytes(os.urandom(50 + i))
+        time.sleep(0.01)
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    settle(folder)
+    _, report = scan(folder)  # every row, from either file, against a fresh read
+    assert not report.ignored
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
