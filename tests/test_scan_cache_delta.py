@@ -22,7 +22,8 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from faceio import _scan_cache  # noqa: E402
 from faceio._files import CACHE_DELTA_NAME, CACHE_NAME, walk_folder  # noqa: E402
-from tests.test_scan_cache import Reader, make, scan, settle, warm  # noqa: E402
+from faceio._scan_cache import read_through  # noqa: E402
+from tests.test_scan_cache import KIND, SCHEMA, Reader, make, scan, settle, warm  # noqa: E402
 
 
 @pytest.fixture
@@ -257,3 +258,25 @@ def test_concurrent_processes_with_a_delta(tmp_path: Path, delta: None) -> None:
     _, report = scan(folder)  # every row, from either file, against a fresh read
     assert not report.ignored
     assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_name_given_twice_is_one_row(
+    faces: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
+    """Not a listing's input, but allowed: both inputs get the row, the cache keeps one."""
+    if large:
+        monkeypatch.setattr(_scan_cache, "_DELTA_MIN_ROWS", 0)
+        monkeypatch.setattr(_scan_cache, "_DELTA_SHARE", 1)
+    warm(faces)
+    (faces / "f04.png").write_bytes(b"edited twice over")
+    settle(faces)
+    names = [*sorted(p.name for p in faces.glob("*.png")), "f04.png"]
+    paths = [str(faces / n) for n in names]
+    table, report = read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND)
+    assert table.equals(Reader()(paths)) and report.read == 2 and report.written
+    written = faces / (CACHE_DELTA_NAME if large else CACHE_NAME)
+    assert names_in(written).count("f04.png") == 1
+    reader = Reader()
+    table, _ = read_through(str(faces), names, paths, reader, SCHEMA, kind=KIND)
+    assert table.equals(Reader()(paths)) and reader.calls == []
