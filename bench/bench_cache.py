@@ -13,7 +13,10 @@ Then, with the page cache warm, it times, ``--runs`` times each (ranges: the mac
 * unchanged: ``read_meta_table(FOLDER, cache=True)`` with nothing changed (target: under 2 s);
 * 1% changed: the same after rewriting the ``--changed`` fraction of the files with new faces
   (target: under 2 s plus the time to read those files, timed alone as the baseline);
-* ``faceio scan --cache`` (in process), unchanged and 1% changed, next to ``faceio scan``.
+* ``faceio scan --cache`` (in process), unchanged and 1% changed, next to ``faceio scan``;
+* 1% changed with the cache rewritten whole, as it is once the delta file's rows and the
+  cache's unused ones pass 1/8 of its rows (when a different 1% changes each time, one scan
+  in six).
 
 Run with ``python bench/bench_cache.py [FOLDER] [--faces N] [--runs R]``.
 """
@@ -30,7 +33,8 @@ import corpus
 import numpy as np
 
 import faceio
-from faceio._files import CACHE_NAME
+from faceio import _scan_cache
+from faceio._files import CACHE_DELTA_NAME, CACHE_NAME
 
 
 def make_folder(folder: Path, faces: int, unique: int, changed: int) -> list[Path]:
@@ -112,7 +116,7 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
     from faceio.arrow import read_meta_table
     from faceio.cli import scan_folder
 
-    cache = folder / CACHE_NAME
+    cache, delta = folder / CACHE_NAME, folder / CACHE_DELTA_NAME
     times: dict[str, list[float]] = {}
 
     def add(case: str, seconds: float) -> None:
@@ -123,6 +127,7 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
     read_meta_table(folder)  # warm the page cache
     for r in range(runs):
         cache.unlink(missing_ok=True)
+        delta.unlink(missing_ok=True)
         add("cold, no cache", timed(lambda: read_meta_table(folder)))
         add(
             "cold, cache=True (full read + cache written)",
@@ -141,11 +146,28 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
         rewrite(own, runs + r + 1)
         settle(folder)
         add(f"scan --cache, {len(own):,} changed", timed(lambda: scan_folder(folder, cache=True)))
+        rewrite(own, 2 * runs + r + 1)
+        settle(folder)
+        add(
+            f"{len(own):,} changed, cache=True, cache rewritten whole", timed(lambda: whole(folder))
+        )
     print(f"\n{runs} runs each (min-max), {sum(1 for _ in os.scandir(folder)):,} folder entries\n")
     print("| case | time |")
     print("|---|---:|")
     for case, t in times.items():
         print(f"| {case} | {span(t)} |")
+
+
+def whole(folder: Path) -> None:
+    """A cached read that rewrites the whole cache (as if the delta had passed its share)."""
+    from faceio.arrow import read_meta_table
+
+    floor = _scan_cache._DELTA_MIN_ROWS
+    _scan_cache._DELTA_MIN_ROWS = 1 << 62
+    try:
+        read_meta_table(folder, cache=True)
+    finally:
+        _scan_cache._DELTA_MIN_ROWS = floor
 
 
 if __name__ == "__main__":

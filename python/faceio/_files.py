@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 __all__ = [
+    "CACHE_DELTA_NAME",
     "CACHE_NAME",
     "IMAGE_EXTENSIONS",
     "FolderEntry",
@@ -25,18 +27,22 @@ __all__ = [
 #: What the loaders take from a folder (faceswap's list), compared lower-cased.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 
-#: The scan cache's file in a folder (faceio/_scan_cache.py), and how its temporary files begin.
+#: The scan cache's file in a folder (faceio/_scan_cache.py), the file of its recent rows, and
+#: how its temporary files begin.
 CACHE_NAME = ".faceio-cache.parquet"
+CACHE_DELTA_NAME = ".faceio-cache.delta.parquet"
 CACHE_TMP_PREFIX = ".faceio-cache."
 
 
 def is_cache_file(name: str) -> bool:
-    """Whether a file name is the scan cache's, or one of its temporary files.
+    """Whether a file name is one of the scan cache's two files, or one of its temporary files.
 
     The listing leaves them out of every count, so that a summary is the same with and
     without a cache (none of them ends in a face extension, so no face is ever left out).
     """
-    return name == CACHE_NAME or (name.startswith(CACHE_TMP_PREFIX) and name.endswith(".tmp"))
+    if name in (CACHE_NAME, CACHE_DELTA_NAME):
+        return True
+    return name.startswith(CACHE_TMP_PREFIX) and name.endswith(".tmp")
 
 
 def list_folder(folder: str, extensions: tuple[str, ...]) -> tuple[list[str], int]:
@@ -162,6 +168,16 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
             listing.entries.append(FolderEntry(prefix.rstrip("/"), path, error=err))
             continue
         for entry in entries:
+            # The common entry, a regular file (d_type says so, no stat), handled inline: a
+            # call of _take per file took half the listing's time (0.6-0.8 s for 200,000).
+            if entry.is_file(follow_symlinks=False):
+                name = entry.name
+                if name.lower().endswith(extensions):
+                    identity = (device, entry.inode())
+                    listing.entries.append(FolderEntry(prefix + name, entry.path, identity))
+                elif not is_cache_file(name):
+                    listing.others += 1
+                continue
             sub = _take(entry, prefix, device, extensions, listing)
             if sub is None:
                 continue
@@ -172,7 +188,11 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
             elif sub not in seen:
                 seen.add(sub)
                 todo.append((f"{prefix}{entry.name}/", entry.path))
-    listing.entries.sort(key=lambda e: e.name.split("/"))
+    if recursive:
+        listing.entries.sort(key=lambda e: e.name.split("/"))
+    else:
+        # A flat listing's names hold no "/": the names' own order, without a list per name.
+        listing.entries.sort(key=attrgetter("name"))
     return listing
 
 
