@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +30,7 @@ from faceio.cli.scan import _VIDEO_FRAME, Facts, _ScanStats, file_facts  # noqa:
 from tests.test_arrow import _build_folder  # noqa: E402
 from tests.test_cli import GOOD, RENAMED, make_header, png, run  # noqa: E402
 from tests.test_cli_folders import tiff, tiff_header  # noqa: E402
-
-
-def settle(folder: Path) -> None:
-    """Wait until the file system's clock is past every stamp under the folder (racy rule)."""
-    stamps = [os.lstat(p) for p in [folder, *folder.rglob("*")]]
-    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for st in stamps)
-    probe = folder.parent / f".{folder.name}.probe"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        probe.write_bytes(b"")
-        stamp = probe.stat().st_mtime_ns
-        probe.unlink()
-        if stamp > newest:
-            return
-        time.sleep(0.002)
-    raise AssertionError("the file system clock did not move in 5 s")
+from tests.test_scan_cache import settle  # noqa: E402
 
 
 @pytest.fixture

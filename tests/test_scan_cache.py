@@ -72,13 +72,14 @@ def scan(
 
 
 def settle(folder: Path) -> None:
-    """Wait until the file system's clock has moved past every stamp in the folder.
+    """Wait until the file system's clock has moved past every stamp under the folder.
 
     Rows of files stamped at or after the cache's own clock are not cached (the racy rule);
     the tests that expect hits wait here first. Bounded: coarse clocks tick every few ms.
     """
-    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for st in (p.stat() for p in folder.iterdir()))
-    probe = folder / ".probe"
+    stamps = [os.lstat(p) for p in [folder, *folder.rglob("*")]]
+    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for st in stamps)
+    probe = folder.parent / f".{folder.name}.probe"  # outside: the folder's own stamp stays
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         probe.write_bytes(b"")
@@ -465,10 +466,9 @@ CONCURRENT = textwrap.dedent(
 )
 
 
-def test_concurrent_processes_keep_the_cache_whole(tmp_path: Path) -> None:
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    make(folder, 40)
+def scan_concurrently(folder: Path, changed: list[str]) -> None:
+    """Run four processes that scan ``folder`` while the ``changed`` files are rewritten, one
+    after another; wait for them, and fail if one failed."""
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
     procs = [
@@ -479,13 +479,20 @@ def test_concurrent_processes_keep_the_cache_whole(tmp_path: Path) -> None:
         )
         for _ in range(4)
     ]
-    # Change files while they scan; the scan after they end checks the rows they cached.
-    for i in range(30):
-        (folder / f"f{i % 40:02d}.png").write_bytes(os.urandom(50 + i))
+    for i, name in enumerate(changed):
+        (folder / name).write_bytes(os.urandom(50 + i))
         time.sleep(0.01)
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
+
+
+def test_concurrent_processes_keep_the_cache_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 40)
+    # Change files while they scan; the scan after they end checks the rows they cached.
+    scan_concurrently(folder, [f"f{i % 40:02d}.png" for i in range(30)])
     settle(folder)
     _, report = scan(folder)  # every row, cached or not, against a fresh read
     assert not report.ignored  # whichever process renamed last, its file is whole

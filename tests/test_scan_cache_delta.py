@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,16 @@ pq = pytest.importorskip("pyarrow.parquet")
 from faceio import _scan_cache  # noqa: E402
 from faceio._files import CACHE_DELTA_NAME, CACHE_NAME, walk_folder  # noqa: E402
 from faceio._scan_cache import read_through  # noqa: E402
-from tests.test_scan_cache import KIND, SCHEMA, Reader, make, scan, settle, warm  # noqa: E402
+from tests.test_scan_cache import (  # noqa: E402
+    KIND,
+    SCHEMA,
+    Reader,
+    make,
+    scan,
+    scan_concurrently,
+    settle,
+    warm,
+)
 
 
 @pytest.fixture
@@ -238,22 +244,7 @@ def test_concurrent_processes_with_a_delta(tmp_path: Path, delta: None) -> None:
     make(folder, 40)
     settle(folder)
     warm(folder)
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT, str(folder), root, "15"],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(4)
-    ]
-    for i in range(30):
-        (folder / f"f{(7 * i) % 40:02d}.png").write_bytes(os.urandom(50 + i))
-        time.sleep(0.01)
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
+    scan_concurrently(folder, [f"f{(7 * i) % 40:02d}.png" for i in range(30)])
     settle(folder)
     _, report = scan(folder)  # every row, from either file, against a fresh read
     assert not report.ignored
