@@ -422,3 +422,28 @@ def test_sparse_iteration_over_a_size_change(clip_dir: Path) -> None:
     assert [index for index, _ in got] == [0, last]
     for index, frame in got:
         assert np.array_equal(frame, reference[index])
+
+
+def test_a_pyav_without_reformat_threads(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyAV before 17 has no ``threads`` for ``reformat`` (faceio allows av>=12): frames are
+    converted without it, and equal the frames converted with it."""
+    from av.video.reformatter import VideoReformatter
+
+    from faceio.video import convert
+
+    clip = get_clip("cfr_h264", clip_dir)
+    with VideoReader(clip.path) as reader:
+        expected = reader.frames_at(range(8))
+
+    class OldReformatter:
+        def __init__(self) -> None:
+            self._real = VideoReformatter()
+
+        def reformat(self, frame: av.VideoFrame, *, format: Any) -> av.VideoFrame:
+            return self._real.reformat(frame, format=format)
+
+    monkeypatch.setattr(convert, "_reformatter", OldReformatter)
+    monkeypatch.setattr(convert, "_HAS_THREADS", False, raising=False)
+    with VideoReader(clip.path, cache_bytes=0) as reader:
+        assert np.array_equal(reader.frames_at(range(8)), expected)
+        assert np.array_equal(np.stack([f for _, f in reader.iter_frames()][:8]), expected)

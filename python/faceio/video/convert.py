@@ -20,6 +20,9 @@ _BGR = av.VideoFormat("bgr24")
 # 24 us that way and 8 us on one thread, 480x270 42 and 37 us; from 640x360 on (60 and 64 us,
 # 1080p 409 and 578 us) the pool pays. Slicing does not change the output.
 _ONE_THREAD_PIXELS = 200_000
+# ``reformat`` takes ``threads`` from PyAV 17 on; older ones convert on swscale's default (one
+# thread), and are passed nothing, so that faceio keeps working with every PyAV it allows.
+_HAS_THREADS = int(av.__version__.split(".")[0]) >= 17
 
 
 def _reformatter() -> VideoReformatter:
@@ -35,9 +38,13 @@ def _bgr_frame(frame: av.VideoFrame) -> tuple[av.VideoFrame, np.ndarray]:
 
     The view is what ``to_ndarray`` gives for a BGR frame, without its per-call set-up.
     """
-    threads = 1 if frame.width * frame.height < _ONE_THREAD_PIXELS else 0
-    # PyAV takes a VideoFormat too (its docstring says so; its stub only names str).
-    bgr = _reformatter().reformat(frame, format=_BGR, threads=threads)  # type: ignore[arg-type]
+    reformatter = _reformatter()
+    if _HAS_THREADS:
+        threads = 1 if frame.width * frame.height < _ONE_THREAD_PIXELS else 0
+        # PyAV takes a VideoFormat too (its docstring says so; its stub only names str).
+        bgr = reformatter.reformat(frame, format=_BGR, threads=threads)  # type: ignore[arg-type]
+    else:
+        bgr = reformatter.reformat(frame, format=_BGR)  # type: ignore[arg-type]
     plane = bgr.planes[0]
     # A plane exports the buffer protocol, which numpy's stubs do not know of.
     shape, strides = (bgr.height, bgr.width, 3), (plane.line_size, 3, 1)
