@@ -136,7 +136,14 @@ impl FileSource {
         let left = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
         let want = want.min(left);
         let buf_end = self.base + self.filled as u64;
-        let (keep, read_from) = if offset >= self.base && offset <= buf_end && self.filled > 0 {
+        // The window grows only while it is no larger than a first read: a walk over many
+        // small chunks (a PNG without a header chunk, a JPEG's segments) would otherwise pull
+        // the whole file into it, a chunk header at a time.
+        let grows = offset >= self.base
+            && offset <= buf_end
+            && self.filled > 0
+            && self.filled <= FIRST_READ;
+        let (keep, read_from) = if grows {
             // Shift nothing: the window grows from its current base.
             (self.filled, buf_end)
         } else {
@@ -376,6 +383,26 @@ mod tests {
         assert_eq!(s.read_at(90_000, 16).unwrap(), &data[90_000..90_016]);
         assert_eq!(s.reads, 3);
         assert_eq!(s.read_at(95_000, 10_000).unwrap(), &data[95_000..]);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_walk_over_small_chunks_keeps_the_window_small() {
+        let dir = scratch("walk");
+        let data = pattern(2_000_000, 5);
+        let path = write_file(&dir, "chunks.bin", &data);
+        let mut s = FileSource::open(&path).unwrap();
+        // A chunk header every 4,090 bytes, as the PNG walker asks for them to the end: each
+        // one runs a few bytes past the window the one before it was read into.
+        for at in (0..data.len() - 8).step_by(SMALL_READ - 6) {
+            assert_eq!(s.read_at(at as u64, 8).unwrap(), &data[at..at + 8]);
+            assert!(
+                s.buf.len() <= FIRST_READ + SMALL_READ,
+                "window {} at {at}",
+                s.buf.len()
+            );
+        }
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
