@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import random
+import stat
 import subprocess
 import sys
 import textwrap
@@ -577,3 +578,13 @@ def test_gather_gives_the_rows_picked(shuffled: bool) -> None:
     assert got["n"].to_pylist() == [parts[p]["n"][r].as_py() for p, r in picks]
     assert got["p"].to_pylist() == [parts[p]["p"][r].as_py() for p, r in picks]
     assert _scan_cache._gather(parts, []).num_rows == 0
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o755, 0o750, 0o700])
+def test_only_the_owner_may_write_the_cache(faces: Path, mode: int) -> None:
+    """The cache is readable as the folder is, and writable by its owner only: rows are
+    trusted when their keys match, so a folder that all may write to must not let them."""
+    faces.chmod(mode)
+    scan(faces)
+    got = stat.S_IMODE((faces / CACHE_NAME).stat().st_mode)
+    assert got == (mode & 0o444) | stat.S_IWUSR

@@ -296,9 +296,10 @@ def _open_temp(folder: str) -> tuple[int, str, int] | None:
         return None
     try:
         st = os.fstat(fd)
-        # The folder's read and write bits, not mkstemp's 0600: whoever may list the faces'
-        # folder may read the cache of their headers.
-        os.fchmod(fd, stat.S_IMODE(os.stat(folder).st_mode) & 0o666)
+        # The folder's read bits, not mkstemp's 0600: whoever may list the faces' folder may
+        # read the cache of their headers. Only the owner writes it, even in a folder all may
+        # write to: rows are trusted when their keys match, so others must not add any.
+        os.fchmod(fd, (stat.S_IMODE(os.stat(folder).st_mode) & 0o444) | stat.S_IWUSR)
     except OSError:
         os.close(fd)
         with contextlib.suppress(OSError):
