@@ -370,3 +370,61 @@ def test_batch_memory_is_bounded_in_bytes(tmp_path: Path) -> None:
     items, peak_kib = (int(line) for line in done.stdout.split())
     assert items == 8 * count
     assert peak_kib < 800 * 1024, f"peak {peak_kib // 1024} MiB"
+
+
+def test_walk_folder_lists_an_entry_whose_type_check_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system without d_type, telling a file from a folder takes a stat, which can
+    fail (here: permission denied): that entry is listed with its error, the rest as usual."""
+    from faceio import _files
+
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(b"x")
+    real_scandir = os.scandir
+
+    class NoTypeEntry:
+        """An entry whose type questions need a stat, which is refused for b.png."""
+
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self._entry = entry
+            self.name, self.path = entry.name, entry.path
+
+        def _check(self) -> None:
+            if self.name == "b.png":
+                raise PermissionError(13, "Permission denied", self.path)
+
+        def is_file(self, follow_symlinks: bool = True) -> bool:
+            self._check()
+            return self._entry.is_file(follow_symlinks=follow_symlinks)
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            self._check()
+            return self._entry.is_dir(follow_symlinks=follow_symlinks)
+
+        def is_symlink(self) -> bool:
+            return self._entry.is_symlink()
+
+        def inode(self) -> int:
+            return self._entry.inode()
+
+        def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+            self._check()
+            return self._entry.stat(follow_symlinks=follow_symlinks)
+
+    class Scandir:
+        def __init__(self, path: str) -> None:
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> list[NoTypeEntry]:
+            return [NoTypeEntry(e) for e in self._it]
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+    monkeypatch.setattr(_files.os, "scandir", Scandir)
+    listing = _files.walk_folder(str(tmp_path), (".png",))
+    by_name = {e.name: e for e in listing.entries}
+    assert sorted(by_name) == ["a.png", "b.png", "c.png"]
+    assert isinstance(by_name["b.png"].error, PermissionError)
+    assert by_name["a.png"].error is None and by_name["c.png"].error is None

@@ -170,7 +170,13 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
         for entry in entries:
             # The common entry, a regular file (d_type says so, no stat), handled inline: a
             # call of _take per file took half the listing's time (0.6-0.8 s for 200,000).
-            if entry.is_file(follow_symlinks=False):
+            try:
+                # Where the folder gives no d_type this stats the entry, which can fail: such
+                # an entry goes to _take, which lists it with its error.
+                regular = entry.is_file(follow_symlinks=False)
+            except OSError:
+                regular = False
+            if regular:
                 name = entry.name
                 if name.lower().endswith(extensions):
                     identity = (device, entry.inode())
