@@ -17,11 +17,11 @@ use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
 use crate::pixbatch::FileOutcome;
 
-static CLASSES: PyOnceLock<[Py<PyType>; 5]> = PyOnceLock::new();
+static CLASSES: PyOnceLock<[Py<PyType>; 6]> = PyOnceLock::new();
 
 /// The Python exception classes, from `faceio.errors` (they use multiple inheritance, which is
 /// simplest to declare in Python).
-fn classes(py: Python<'_>) -> PyResult<&[Py<PyType>; 5]> {
+fn classes(py: Python<'_>) -> PyResult<&[Py<PyType>; 6]> {
     CLASSES.get_or_try_init(py, || {
         let m = py.import("faceio.errors")?;
         let get =
@@ -32,8 +32,31 @@ fn classes(py: Python<'_>) -> PyResult<&[Py<PyType>; 5]> {
             get("TiffFormatError")?,
             get("MetadataNotFound")?,
             get("UnsupportedFormatError")?,
+            get("HeaderSchemaError")?,
         ])
     })
+}
+
+/// The `HeaderSchemaError` for a payload that parsed but does not fit the face header's
+/// fields, its message naming the file (as `to_pyerr`'s do) and why.
+pub fn schema_error(py: Python<'_>, path: Option<&std::path::Path>, why: &str) -> PyErr {
+    let path = path.map(|p| p.display().to_string());
+    let message = match &path {
+        Some(p) => format!("{p}: {why}"),
+        None => why.to_string(),
+    };
+    let cls = match classes(py) {
+        Ok(c) => c[5].bind(py).clone(),
+        Err(e) => return e,
+    };
+    let kwargs = PyDict::new(py);
+    let built = kwargs
+        .set_item("path", path)
+        .and_then(|_| cls.call((message,), Some(&kwargs)));
+    match built {
+        Ok(inst) => PyErr::from_value(inst),
+        Err(e) => e,
+    }
 }
 
 /// Map a core error to its Python exception, message naming the file, offset and chunk.

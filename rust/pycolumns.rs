@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::colbuf::{Column, Packed, RowError};
-use crate::convert::to_pyerr;
+use crate::convert::{schema_error, to_pyerr};
 
 fn int32_bytes<'py>(py: Python<'py>, v: &[i32]) -> Option<Bound<'py, PyBytes>> {
     if v.is_empty() {
@@ -32,19 +32,6 @@ fn column_to_py<'py>(py: Python<'py>, c: &Column) -> PyResult<Bound<'py, PyTuple
         .into_pyobject(py)
 }
 
-/// The `HeaderSchemaError` for a payload that does not fit the face columns.
-fn schema_error(py: Python<'_>, path: Option<&PathBuf>, why: &str) -> PyResult<Py<PyAny>> {
-    let cls = py.import("faceio.errors")?.getattr("HeaderSchemaError")?;
-    let path = path.map(|p| p.display().to_string());
-    let message = match &path {
-        Some(p) => format!("{p}: {why}"),
-        None => why.to_string(),
-    };
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("path", path)?;
-    Ok(cls.call((message,), Some(&kwargs))?.unbind())
-}
-
 /// `(batches, errors, needs)`: `batches` a list of `(rows, columns)`, each column
 /// `(name, kind, nulls, validity, offsets, inner_offsets, values)`; `errors` a list of
 /// `(row, exception)`; `needs` a list of `(row, prefix_length)`. Rows count across batches.
@@ -67,7 +54,8 @@ pub fn packed_to_py<'py>(
         match e {
             RowError::Failed(i, err) => errors.append((i, to_pyerr(py, err).into_value(py)))?,
             RowError::Schema(i, why) => {
-                errors.append((i, schema_error(py, names.get(i), &why)?))?
+                let err = schema_error(py, names.get(i).map(PathBuf::as_path), &why);
+                errors.append((i, err.into_value(py)))?
             }
             RowError::Need(i, n) => needs.append((i, n))?,
         }
