@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import corpus
@@ -82,12 +81,6 @@ def settle(folder: Path) -> None:
         time.sleep(0.01)
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def span(times: list[float]) -> str:
     return f"{min(times):.2f}-{max(times):.2f} s"
 
@@ -128,28 +121,35 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
     for r in range(runs):
         cache.unlink(missing_ok=True)
         delta.unlink(missing_ok=True)
-        add("cold, no cache", timed(lambda: read_meta_table(folder)))
+        add("cold, no cache", corpus.timed(lambda: read_meta_table(folder)))
         add(
             "cold, cache=True (full read + cache written)",
-            timed(lambda: read_meta_table(folder, cache=True)),
+            corpus.timed(lambda: read_meta_table(folder, cache=True)),
         )
-        add("unchanged, cache=True", timed(lambda: read_meta_table(folder, cache=True)))
+        add("unchanged, cache=True", corpus.timed(lambda: read_meta_table(folder, cache=True)))
         rewrite(own, r + 1)
         settle(folder)
         add(
             f"{len(own):,} changed: reading those files alone",
-            timed(lambda: read_meta_table(own_paths)),
+            corpus.timed(lambda: read_meta_table(own_paths)),
         )
-        add(f"{len(own):,} changed, cache=True", timed(lambda: read_meta_table(folder, cache=True)))
-        add("scan, no cache", timed(lambda: scan_folder(folder)))
-        add("scan --cache, unchanged", timed(lambda: scan_folder(folder, cache=True)))
+        add(
+            f"{len(own):,} changed, cache=True",
+            corpus.timed(lambda: read_meta_table(folder, cache=True)),
+        )
+        add("scan, no cache", corpus.timed(lambda: scan_folder(folder)))
+        add("scan --cache, unchanged", corpus.timed(lambda: scan_folder(folder, cache=True)))
         rewrite(own, runs + r + 1)
         settle(folder)
-        add(f"scan --cache, {len(own):,} changed", timed(lambda: scan_folder(folder, cache=True)))
+        add(
+            f"scan --cache, {len(own):,} changed",
+            corpus.timed(lambda: scan_folder(folder, cache=True)),
+        )
         rewrite(own, 2 * runs + r + 1)
         settle(folder)
         add(
-            f"{len(own):,} changed, cache=True, cache rewritten whole", timed(lambda: whole(folder))
+            f"{len(own):,} changed, cache=True, cache rewritten whole",
+            corpus.timed(lambda: whole(folder)),
         )
     print(f"\n{runs} runs each (min-max), {sum(1 for _ in os.scandir(folder)):,} folder entries\n")
     print("| case | time |")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3
 import corpus
 import distributed
-import numpy as np
 import s3fs
 from moto.server import ThreadedMotoServer
 
@@ -41,19 +39,6 @@ import faceio
 from faceio import dask as fdask
 
 BUCKET = "bench"
-
-
-def build(folder: Path, count: int) -> list[str]:
-    """Write small faces with full headers (reused when complete); return their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [str(folder / f"face_{i:06d}.png") for i in range(count)]
-    if all(Path(p).exists() for p in paths):
-        return paths
-    rng = np.random.default_rng(3)
-    image = corpus.make_image(rng, size=128)
-    for i, p in enumerate(paths):
-        Path(p).write_bytes(faceio.encode_image(image, ".png", metadata=corpus.make_header(rng, i)))
-    return paths
 
 
 def fetch_only(url: str, size: int, options: dict[str, Any]) -> int:
@@ -73,12 +58,6 @@ def fetch_only(url: str, size: int, options: dict[str, Any]) -> int:
     return sum(dask.compute(*[dask.delayed(fetch)(p) for p in parts]))
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?")
@@ -87,7 +66,7 @@ def main() -> None:
     parser.add_argument("--partition-size", type=int, default=1000)
     args = parser.parse_args()
     folder = Path(args.folder or Path(tempfile.gettempdir()) / f"faceio-bench-dask-{args.faces}")
-    paths = build(folder, args.faces)
+    paths = corpus.build(folder, args.faces, seed=3, size=128)  # small faces, full headers
     corpus.warm(paths)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -138,7 +117,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {name: [] for name in cases}
             ratios: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(args.runs):
-                times = {name: timed(fn) for name, fn in cases.items()}
+                times = {name: corpus.timed(fn) for name, fn in cases.items()}
                 for name, t in times.items():
                     rates[name].append(len(paths) / t)
                     ratios[name].append(times["table"] / t)

@@ -133,15 +133,6 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Wall time of ``fn``; what it returns (kept results) is freed after the clock stops."""
-    start = time.perf_counter()
-    result = fn()
-    elapsed = time.perf_counter() - start
-    del result
-    return elapsed
-
-
 def cpu_timed(fn: Callable[[], object]) -> tuple[float, float, float]:
     """Wall time, this thread's CPU time and the process's (all threads) CPU time of ``fn``.
 
@@ -155,7 +146,7 @@ def cpu_timed(fn: Callable[[], object]) -> tuple[float, float, float]:
         time.thread_time() - thread,
         time.process_time() - process,
     )
-    del result  # kept results are freed after the clock stops, as timed() does
+    del result  # kept results are freed after the clock stops, as corpus.timed() does
     return times
 
 
@@ -206,9 +197,9 @@ def one_round(paths: list[str], folder: str) -> dict[str, float]:
         out[name + "_all_us"] = process / n * 1e6
         out[name + "_busy"] = process / wall
         gc.collect()
-    out["kept_gc_off"] = n / timed(lambda: kept_gc_off(paths))
+    out["kept_gc_off"] = n / corpus.timed(lambda: kept_gc_off(paths))
     gc.collect()
-    out["scan"] = n / timed(lambda: scan(folder))
+    out["scan"] = n / corpus.timed(lambda: scan(folder))
     return out
 
 

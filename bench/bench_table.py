@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -71,12 +70,6 @@ def table_via_dicts(paths: list[str]) -> pa.Table:
     return pa.table(rows, schema=meta_schema())
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?")
@@ -96,7 +89,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in cases}
     ratios: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.runs):
-        times = {name: timed(fn) for name, fn in cases.items()}
+        times = {name: corpus.timed(fn) for name, fn in cases.items()}
         for name, t in times.items():
             rates[name].append(len(paths) / t)
             ratios[name].append(times["batch"] / t)
