@@ -104,7 +104,8 @@ def _expected(paths: list[str], urls: list[str]) -> pd.DataFrame:
 
 
 def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    got = got.reset_index(drop=True)
+    # Rows are numbered by their place in the list of files, across partitions, as in a table.
+    assert list(got.index) == list(range(len(want)))
     assert list(got.columns) == list(want.columns)
     assert list(got.dtypes) == list(want.dtypes)
     # OS errors word the path as each file system does: compare their class only.
@@ -177,6 +178,20 @@ def test_only_the_bytes_up_to_the_header_are_fetched(folder: Path, s3: dict[str,
         max(min(len(d), fdask.FIRST_FETCH), e) for d, e in zip(data, ends, strict=True)
     )
     assert fetched < sum(len(d) for d in data)
+
+
+def test_the_index_numbers_files_across_partitions(folder: Path) -> None:
+    paths = sorted(str(p) for p in folder.glob("*.png"))
+    frame = fdask.read_meta(paths, partition_size=3)
+    assert frame.known_divisions
+    assert frame.npartitions == -(-len(paths) // 3)
+    # .loc by a known division reads the one partition that holds it.
+    last = frame.loc[len(paths) - 1].compute(scheduler="sync")
+    assert list(last.index) == [len(paths) - 1]
+    assert last["path"].tolist() == [paths[-1]]
+    second = frame.get_partition(1).compute(scheduler="sync")
+    assert list(second.index) == [3, 4, 5]
+    assert second["path"].tolist() == paths[3:6]
 
 
 def test_arguments() -> None:

@@ -58,21 +58,28 @@ def read_meta(
     dask.dataframe.DataFrame
         Columns of :func:`faceio.arrow.meta_schema` as ``pandas.ArrowDtype``; ``path`` is the
         URL of each file (as given in a list, else with its protocol). A file that cannot be
-        fetched or read has ``error_type`` and ``error`` set.
+        fetched or read has ``error_type`` and ``error`` set. The index is each file's position
+        in the list (0 to n - 1), with known divisions.
     """
     if partition_size < 1:
         raise ValueError(f"partition_size must be at least 1, not {partition_size}")
     options = dict(storage_options or {})
     urls = _expand(urls_or_glob, options)
-    parts = [urls[i : i + partition_size] for i in range(0, len(urls), partition_size)]
+    starts = list(range(0, len(urls), partition_size))
+    parts = [urls[i : i + partition_size] for i in starts]
     meta = _frame(meta_schema().empty_table())
     if not parts:
         return dd.from_pandas(meta, npartitions=1)
+    # The index is each file's position in the list, as a table's row number is, so the
+    # divisions are known (``frame.loc[i]`` reads one partition) and partitions never repeat
+    # an index value.
     return dd.from_map(
         _read_partition,
         parts,
+        starts,
         args=(options,),
         meta=meta,
+        divisions=(*starts, len(urls) - 1),
         label="faceio-read-meta",
         enforce_metadata=False,
     )
@@ -99,10 +106,12 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _read_partition(urls: list[str], options: dict[str, Any]) -> pd.DataFrame:
-    """One task: the rows of ``urls``."""
+def _read_partition(urls: list[str], start: int, options: dict[str, Any]) -> pd.DataFrame:
+    """One task: the rows of ``urls``, indexed from ``start`` (their place in the list)."""
     table, _ = read_partition_table(urls, options)
-    return _frame(table)
+    frame = _frame(table)
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
 
 
 def read_partition_table(urls: list[str], options: dict[str, Any]) -> tuple[pa.Table, int]:
