@@ -212,6 +212,45 @@ def test_folder_errors_and_cache(folder: tuple[Path, dict[str, int | None]]) -> 
         faceio.read_meta_table(path, errors="ignore")  # type: ignore[arg-type]
 
 
+def test_raise_stops_at_the_first_failed_file_in_input_order(
+    folder: tuple[Path, dict[str, int | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = folder
+    faces = [str(path / f"face_{i}.png") for i in range(7)]
+    bad = str(path / "crc.png")
+    want = next(iter(faceio.read_image_meta_batch([bad], errors="collect")))[1]
+    read: list[list[str]] = []
+    real = _core.read_meta_columns
+
+    def counting(group: list[str]) -> Any:
+        read.append(list(group))
+        return real(group)
+
+    monkeypatch.setattr(arrow, "_GROUP", 2)
+    monkeypatch.setattr(arrow._core, "read_meta_columns", counting)
+    # The failure in the second group wins over the later one; the groups after it are not read.
+    paths = [*faces[:3], bad, faces[3], bad, *faces[4:]]
+    with pytest.raises(faceio.PngFormatError) as err:
+        arrow.read_meta_table(paths, errors="raise")
+    assert str(err.value) == str(want)
+    assert read == [paths[0:2], paths[2:4]]
+
+
+def test_raise_with_a_row_whose_file_reads_well_now(
+    folder: tuple[Path, dict[str, int | None]],
+) -> None:
+    path, _ = folder
+    face = str(path / "face_0.png")
+    # The row of a file that failed, and was replaced by a good one before it is read again.
+    table = arrow._read_files_table([str(path / "crc.png")]).set_column(
+        0, "path", pa.array([face], pa.string())
+    )
+    message = table.column("error")[0].as_py()
+    with pytest.raises(faceio.FaceioError, match="changed since") as err:
+        arrow._raise_first(table, [face])
+    assert message in str(err.value)
+
+
 def test_import_faceio_does_not_load_pyarrow_or_dask() -> None:
     code = (
         "import sys, faceio\n"

@@ -101,11 +101,10 @@ def read_meta_table(
         from faceio._folder_cache import cached_meta_table
 
         table = cached_meta_table(folder, [os.fspath(p) for p in paths])
-    else:
-        table = _read_files_table(paths)
-    if errors == "raise":
-        _raise_first(table, paths)
-    return table
+        if errors == "raise":
+            _raise_first(table, paths)
+        return table
+    return _read_files_table(paths, stop_at_error=errors == "raise")
 
 
 def _list_faces(folder: str) -> list[StrPath]:
@@ -118,23 +117,40 @@ def _list_faces(folder: str) -> list[StrPath]:
 
 
 def _raise_first(table: pa.Table, paths: Sequence[StrPath]) -> None:
-    """Raise the first failed row's exception, read again to have the exception itself."""
+    """Raise the first failed row's exception, read again to have the exception itself.
+
+    A failed file is never cached, so its row is as fresh as the table; a file that reads
+    well by the time it is read again (replaced in between) still fails the call, with the
+    row's message.
+    """
     import pyarrow.compute as pc
+
+    from faceio.errors import FaceioError
 
     first = int(pc.index(table.column("error_type").is_valid(), True).as_py())
     if first < 0:
         return
-    _, errors, _ = _core.read_meta_columns([paths[first]])
-    raise errors[0][1]
+    _, failures, _ = _core.read_meta_columns([paths[first]])
+    if failures:
+        raise failures[0][1]
+    kind, message = (table.column(c)[first].as_py() for c in ("error_type", "error"))
+    raise FaceioError(f"{kind}: {message} (the file changed since, and reads now)")
 
 
-def _read_files_table(paths: Sequence[StrPath]) -> pa.Table:
-    """Read the table of ``paths`` (rows in input order, ``path`` the path as given)."""
+def _read_files_table(paths: Sequence[StrPath], stop_at_error: bool = False) -> pa.Table:
+    """Read the table of ``paths`` (rows in input order, ``path`` the path as given).
+
+    With ``stop_at_error``, the first failed file's exception is raised as soon as its group
+    is read; the files after that group are not read.
+    """
     names = [os.fsdecode(os.fspath(p)) for p in paths]
     batches: list[pa.RecordBatch] = []
     for start in range(0, len(names), _GROUP):
         group = names[start : start + _GROUP]
-        batches += _to_batches(group, _core.read_meta_columns(group))
+        result = _core.read_meta_columns(group)
+        if stop_at_error and result[1]:
+            raise min(result[1], key=lambda failure: failure[0])[1]
+        batches += _to_batches(group, result)
     return pa.Table.from_batches(batches, schema=meta_schema())
 
 
