@@ -60,11 +60,15 @@ pub(super) fn take(nodes: usize, arena: usize) -> Parsed {
 /// Keep `p`'s buffers for a later parse (while a batch is reading and there is room).
 pub fn give_back(p: Parsed) {
     let size = held(&p);
-    if size > MAX_BUFFER || BATCHES.load(Ordering::Relaxed) == 0 {
+    if size > MAX_BUFFER {
         return;
     }
     if let Ok(mut s) = SPARE.lock() {
-        if s.bytes + size <= MAX_BYTES {
+        // Checked under the lock: the last batch's end counts down before it takes the lock
+        // to empty the pool, so a buffer is either pushed before that emptying or sees the
+        // count at 0. Checked before the lock, a buffer could land just after it and stay
+        // until another batch ended.
+        if BATCHES.load(Ordering::Relaxed) > 0 && s.bytes + size <= MAX_BYTES {
             s.bytes += size;
             s.buffers.push(p);
         }
