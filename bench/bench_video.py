@@ -18,7 +18,10 @@ prints, in one run, a markdown table of timings and ratios:
 * a second table: sequential iteration of every video kind of the test table
   (tests/test_video.py), encoded at 202x118, versus PyAV and OpenCV ``read()`` (skip it with
   ``--no-table``). Run under ``taskset -c 0`` for the one-core figures, with ``--cpu-time``
-  to time that table by the process's CPU time (steadier on a shared machine).
+  to time that table by the process's CPU time (steadier on a shared machine). Its last
+  column is the floor of any reader built on PyAV: demux, decode and swscale to a BGR frame,
+  with no array made of it (faceio adds the array view and, for padded rows, a copy); its ratio
+  is OpenCV's time over the floor's, the most a PyAV-based reader could reach.
 
 Run with ``python bench/bench_video.py`` (``PYTHONPATH=python`` before the package is installed).
 """
@@ -315,9 +318,10 @@ def main() -> None:
         print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind ({clock}):")
         print()
         print(
-            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) |"
+            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) "
+            "| PyAV floor: decode + swscale, no array (OpenCV / floor) |"
         )
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         for row in table:
             print("| " + " | ".join(row) + " |")
 
