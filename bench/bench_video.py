@@ -18,7 +18,13 @@ prints, in one run, a markdown table of timings and ratios:
 * a second table: sequential iteration of every video kind of the test table
   (tests/test_video.py), encoded at 202x118, versus PyAV and OpenCV ``read()`` (skip it with
   ``--no-table``). Run under ``taskset -c 0`` for the one-core figures, with ``--cpu-time``
-  to time that table by the process's CPU time (steadier on a shared machine).
+  to time that table by the process's CPU time (steadier on a shared machine). Its last
+  column is the floor of any reader built on PyAV: demux, decode and swscale to a BGR frame,
+  with no array made of it (faceio adds the array view and, for padded rows, a copy); its ratio
+  is OpenCV's time over the floor's, the most a PyAV-based reader could reach;
+* with ``--split``, only a table of the steps of sequential decoding, microseconds a frame, for
+  two of the kinds: PyAV's demux + decode, then swscale, then faceio's array, and OpenCV's
+  ``grab()`` and ``read()`` (the differences between columns are each step's cost).
 
 Run with ``python bench/bench_video.py`` (``PYTHONPATH=python`` before the package is installed).
 """
@@ -159,8 +165,16 @@ def main() -> None:
         action="store_true",
         help="time the per-kind table by process CPU time (meant with taskset -c 0)",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="print only the per-step split of sequential decoding (PyAV's steps and OpenCV's)",
+    )
     args = parser.parse_args()
     repeats = max(1, args.repeats)
+    if args.split:
+        _print_split(repeats, args.cpu_time)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.mp4"
@@ -315,11 +329,28 @@ def main() -> None:
         print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind ({clock}):")
         print()
         print(
-            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) |"
+            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) "
+            "| PyAV floor: decode + swscale, no array (OpenCV / floor) |"
         )
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         for row in table:
             print("| " + " | ".join(row) + " |")
+
+
+def _print_split(repeats: int, cpu_time: bool) -> None:
+    """Print the per-step table of ``video_peers.split_rows`` (microseconds a frame)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = video_peers.split_rows(Path(tmp), repeats, cpu_time=cpu_time)
+    clock = "process CPU time" if cpu_time else "wall time"
+    print(f"Sequential decoding step by step, us a frame, best of {repeats} ({clock}):")
+    print()
+    print(
+        "| video kind | PyAV demux + decode | + swscale to BGR (floor) | + array (faceio's "
+        "`to_bgr`) | faceio `iter_frames` | OpenCV `grab()` | OpenCV `read()` |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def _plain_decode(path: Path) -> int:

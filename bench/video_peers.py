@@ -14,24 +14,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
+from av.video.reformatter import VideoReformatter
 
-from faceio.video import VideoReader, scan_video
+from faceio.video import VideoReader, convert, scan_video
 
 # The video kinds of the test table (tests/test_video.py), encoded here at a benchmark size.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.test_video import SPECS, encode
+from tests.test_video import SPECS, Spec, encode
 
 try:
     import decord
 except ImportError:  # optional peer
     decord = None
 
-Row = tuple[str, str, str, str, str]
+Row = tuple[str, ...]
 SEQ_SIZE = (202, 118)
 SEQ_FRAMES = 600
+# The kinds whose per-step split split_rows times: the most common container, and AVI.
+SPLIT_KINDS = ("vfr_h264", "mpeg4_avi")
 
 
 def interleaved(
@@ -156,13 +160,55 @@ def _pyav_iterate(path: Path) -> None:
             frame.to_ndarray(format="bgr24")
 
 
-def _opencv_iterate(path: Path) -> None:
+def _pyav_loop(path: Path, per_frame: Callable[[av.VideoFrame], object] | None) -> None:
+    """PyAV demux and decode (frame and slice threads), with ``per_frame`` on each frame."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "AUTO"
+        decode = stream.codec_context.decode
+        for packet in container.demux(stream):
+            for frame in decode(packet):
+                if per_frame is not None:
+                    per_frame(frame)
+
+
+def _bgr_frame() -> Callable[[av.VideoFrame], object]:
+    """swscale to a new BGR frame, as ``to_ndarray`` starts with, making no array of it."""
+    reformat = VideoReformatter().reformat
+    bgr24 = av.VideoFormat("bgr24")
+    # One swscale thread, as faceio converts small frames; PyAV before 17 has no threads option.
+    options: dict[str, Any] = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+    return lambda frame: reformat(frame, format=bgr24, **options)
+
+
+def _pyav_floor(path: Path) -> None:
+    """The least any PyAV-based reader can do per frame: demux, decode, and swscale to a new BGR
+    frame, without making an array of it. faceio adds the array view and, for rows padded to
+    16 bytes (widths not a multiple of 16), a copy."""
+    _pyav_loop(path, _bgr_frame())
+
+
+def _opencv_iterate(path: Path, grab_only: bool = False) -> None:
+    """OpenCV ``read()`` in a loop; ``grab_only``: ``grab()`` (demux and decode, no BGR)."""
     capture = cv2.VideoCapture(str(path))
+    step = capture.grab if grab_only else lambda: capture.read()[0]
     try:
-        while capture.read()[0]:
+        while step():
             pass
     finally:
         capture.release()
+
+
+def _sequential_clip(directory: Path, name: str) -> tuple[Path, Spec]:
+    """Encode test-table kind ``name`` at the benchmark size (once) in ``directory``."""
+    width, height = SEQ_SIZE
+    spec = replace(SPECS[name], width=width, height=height, frames=SEQ_FRAMES)
+    if SPECS[name].width % 2:
+        spec = replace(spec, width=width + 1, height=height + 1)  # the odd-size kinds
+    path = directory / f"seq_{name}{spec.ext}"
+    if not path.exists():
+        encode(path, spec)
+    return path, spec
 
 
 def sequential_rows(directory: Path, repeats: int, cpu_time: bool = False) -> list[Row]:
@@ -172,20 +218,16 @@ def sequential_rows(directory: Path, repeats: int, cpu_time: bool = False) -> li
     """
     clock = time.process_time if cpu_time else time.perf_counter
     rows: list[Row] = []
-    width, height = SEQ_SIZE
     for name in sorted(SPECS):
-        spec = replace(SPECS[name], width=width, height=height, frames=SEQ_FRAMES)
-        if SPECS[name].width % 2:
-            spec = replace(spec, width=width + 1, height=height + 1)  # the odd-size kinds
-        path = directory / f"seq_{name}{spec.ext}"
-        encode(path, spec)
+        path, spec = _sequential_clip(directory, name)
         frames = len(scan_video(path)["pts_time"])
         with VideoReader(path) as reader:
-            t_face, t_pyav, t_cv = interleaved(
+            t_face, t_pyav, t_cv, t_floor = interleaved(
                 repeats,
                 lambda reader=reader: _faceio_iterate(reader),
                 lambda path=path: _pyav_iterate(path),
                 lambda path=path: _opencv_iterate(path),
+                lambda path=path: _pyav_floor(path),
                 clock=clock,
             )
         rows.append(
@@ -195,6 +237,36 @@ def sequential_rows(directory: Path, repeats: int, cpu_time: bool = False) -> li
                 f"{frames / t_pyav:,.0f} fps",
                 f"{t_pyav / t_face:.2f}x",
                 f"{frames / t_cv:,.0f} fps ({t_cv / t_face:.2f}x)",
+                f"{frames / t_floor:,.0f} fps ({t_cv / t_floor:.2f}x)",
             )
         )
+    return rows
+
+
+def split_rows(directory: Path, repeats: int, cpu_time: bool = False) -> list[Row]:
+    """Per-frame time of each step of sequential decoding, PyAV's and OpenCV's, for two kinds.
+
+    PyAV demux + decode; the same plus swscale to a BGR frame (the floor); the same plus
+    faceio's conversion to a contiguous array (``convert.to_bgr``: reformat, view, copy);
+    faceio's ``iter_frames``; OpenCV ``grab()`` (demux + decode) and ``read()`` (``grab()``
+    and ``retrieve()``: swscale, then a copy into a new array). In microseconds.
+    """
+    clock = time.process_time if cpu_time else time.perf_counter
+    rows: list[Row] = []
+    for name in SPLIT_KINDS:
+        path, spec = _sequential_clip(directory, name)
+        frames = len(scan_video(path)["pts_time"])
+        with VideoReader(path) as reader:
+            times = interleaved(
+                repeats,
+                lambda path=path: _pyav_loop(path, None),
+                lambda path=path: _pyav_loop(path, _bgr_frame()),
+                lambda path=path: _pyav_loop(path, convert.to_bgr),
+                lambda reader=reader: _faceio_iterate(reader),
+                lambda path=path: _opencv_iterate(path, grab_only=True),
+                lambda path=path: _opencv_iterate(path),
+                clock=clock,
+            )
+        label = f"{name} ({spec.ext[1:]}, {spec.codec}, {spec.width}x{spec.height})"
+        rows.append((label, *(f"{t / frames * 1e6:.1f}" for t in times)))
     return rows

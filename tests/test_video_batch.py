@@ -247,6 +247,43 @@ def test_error_in_a_helper_thread(clip_dir: Path, monkeypatch: pytest.MonkeyPatc
     assert [read_index(frame) for frame in got] == targets
 
 
+def _helper_decoder_threads(reader: VideoReader) -> list[int]:
+    """The thread counts of the helpers' decoders, as FFmpeg reports them once open (a helper
+    the batch left idle opens its decoder here, with what the batch gave it)."""
+    counts = []
+    for helper in reader._helpers:
+        if helper._decoder is None:
+            helper.frame_at(0)
+        assert helper._decoder is not None
+        counts.append(helper._decoder.stream.codec_context.thread_count)
+    return counts
+
+
+@pytest.mark.parametrize("count", [2, 16])
+def test_helper_decoders_share_the_cores(
+    clip_dir: Path, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each helper decoder of a batch decodes on its share of the cores, not on FFmpeg's
+    automatic count of about one thread per core (a pool of N decoders would run N times as
+    many threads as cores); a helper kept for a batch of another pool size gets that pool's
+    share. The frames are unchanged."""
+    monkeypatch.setattr(video_batch, "cpu_count", lambda: count)
+    clip = get_clip("bframes_h264", clip_dir)  # 90 frames, a keyframe every 12
+    spread = list(range(5, 90, 12))  # one target in each GOP: 8 segments
+    with VideoReader(clip.path) as reader:
+        got = reader.frames_at(spread)
+        workers = min(count, video_batch.MAX_WORKERS, len(spread))
+        assert len(reader._helpers) == workers - 1
+        assert _helper_decoder_threads(reader) == [max(1, count // workers)] * (workers - 1)
+        assert [read_index(frame) for frame in got] == spread
+        # Two segments: a pool of two, whose helper gets half the cores.
+        pair = [5, 89]
+        got = reader.frames_at(pair)
+        assert _helper_decoder_threads(reader)[0] == max(1, count // 2)
+        assert np.array_equal(got, np.stack([clip.reference[i] for i in pair]))
+        assert np.array_equal(reader._helpers[0].frame_at(40), clip.reference[40])
+
+
 def test_size_change_is_refused(clip_dir: Path) -> None:
     """MPEG-TS files joined byte for byte, the second of another size: each frame_at works,
     a batch that mixes sizes is a ValueError naming the file and the frame."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from faceio._parallel import cpu_count
 
-__all__ = ["MAX_WORKERS", "as_indices", "plan_segments", "run_segments"]
+__all__ = ["MAX_WORKERS", "as_indices", "helper_threads", "plan_segments", "run_segments"]
 
 #: The most decoders one batch uses: beyond a few, more threads only add open files and
 #: decoder memory (each holds its own reference frames).
@@ -95,6 +95,17 @@ def plan_segments(targets: Sequence[int], keyframes: Sequence[int], slack: int) 
         segments[-1].append(target)
         previous = target
     return segments
+
+
+def helper_threads(workers: int) -> int:
+    """Return the decoder threads of each helper in a pool of ``workers``: a share of the cores.
+
+    FFmpeg's automatic count gives every decoder about one thread per core (one more than the
+    cores, up to 16), so a pool of one decoder per core would run cores x (cores + 1) threads:
+    72 on 8 cores. A share keeps the pool near one thread per core; the reader's own decoder,
+    which :meth:`~faceio.video.VideoReader.frame_at` also uses alone, keeps the automatic count.
+    """
+    return max(1, cpu_count() // max(1, workers))
 
 
 def run_segments(

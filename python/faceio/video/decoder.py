@@ -83,6 +83,8 @@ class Decoder:
         The decoder ``thread_type``.
     seeks : SeekMemory
         Where the preroll seen in the packets decoded is recorded.
+    thread_count : int, optional
+        The most decoder threads (0, the default: FFmpeg's choice, about one per core).
 
     Attributes
     ----------
@@ -95,11 +97,13 @@ class Decoder:
         Frames identified from here on are exact from this index on (see :meth:`seek`).
     """
 
-    def __init__(self, path: str, index: VideoIndex, threads: str, seeks: SeekMemory) -> None:
+    def __init__(
+        self, path: str, index: VideoIndex, threads: str, seeks: SeekMemory, thread_count: int = 0
+    ) -> None:
         self.path = path
         self._index = index
         self._seeks = seeks
-        self.container, self.stream = open_video(path, threads)
+        self.container, self.stream = open_video(path, threads, thread_count)
         self._packets: Iterator[av.Packet[av.VideoStream]] = iter(())
         # Frames decoded but not yet handed out when a request stopped: the next one's first.
         self._pending: deque[av.VideoFrame] = deque()

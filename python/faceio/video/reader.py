@@ -110,6 +110,8 @@ class VideoReader:
         self._previous: int | None = None  # the previous frame_at request
         # Private copies of this reader that decode parts of a frames_at batch in threads.
         self._helpers: list[VideoReader] = []
+        # The most threads of the random-access decoder (0: FFmpeg's automatic count).
+        self._thread_count = 0
         container, stream = open_video(self.path)
         try:
             self._traits = VideoTraits.of(container, stream)
@@ -232,7 +234,9 @@ class VideoReader:
         few frames of the video's size) and one converted frame at a time; decoded frames
         are written into the result as they come, never collected. The helper decoders stay
         open for later batches until :meth:`close`; they do not cache frames, while this
-        reader's own decoder fills its cache as :meth:`frame_at` does.
+        reader's own decoder fills its cache as :meth:`frame_at` does. Each helper decodes on
+        its share of the cores (cores // decoders threads, at least one), so that the pool does
+        not run a thread per core in every decoder.
 
         Parameters
         ----------
@@ -334,10 +338,23 @@ class VideoReader:
             self._write(index, frame, out, rows)
 
     def _helper_readers(self, count: int) -> list[VideoReader]:
-        """``count`` private copies of this reader for batch threads (kept until close)."""
+        """``count`` private copies of this reader for batch threads (kept until close).
+
+        Each decodes on its share of the cores (:func:`~faceio.video.batch.helper_threads` of
+        a pool of ``count + 1`` with this reader); a helper kept from a batch of another pool
+        size reopens its decoder with the new share when it next decodes.
+        """
         while len(self._helpers) < count:
             self._helpers.append(self._clone())
-        return self._helpers[:count]
+        threads = batch.helper_threads(count + 1)
+        helpers = self._helpers[:count]
+        for helper in helpers:
+            if helper._thread_count != threads:
+                helper._thread_count = threads
+                decoder, helper._decoder = helper._decoder, None
+                if decoder is not None:
+                    decoder.close()
+        return helpers
 
     def _clone(self) -> VideoReader:
         """Return a reader of the same file and index with its own decoder and seek memory.
@@ -347,6 +364,7 @@ class VideoReader:
         clone = copy.copy(self)
         clone._cache = FrameCache(0)
         clone._decoder, clone._previous, clone._helpers = None, None, []
+        clone._thread_count = 0
         clone._seeks = dataclasses.replace(self._seeks)
         return clone
 
@@ -433,7 +451,7 @@ class VideoReader:
             self._decoder.close()
             self._decoder = None
         threads = self._traits.random_access_threads(self._index.mean_gop)
-        self._decoder = Decoder(self.path, self._index, threads, self._seeks)
+        self._decoder = Decoder(self.path, self._index, threads, self._seeks, self._thread_count)
 
     def _seek(self, timestamp: int, key_index: int) -> None:
         """Seek the decoder to ``timestamp`` for keyframe ``key_index`` (see Decoder.seek)."""

@@ -19,11 +19,13 @@ _IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
 
 
 def open_video(
-    path: str, threads: str = SEQUENTIAL_THREADS
+    path: str, threads: str = SEQUENTIAL_THREADS, thread_count: int = 0
 ) -> tuple[av.container.InputContainer, av.VideoStream]:
     """Open ``path`` and return the container and its main video stream.
 
-    ``threads`` is the decoder ``thread_type`` ("AUTO": frame and slice threads).
+    ``threads`` is the decoder ``thread_type`` ("AUTO": frame and slice threads);
+    ``thread_count`` the most threads it may use (0: PyAV's default, FFmpeg's automatic count
+    of about one per core).
 
     Raises
     ------
@@ -56,6 +58,8 @@ def open_video(
         if stream.codec_context is None:  # e.g. a file cut inside its header
             raise ValueError(f"'{path}' has no decoder for its video stream")
         stream.codec_context.thread_type = threads
+        if thread_count:
+            stream.codec_context.thread_count = thread_count
     except BaseException:
         container.close()
         raise
