@@ -31,8 +31,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".exr", ".jpeg", ".jpg", ".png", ".
 #: The scan cache's file in a folder (faceio/_scan_cache.py), and how its temporary files begin.
 CACHE_NAME = ".faceio-cache.arrow"
 CACHE_TMP_PREFIX = ".faceio-cache."
-#: The files of the cache of faceio 0.1's first versions (Parquet, and its file of recent
-#: rows): never read, removed when the cache is next written.
+#: The files of earlier versions' cache (Parquet, and its file of recent rows): never read
+#: (left by an upgrade, they would only go stale), removed when the cache is next written.
 LEGACY_CACHE_NAMES = (".faceio-cache.parquet", ".faceio-cache.delta.parquet")
 
 
