@@ -23,7 +23,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 import faceio  # noqa: E402
-from faceio import _folder_cache, _scan_cache  # noqa: E402
+from faceio import _cache_file, _folder_cache  # noqa: E402
 from faceio._files import CACHE_NAME, LEGACY_CACHE_NAMES, FolderEntry, FolderListing  # noqa: E402
 from faceio._folder_cache import FACT_COLUMNS, add_rows  # noqa: E402
 from faceio.cli import UsageError, scan_folder  # noqa: E402
@@ -314,7 +314,7 @@ def test_old_temporary_files_are_swept(
     cached_call()  # the ctimes are now: by the newer stamp, none is a day old yet
     assert left() == sorted(p.name for p in (old, young, other))
     # ctime cannot be set back: the files are made old through the sweep's age instead.
-    monkeypatch.setattr(_scan_cache, "_TEMP_AGE_NS", 0)
+    monkeypatch.setattr(_cache_file, "TEMP_AGE_NS", 0)
     cached_call()
     assert left() == [other.name]  # a link is no file of ours
 
@@ -328,11 +328,11 @@ def test_sweep_goes_by_the_newer_stamp(tmp_path: Path) -> None:
     st = temp.stat()
     os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns - 10**15))  # mtime far back, ctime now
     ctime = temp.stat().st_ctime_ns
-    day = _scan_cache._TEMP_AGE_NS
+    day = _cache_file.TEMP_AGE_NS
     names = [temp.name, ".faceio-cache.c.tmp", ".faceio-cache.gone.tmp"]
-    _scan_cache._sweep(str(tmp_path), names, ctime + day)  # a day past the ctime: not more
+    _cache_file.sweep(str(tmp_path), names, ctime + day)  # a day past the ctime: not more
     assert temp.exists()
-    _scan_cache._sweep(str(tmp_path), names, ctime + day + 1)
+    _cache_file.sweep(str(tmp_path), names, ctime + day + 1)
     assert [p.name for p in tmp_path.iterdir()] == [".faceio-cache.c.tmp"]
 
 

@@ -26,7 +26,7 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 
-from faceio import _scan_cache  # noqa: E402
+from faceio import _cache_file, _scan_cache  # noqa: E402
 from faceio._files import CACHE_NAME, walk_folder  # noqa: E402
 from faceio._scan_cache import read_through  # noqa: E402
 
@@ -356,7 +356,7 @@ def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
         cache.symlink_to("elsewhere.arrow")
     elif kind == "huge":
         with open(cache, "wb") as f:
-            f.truncate(_scan_cache._MAX_BYTES_FLOOR + 100 * _scan_cache._MAX_BYTES_PER_FILE)
+            f.truncate(_cache_file.MAX_BYTES_FLOOR + 100 * _cache_file.MAX_BYTES_PER_FILE)
 
 
 HOSTILE = [
@@ -440,7 +440,7 @@ def test_unwritable_folder_still_scans(
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(_scan_cache.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(_cache_file.tempfile, "mkstemp", refuse)
     with caplog.at_level(logging.DEBUG, logger="faceio.cache"):
         _, report = scan(faces)
     assert report.read == 6 and not report.written
@@ -699,3 +699,28 @@ def test_polars_reads_the_cache_file(faces: Path) -> None:
     frame = pl.read_ipc_stream(faces / CACHE_NAME)
     assert sorted(frame["_name"].to_list()) == sorted(cached_rows(faces))
     assert pa.ipc.open_stream((faces / CACHE_NAME).read_bytes()).read_all().num_rows == 6
+
+
+def test_use_is_called_with_the_table_while_the_cache_is_written(faces: Path) -> None:
+    """``use`` gets the table that is returned; what it raises is raised once the file is
+    written whole, and no temporary file is left."""
+    paths = sorted(str(p) for p in faces.glob("*.png"))
+    names = [os.path.basename(p) for p in paths]
+    seen: list[pa.Table] = []
+    for expect_written in (True, False):
+        table, report = read_through(
+            str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=seen.append
+        )
+        assert seen[-1] is table and report.written == expect_written
+        assert table.equals(Reader()(paths))
+        settle(faces)
+    (faces / "f02.png").write_bytes(b"changed")
+    settle(faces)
+
+    def boom(table: pa.Table) -> None:
+        raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError, match="the caller failed"):
+        read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=boom)
+    assert cached_rows(faces)["f02.png"] == hashlib.sha256(b"changed").hexdigest()
+    assert sorted(p.name for p in faces.iterdir() if p.name.startswith(".")) == [CACHE_NAME]

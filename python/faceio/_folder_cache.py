@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -76,6 +76,7 @@ def cached_rows(
     *,
     recursive: bool = False,
     cache_temps: Sequence[str] = (),
+    use: Callable[[pa.Table], object] | None = None,
 ) -> tuple[pa.Table, CacheReport]:
     """Give ``path`` and ``columns`` of ``paths`` (named ``names`` from ``folder``), cached.
 
@@ -83,7 +84,8 @@ def cached_rows(
     ``scan_error`` null): a failure is read again each time, and names the path as given.
     ``recursive``: whether ``names`` lists the sub-folders' files (when not, the cache's rows
     of them stay for the next recursive scan); ``cache_temps``: the cache's temporary files
-    the listing saw, swept when old.
+    the listing saw, swept when old; ``use``: called on the table while the cache is written
+    (:func:`faceio._scan_cache.read_through`).
     """
     return read_through(
         folder,
@@ -96,6 +98,7 @@ def cached_rows(
         error_columns=("error", "scan_error"),
         subfolders_listed=recursive,
         cache_temps=cache_temps,
+        use=use,
     )
 
 

@@ -7,24 +7,19 @@ is generic over the reader: any function from a list of paths to a :class:`pyarr
 one row per path, in order. docs/format.md ("The scan cache") gives the rules and why they are
 enough.
 
-The file is an Arrow IPC stream, uncompressed, followed by a trailer: the stream's length, a
-CRC-32 of its bytes and a magic number. It is read whole into memory (not mapped: a file cut
-short under a mapping kills the process with SIGBUS), checked against its CRC, and its columns
-used where they lie, without a copy or a decode; it is written whole and renamed over the old
-one. For 200,000 faces (185 MiB) that is 0.15 s to read and check and 0.2 s to write, the
-cheapest of the formats measured (docs/format.md); a change of any size costs the same, so a
-1% change needs no second file of recent rows.
+The file (:mod:`faceio._cache_file`) is an Arrow IPC stream, uncompressed, followed by a
+trailer: the stream's length, a CRC-32 of its bytes and a magic number. It is read whole into
+memory (not mapped: a file cut short under a mapping kills the process with SIGBUS), checked
+against its CRC, and its columns used where they lie, without a copy or a decode; it is
+written whole and renamed over the old one. For 200,000 faces (185 MiB) that is 0.15 s to
+read and check and 0.15 s to write, the cheapest of the formats measured (docs/format.md); a
+change of any size costs the same, so a 1% change needs no second file of recent rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import stat
-import struct
-import tempfile
-import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,53 +29,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from faceio import _core
-from faceio._files import CACHE_NAME, CACHE_TMP_PREFIX, LEGACY_CACHE_NAMES
+from faceio._cache_file import KEY_FIELDS as _KEY_FIELDS
+from faceio._cache_file import POOL as _POOL
+from faceio._cache_file import discard as _discard
+from faceio._cache_file import load as _load
+from faceio._cache_file import metadata as _metadata
+from faceio._cache_file import open_temp as _open_temp
+from faceio._cache_file import sweep as _sweep
+from faceio._cache_file import write as _write
+from faceio._files import CACHE_NAME
 
 __all__ = ["CACHE_NAME", "CacheReport", "read_through"]
 
 _log = logging.getLogger("faceio.cache")
-
-#: The cache's own layout; a file of another layout is ignored and rewritten.
-CACHE_FORMAT = "2"
-
-# What a cache file says about itself, in the stream schema's key-value metadata.
-_FORMAT_KEY = b"faceio.cache"
-_KIND_KEY = b"faceio.cache.kind"
-_FOLDER_KEY = b"faceio.cache.folder"
-
-# After the stream: its length, the CRC-32 of its bytes, and the magic number, last (as
-# Parquet's "PAR1"), so that a file cut short or grown is refused before anything is parsed.
-_TRAILER = struct.Struct("<QI4s")
-_MAGIC = b"FIOC"
-
-# The stat key columns, first in the file; a reader's column may not take these names.
-_KEY_FIELDS = (
-    pa.field("_name", pa.string(), nullable=False),
-    pa.field("_size", pa.int64(), nullable=False),
-    pa.field("_mtime_ns", pa.int64(), nullable=False),
-    pa.field("_ctime_ns", pa.int64(), nullable=False),
-    pa.field("_ino", pa.uint64(), nullable=False),
-    pa.field("_dev", pa.uint64(), nullable=False),
-)
-
-# A cache file larger than this per listed file (plus a floor) is not opened: a hostile or
-# foreign file must not make a scan allocate gigabytes. A face's row takes about 1 KiB
-# uncompressed (970 bytes measured: 68 landmarks are 548 of them), a sixteenth of this; the
-# floor leaves room for sub-folders' rows that a flat scan keeps (see read_through).
-_MAX_BYTES_PER_FILE = 16 * 1024
-_MAX_BYTES_FLOOR = 64 * 1024 * 1024
-
-# Rows per record batch written: any size reads as fast; a bound keeps each batch's offsets
-# far from 2 GiB.
-_BATCH_ROWS = 1 << 16
-
-# A cache's temporary file older than this (by its stamps, against the file system's clock)
-# was left by a killed writer and is removed. A live writer's file is older than its reads
-# (it is created first, as the clock): a day is far beyond any scan's reads.
-_TEMP_AGE_NS = 24 * 3600 * 10**9
-
-_READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
-_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(use_threads=False)
 
 # Where an input's row comes from.
 _FRESH, _CACHED = 0, 1
@@ -158,119 +119,13 @@ def _folder_id(folder: str) -> bytes:
     return f"{st.st_dev}:{st.st_ino}".encode()
 
 
-class _ForeignCacheError(Exception):
-    """A cache file that is not this folder's cache of these rows, or is damaged."""
-
-
-def _load(
-    path: str, schema: pa.Schema, kind: str, folder_id: bytes, files: int
-) -> tuple[pa.Table | None, str]:
-    """Read the cache file if it is wholly ours; else say why not (``""``: there is none)."""
-    try:
-        # O_NOFOLLOW: a symlink is no cache of ours; O_NONBLOCK: a FIFO does not block the open.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None, ""
-    except OSError as err:
-        return None, f"cannot open it ({err.strerror or err})"
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None, "not a regular file"
-        if st.st_size > _MAX_BYTES_FLOOR + _MAX_BYTES_PER_FILE * files:
-            return None, f"{st.st_size:,} bytes is too large for {files:,} files"
-        data = _read_whole(fd, st.st_size)
-        return _parse(data, schema, kind, folder_id), ""
-    except _ForeignCacheError as err:
-        return None, str(err)
-    except (OSError, ValueError, pa.ArrowException) as err:
-        return None, f"not a readable cache file ({err})"
-    finally:
-        os.close(fd)
-
-
-def _read_whole(fd: int, size: int) -> pa.Buffer:
-    """Read ``size`` bytes of a file into one Arrow buffer.
-
-    Arrow's buffers are aligned, so the columns are used in place (a ``bytes`` object's data
-    is not, and the reader would copy them). :class:`_ForeignCacheError` if the file ends
-    before.
-    """
-    data = pa.allocate_buffer(size)
-    view = memoryview(data)
-    got = 0
-    while got < size:
-        n = os.readv(fd, [view[got:]])
-        if not n:
-            raise _ForeignCacheError("cut short while it was read")
-        got += n
-    return data
-
-
-def _parse(data: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
-    """Check a cache file's bytes and give its rows; :class:`_ForeignCacheError` if not ours."""
-    if data.size < _TRAILER.size:
-        raise _ForeignCacheError("too short to be a cache file")
-    length, crc, magic = _TRAILER.unpack(data[data.size - _TRAILER.size :].to_pybytes())
-    if magic != _MAGIC or length != data.size - _TRAILER.size:
-        raise _ForeignCacheError("not a faceio cache file (no trailer)")
-    stream = data[:length]
-    # Every byte but the trailer's, which are checked above: any damaged byte is refused.
-    if zlib.crc32(stream) != crc:
-        raise _ForeignCacheError("damaged: its CRC-32 does not match")
-    # No thread pool: pyarrow's may still be finishing a task's cleanup at interpreter exit and
-    # abort the process (apache/arrow#34314; seen as an intermittent SIGABRT after `faceio scan
-    # --cache` had printed its summary). An uncompressed stream has nothing to share out.
-    table = pa.ipc.open_stream(stream, options=_READ_OPTIONS).read_all()
-    meta = table.schema.metadata or {}
-    if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
-        raise _ForeignCacheError("not a faceio cache of this format")
-    if meta.get(_KIND_KEY) != kind.encode():
-        raise _ForeignCacheError("a cache of other rows (another faceio version or reader)")
-    if meta.get(_FOLDER_KEY) != folder_id:
-        raise _ForeignCacheError("the cache of another folder")
-    if not table.schema.remove_metadata().equals(schema):
-        raise _ForeignCacheError("its columns are not the rows' columns")
-    # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may still
-    # have been made by someone else, and its columns are used in place.
-    table.validate(full=True)
-    if any(table.column(f.name).null_count for f in _KEY_FIELDS):
-        raise _ForeignCacheError("a key is missing")
-    if pc.count_distinct(table.column("_name")).as_py() != table.num_rows:
-        raise _ForeignCacheError("a file name appears twice")
-    return table.replace_schema_metadata(None)
-
-
-def _open_temp(folder: str) -> tuple[int, str, int] | None:
-    """Create the cache file's next version: ``(fd, path, the file system's clock now)``.
-
-    The file's own timestamp is the clock: files stamped at or after it may change again
-    without their stamps changing (see :func:`read_through`). ``None`` if the folder cannot
-    be written (a read-only folder still scans, uncached).
-    """
-    try:
-        fd, path = tempfile.mkstemp(prefix=CACHE_TMP_PREFIX, suffix=".tmp", dir=folder)
-    except OSError as err:
-        _log.debug("%s: the scan cache is not written (%s)", folder, err.strerror or err)
-        return None
-    try:
-        st = os.fstat(fd)
-        # The folder's read bits, not mkstemp's 0600: whoever may list the faces' folder may
-        # read the cache of their headers. Only the owner writes it, even in a folder all may
-        # write to: rows are trusted when their keys match, so others must not add any.
-        os.fchmod(fd, (stat.S_IMODE(os.stat(folder).st_mode) & 0o444) | stat.S_IWUSR)
-    except OSError:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        return None
-    return fd, path, max(st.st_mtime_ns, st.st_ctime_ns)
-
-
 @dataclass(slots=True)
 class _Job:
     """What one cached read works on: the inputs, their keys, the reader and the schemas."""
 
+    folder: str
+    folder_id: bytes
+    kind: str
     names: pa.Array
     paths: Sequence[str]
     found: np.ndarray
@@ -278,6 +133,8 @@ class _Job:
     read: Callable[[list[str]], pa.Table]
     schema: pa.Schema
     stored: pa.Schema
+    wanted: list[str]
+    path_column: str
     clock: int | None  # None: no cache file is written
     error_columns: Sequence[str]
     keep_subfolders: bool
@@ -316,6 +173,7 @@ def read_through(
     error_columns: Sequence[str] = ("error",),
     subfolders_listed: bool = True,
     cache_temps: Sequence[str] = (),
+    use: Callable[[pa.Table], object] | None = None,
 ) -> tuple[pa.Table, CacheReport]:
     """Give ``read(paths)``'s table, reading only the files the folder's cache cannot give.
 
@@ -353,6 +211,10 @@ def read_through(
     cache_temps : sequence of str
         Names of the cache's temporary files that the caller's listing saw in ``folder``:
         those older than a day, left by killed writers, are removed.
+    use : callable, optional
+        Called with the table before this returns, while the cache file is written on a
+        second thread (its result is not kept; what it raises is raised here once the file
+        is written): a caller's work on the table overlaps the write.
 
     Returns
     -------
@@ -372,7 +234,6 @@ def read_through(
     wanted = [n for n in stored.names[len(_KEY_FIELDS) :] if columns is None or n in columns]
     folder_id = _folder_id(folder)
     temp = _open_temp(folder)
-    written = False
     try:
         path = os.path.join(folder, CACHE_NAME)
         # The cache is read and checked while the files are stat'ed: both wait on the kernel
@@ -384,8 +245,10 @@ def read_through(
             cached, ignored = loading.result()
         if ignored:
             _log.debug("%s: scan cache ignored: %s", path, ignored)
-        clock = temp[2] if temp is not None else None
         job = _Job(
+            folder,
+            folder_id,
+            kind,
             pa.array(names, pa.string()),
             paths,
             found,
@@ -393,29 +256,73 @@ def read_through(
             read,
             schema,
             stored,
-            clock,
+            wanted,
+            path_column,
+            temp[2] if temp is not None else None,
             error_columns,
             not subfolders_listed,
         )
         served = _serve(job, cached)
-        table = None
         if temp is not None:
             _sweep(folder, cache_temps, temp[2])
-            if ignored or served.dropped or served.keep.any():
-                data, table = _merge(job, served, kind, folder_id)
-        if table is None:
-            data = _gather_arrays(served.parts, served.source, served.row)
-        else:
-            assert temp is not None
-            written, temp = _write(temp, folder, table), None  # _write closes it
+            if not (ignored or served.dropped or served.keep.any()):
+                _discard(temp)  # nothing to write
+                temp = None
+        owned, temp = temp, None
+        result, written = _finish(job, served, owned, use)
     finally:
         if temp is not None:
-            os.close(temp[0])
-            with contextlib.suppress(OSError):
-                os.unlink(temp[1])
+            _discard(temp)
     misses = int(np.count_nonzero(served.source == _FRESH))
     report = CacheReport(len(paths) - misses, misses, served.dropped, written, ignored)
-    return _with_paths(data.select(wanted), paths, schema, path_column), report
+    return result, report
+
+
+def _finish(
+    job: _Job, served: _Served, temp: tuple[int, str, int] | None, use: Callable[..., object] | None
+) -> tuple[pa.Table, bool]:
+    """Give the caller's table, and write the cache from ``temp`` (closed whatever happens).
+
+    Returns the table and whether the file was written; calls ``use`` on the table, when given,
+    while the file is merged and written on a second thread.
+    """
+    if temp is None:
+        data = _gather_arrays(served.parts, served.source, served.row)
+        result = _with_paths(data.select(job.wanted), job.paths, job.schema, job.path_column)
+        if use is not None:
+            use(result)
+        return result, False
+    if use is None:
+        data, written = _save(temp, job, served)
+        return _with_paths(data.select(job.wanted), job.paths, job.schema, job.path_column), written
+    # The caller's work and the file's merge and write overlap: both mostly run in C with the
+    # GIL released (`faceio scan --cache` counts its facts meanwhile: 0.1-0.2 s of 0.4-0.5 s).
+    with ThreadPoolExecutor(1, thread_name_prefix="faceio-cache") as pool:
+        saving = pool.submit(_save, temp, job, served)
+        parts = [None if p is None else p.select(job.wanted) for p in served.parts]
+        data = _gather_arrays(parts, served.source, served.row)
+        result = _with_paths(data, job.paths, job.schema, job.path_column)
+        try:
+            use(result)
+        finally:
+            written = saving.result()[1]
+    return result, written
+
+
+def _save(temp: tuple[int, str, int], job: _Job, served: _Served) -> tuple[pa.Table, bool]:
+    """Merge the rows and write the cache file from ``temp``, which this closes whatever happens.
+
+    Gives every input's row, in input order, and whether the file was written.
+    """
+    try:
+        full, table = _merge(job, served)
+    except BaseException:
+        _discard(temp)
+        raise
+    if table is None:
+        _discard(temp)
+        return full, False
+    return full, _write(temp, job.folder, table)
 
 
 def _serve(job: _Job, cached: pa.Table | None) -> _Served:
@@ -516,9 +423,7 @@ def _cacheable(fresh: pa.Table, misses: np.ndarray, job: _Job) -> np.ndarray:
     return cacheable
 
 
-def _merge(
-    job: _Job, served: _Served, kind: str, folder_id: bytes
-) -> tuple[pa.Table, pa.Table | None]:
+def _merge(job: _Job, served: _Served) -> tuple[pa.Table, pa.Table | None]:
     """Give every input's row in input order, and the cache file's table (``None``: none).
 
     The file holds every row served or read (and cacheable), in input order, then the
@@ -529,7 +434,7 @@ def _merge(
     """
     merged = _gather_arrays(served.parts, served.source, served.row)
     try:
-        full = merged.combine_chunks()
+        full = merged.combine_chunks(memory_pool=_POOL)
     except pa.ArrowException as err:  # offsets past 2 GiB: tens of millions of rows
         _log.debug("the scan cache is not written (%s)", err)
         return merged, None
@@ -549,90 +454,7 @@ def _merge(
     table = pa.Table.from_arrays([*columns, *rows.columns], schema=job.stored)
     if served.cached is not None and served.kept.any():
         table = pa.concat_tables([table, served.cached.filter(served.kept)])
-    meta = {_FORMAT_KEY: CACHE_FORMAT.encode(), _KIND_KEY: kind.encode(), _FOLDER_KEY: folder_id}
-    return full, table.replace_schema_metadata(meta)
-
-
-class _CrcFile:
-    """A file that the IPC writer writes to, keeping the CRC-32 and length of what it wrote.
-
-    The CRC is taken as the bytes go by: no second pass over the file, and no copy of it in
-    memory (0.20-0.24 s to write 200,000 faces, against 0.23-0.37 s for a buffer first).
-    """
-
-    closed = False
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.crc = 0
-        self.length = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.length += len(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        return len(data)
-
-    def writable(self) -> bool:
-        return True
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _write(temp: tuple[int, str, int], folder: str, table: pa.Table) -> bool:
-    """Write the cache to its temporary file, rename it over the old; ``False`` if it fails.
-
-    The temporary file is closed, and removed unless renamed, whatever happens. The files of
-    an older faceio's cache go once the new one is in place.
-    """
-    fd, temp_path, _ = temp
-    path = os.path.join(folder, CACHE_NAME)
-    try:
-        try:
-            out = _CrcFile(fd)
-            sink = pa.PythonFile(out, mode="w")
-            with pa.ipc.new_stream(sink, table.schema, options=_WRITE_OPTIONS) as writer:
-                writer.write_table(table, max_chunksize=_BATCH_ROWS)
-            os.write(fd, _TRAILER.pack(out.length, out.crc, _MAGIC))
-        finally:
-            os.close(fd)
-        # A reader has the old file or the new one, whole; of two writers the last rename wins.
-        os.replace(temp_path, path)
-    except (OSError, ValueError, pa.ArrowException) as err:
-        _log.debug("%s: the scan cache is not written (%s)", path, err)
-        with contextlib.suppress(OSError):
-            os.unlink(temp_path)
-        return False
-    for legacy in LEGACY_CACHE_NAMES:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, legacy))
-    return True
-
-
-def _sweep(folder: str, names: Sequence[str], clock: int) -> None:
-    """Remove the cache's temporary files among ``names`` stamped a day or more before ``clock``.
-
-    The stamps are compared with the file system's own clock (the new temporary file's), not
-    this machine's, which a network file system's need not agree with.
-    """
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            st = os.lstat(path)
-            if (
-                stat.S_ISREG(st.st_mode)
-                and max(st.st_mtime_ns, st.st_ctime_ns) < clock - _TEMP_AGE_NS
-            ):
-                os.unlink(path)
-                _log.debug("%s: removed, a scan cache's temporary file left a day ago", path)
-        except OSError:
-            continue
+    return full, table.replace_schema_metadata(_metadata(job.kind, job.folder_id))
 
 
 def _with_paths(data: pa.Table, paths: Sequence[str], schema: pa.Schema, column: str) -> pa.Table:

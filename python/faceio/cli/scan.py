@@ -266,16 +266,17 @@ def _add_cached(folder: str, listing: FolderListing, stats: _ScanStats, recursiv
         raise UsageError(f"--cache needs pyarrow: pip install 'faceio[arrow]' ({err})") from None
     readable = [e for e in listing.entries if e.error is None]
     names, paths = [e.name for e in readable], [e.path for e in readable]
-    table, report = cached_rows(
+    # The facts are counted while the cache is written (on another thread).
+    _, report = cached_rows(
         folder,
         names,
         paths,
         [f.name for f in FACT_COLUMNS],
         recursive=recursive,
         cache_temps=listing.cache_temps,
+        use=lambda table: add_rows(stats, listing, table),
     )
     _log.debug("%s: scan cache: %s", folder, report)
-    add_rows(stats, listing, table)
 
 
 def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
