@@ -13,10 +13,9 @@ Then, with the page cache warm, it times, ``--runs`` times each (ranges: the mac
 * unchanged: ``read_meta_table(FOLDER, cache=True)`` with nothing changed (target: under 2 s);
 * 1% changed: the same after rewriting the ``--changed`` fraction of the files with new faces
   (target: under 2 s plus the time to read those files, timed alone as the baseline);
-* ``faceio scan --cache`` (in process), unchanged and 1% changed, next to ``faceio scan``;
-* 1% changed with the cache rewritten whole, as it is once the delta file's rows and the
-  cache's unused ones pass 1/8 of its rows (when a different 1% changes each time, one scan
-  in six).
+* ``faceio scan --cache`` (in process), unchanged and 1% changed, next to ``faceio scan``
+  (every change rewrites the one cache file whole: each 1% change here costs what any would);
+* the cache file's size.
 
 Run with ``python bench/bench_cache.py [FOLDER] [--faces N] [--runs R]``.
 """
@@ -32,8 +31,7 @@ import corpus
 import numpy as np
 
 import faceio
-from faceio import _scan_cache
-from faceio._files import CACHE_DELTA_NAME, CACHE_NAME
+from faceio._files import CACHE_NAME
 
 
 def make_folder(folder: Path, faces: int, unique: int, changed: int) -> list[Path]:
@@ -109,7 +107,7 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
     from faceio.arrow import read_meta_table
     from faceio.cli import scan_folder
 
-    cache, delta = folder / CACHE_NAME, folder / CACHE_DELTA_NAME
+    cache = folder / CACHE_NAME
     times: dict[str, list[float]] = {}
 
     def add(case: str, seconds: float) -> None:
@@ -120,7 +118,6 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
     read_meta_table(folder)  # warm the page cache
     for r in range(runs):
         cache.unlink(missing_ok=True)
-        delta.unlink(missing_ok=True)
         add("cold, no cache", corpus.timed(lambda: read_meta_table(folder)))
         add(
             "cold, cache=True (full read + cache written)",
@@ -145,29 +142,14 @@ def run(folder: Path, own: list[Path], runs: int) -> None:
             f"scan --cache, {len(own):,} changed",
             corpus.timed(lambda: scan_folder(folder, cache=True)),
         )
-        rewrite(own, 2 * runs + r + 1)
-        settle(folder)
-        add(
-            f"{len(own):,} changed, cache=True, cache rewritten whole",
-            corpus.timed(lambda: whole(folder)),
-        )
     print(f"\n{runs} runs each (min-max), {sum(1 for _ in os.scandir(folder)):,} folder entries\n")
     print("| case | time |")
     print("|---|---:|")
     for case, t in times.items():
         print(f"| {case} | {span(t)} |")
-
-
-def whole(folder: Path) -> None:
-    """A cached read that rewrites the whole cache (as if the delta had passed its share)."""
-    from faceio.arrow import read_meta_table
-
-    floor = _scan_cache._DELTA_MIN_ROWS
-    _scan_cache._DELTA_MIN_ROWS = 1 << 62
-    try:
-        read_meta_table(folder, cache=True)
-    finally:
-        _scan_cache._DELTA_MIN_ROWS = floor
+    size = cache.stat().st_size
+    rows = sum(1 for _ in os.scandir(folder)) - 1
+    print(f"\ncache file: {size / 2**20:.0f} MiB, {size / rows:.0f} bytes a face")
 
 
 if __name__ == "__main__":

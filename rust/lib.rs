@@ -16,6 +16,7 @@ pub mod metabatch;
 pub mod pixbatch;
 pub mod png;
 pub mod source;
+pub mod statkeys;
 pub mod tiff;
 
 mod convert;
@@ -440,6 +441,27 @@ fn read_meta_columns_from_bytes<'py>(
     pycolumns::packed_to_py(py, packed, &names)
 }
 
+/// The scan cache's keys of many files, `stat`ed on all cores with the GIL released: `names`
+/// are file names from `folder` (as `os.fsencode` gives them), each ended by a NUL byte, and
+/// `count` of them; six columns (found, size, mtime_ns, ctime_ns, inode, device) of `count`
+/// little-endian 64-bit integers each, one after the other, in one bytes object (`statkeys`).
+#[pyfunction]
+fn stat_keys<'py>(
+    py: Python<'py>,
+    folder: PathBuf,
+    names: &[u8],
+    count: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let Some(names) = statkeys::split_names(names, count) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "names must be `count` names, each ended by a NUL byte",
+        ));
+    };
+    // bytes objects are immutable, so the names stay valid with the GIL released.
+    let out = py.detach(|| statkeys::stat_keys(&folder, &names));
+    Ok(PyBytes::new(py, &out))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_itxt, m)?)?;
@@ -461,6 +483,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_limits, m)?)?;
     m.add_function(wrap_pyfunction!(read_meta_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read_meta_columns_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_keys, m)?)?;
     m.add_class::<MetaBatch>()?;
     let meta_columns: Vec<(&str, &str)> = columns::COLUMNS
         .iter()

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,15 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 import faceio  # noqa: E402
-from faceio import _folder_cache  # noqa: E402
-from faceio._files import CACHE_NAME, FolderEntry, FolderListing  # noqa: E402
+from faceio import _cache_file, _folder_cache  # noqa: E402
+from faceio._files import CACHE_NAME, LEGACY_CACHE_NAMES, FolderEntry, FolderListing  # noqa: E402
 from faceio._folder_cache import FACT_COLUMNS, add_rows  # noqa: E402
 from faceio.cli import UsageError, scan_folder  # noqa: E402
 from faceio.cli.scan import _VIDEO_FRAME, Facts, _ScanStats, file_facts  # noqa: E402
 from tests.test_arrow import _build_folder  # noqa: E402
 from tests.test_cli import GOOD, RENAMED, make_header, png, run  # noqa: E402
 from tests.test_cli_folders import tiff, tiff_header  # noqa: E402
-from tests.test_scan_cache import settle  # noqa: E402
+from tests.test_scan_cache import read_cache, settle, write_cache  # noqa: E402
 
 
 @pytest.fixture
@@ -157,10 +158,9 @@ def test_export_leaves_the_cache_out(mixed: Path, tmp_path: Path) -> None:
 def test_a_cache_of_other_rows_is_rebuilt(mixed: Path) -> None:
     """The scan cache of another faceio (another schema) is no cache of ours."""
     scan_folder(mixed, cache=True)
-    table = pq.read_table(mixed / CACHE_NAME).drop_columns(["scan_kind"])
-    pq.write_table(table, mixed / CACHE_NAME)
+    write_cache(mixed / CACHE_NAME, read_cache(mixed / CACHE_NAME).drop_columns(["scan_kind"]))
     assert scan_folder(mixed, cache=True) == scan_folder(mixed)
-    assert "scan_kind" in pq.read_schema(mixed / CACHE_NAME).names
+    assert "scan_kind" in read_cache(mixed / CACHE_NAME).schema.names
 
 
 def _random_facts(rng: random.Random, name: str) -> Facts:
@@ -239,3 +239,110 @@ def test_a_cache_of_another_faceio_version_is_rebuilt(
     monkeypatch.setattr(_folder_cache, "_read_rows", lambda p: read.extend(p) or real(p))
     assert scan_folder(mixed, cache=True) == scan_folder(mixed)
     assert len(read) == 13  # every file, though each is unchanged
+
+
+def _logged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Log the names of the files the folder cache's reader is given, from now on."""
+    read: list[str] = []
+    real = _folder_cache._read_rows
+
+    def logged(paths: list[str]) -> Any:
+        read.extend(os.path.relpath(p) for p in paths)
+        return real(paths)
+
+    monkeypatch.setattr(_folder_cache, "_read_rows", logged)
+    return read
+
+
+def test_flat_and_recursive_scans_share_the_cache(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat scan keeps the rows of sub-folders' files for the next ``-r`` scan (before, each
+    dropped the other's rows, so alternating read the sub-folders every time); they are still
+    checked by their keys when used."""
+    scan_folder(mixed, recursive=True, cache=True)
+    settle(mixed)
+    scan_folder(mixed, recursive=True, cache=True)
+    assert "sub/deep_0.png" in read_cache(mixed / CACHE_NAME).column("_name").to_pylist()
+    monkeypatch.chdir(mixed)
+    read = _logged_reads(monkeypatch)
+    (mixed / "new_0.png").write_bytes((mixed / GOOD[0]).read_bytes())  # so the flat scan writes
+    assert scan_folder(mixed, cache=True) == scan_folder(mixed)
+    faceio.read_meta_table(mixed, cache=True)
+    assert "sub/deep_0.png" in read_cache(mixed / CACHE_NAME).column("_name").to_pylist()
+    read.clear()
+    assert scan_folder(mixed, recursive=True, cache=True) == scan_folder(mixed, recursive=True)
+    assert "sub/deep_0.png" not in read
+    # A kept row is right only while its file is unchanged: a change in between is seen.
+    (mixed / "sub" / "deep_0.png").write_bytes(png())
+    assert scan_folder(mixed, cache=True) == scan_folder(mixed)
+    read.clear()
+    assert scan_folder(mixed, recursive=True, cache=True) == scan_folder(mixed, recursive=True)
+    assert "sub/deep_0.png" in read
+    # Removed with its sub-folder: the recursive scan drops the row.
+    shutil.rmtree(mixed / "sub")
+    settle(mixed)
+    scan_folder(mixed, recursive=True, cache=True)
+    assert "sub/deep_0.png" not in read_cache(mixed / CACHE_NAME).column("_name").to_pylist()
+
+
+@pytest.mark.parametrize("entry", ["scan", "scan -r", "read_meta_table"])
+def test_old_temporary_files_are_swept(
+    mixed: Path, entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed writer's temporary file goes once a day old; a younger one (a live writer's,
+    perhaps) stays. Before, none was ever removed."""
+    old, young = mixed / ".faceio-cache.killed.tmp", mixed / ".faceio-cache.running.tmp"
+    other = mixed / ".faceio-cache.old-but-a-link.tmp"
+    for path in (old, young):
+        path.write_bytes(b"half a cache")
+    other.symlink_to(GOOD[0])
+    day = 24 * 3600
+    os.utime(old, (time.time() - day - 60, time.time() - day - 60))
+    os.utime(other, (time.time() - 2 * day,) * 2, follow_symlinks=False)
+    settle(mixed)
+
+    def cached_call() -> None:
+        if entry == "read_meta_table":
+            faceio.read_meta_table(mixed, cache=True)
+        else:
+            scan_folder(mixed, recursive=entry == "scan -r", cache=True)
+
+    def left() -> list[str]:
+        return sorted(p.name for p in mixed.iterdir() if p.name.endswith(".tmp"))
+
+    cached_call()  # the ctimes are now: by the newer stamp, none is a day old yet
+    assert left() == sorted(p.name for p in (old, young, other))
+    # ctime cannot be set back: the files are made old through the sweep's age instead.
+    monkeypatch.setattr(_cache_file, "TEMP_AGE_NS", 0)
+    cached_call()
+    assert left() == [other.name]  # a link is no file of ours
+
+
+def test_sweep_goes_by_the_newer_stamp(tmp_path: Path) -> None:
+    """A temporary file is old when both its mtime and its ctime are a day older than the
+    clock (here given, as the folder's file system would give it); only files go."""
+    temp = tmp_path / ".faceio-cache.a.tmp"
+    temp.write_bytes(b"x")
+    (tmp_path / ".faceio-cache.c.tmp").mkdir()
+    st = temp.stat()
+    os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns - 10**15))  # mtime far back, ctime now
+    ctime = temp.stat().st_ctime_ns
+    day = _cache_file.TEMP_AGE_NS
+    names = [temp.name, ".faceio-cache.c.tmp", ".faceio-cache.gone.tmp"]
+    _cache_file.sweep(str(tmp_path), names, ctime + day)  # a day past the ctime: not more
+    assert temp.exists()
+    _cache_file.sweep(str(tmp_path), names, ctime + day + 1)
+    assert [p.name for p in tmp_path.iterdir()] == [".faceio-cache.c.tmp"]
+
+
+def test_an_older_versions_cache_files_are_ignored_and_removed(mixed: Path) -> None:
+    """The Parquet cache and delta of faceio's earlier versions: never read (rows in them
+    would be trusted by name and key), never counted as files, removed by the next write."""
+    for name in LEGACY_CACHE_NAMES:
+        (mixed / name).write_bytes(b"PAR1 an old cache PAR1")
+    plain = scan_folder(mixed)
+    assert plain["other_files"] == 1  # notes.txt only
+    assert scan_folder(mixed, cache=True) == plain
+    assert not any((mixed / name).exists() for name in LEGACY_CACHE_NAMES)
+    assert (mixed / CACHE_NAME).exists()

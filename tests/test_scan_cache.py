@@ -2,7 +2,8 @@
 
 The reader here gives each file's size and SHA-256, so a row served from a stale entry shows
 as a wrong digest; it also logs the paths it was asked for, so the tests see what was read.
-Every cached result is compared with the same reader run without a cache.
+Every cached result is compared with the same reader run without a cache. The cache file is
+read and written here by its documented layout (docs/format.md), not by the module's code.
 """
 
 from __future__ import annotations
@@ -12,21 +13,45 @@ import logging
 import os
 import random
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
 
-from faceio import _scan_cache  # noqa: E402
+from faceio import _cache_file, _scan_cache  # noqa: E402
 from faceio._files import CACHE_NAME, walk_folder  # noqa: E402
 from faceio._scan_cache import read_through  # noqa: E402
+
+# The file's trailer (docs/format.md): the stream's length, its CRC-32, b"FIOC".
+TRAILER = struct.Struct("<QI4s")
+
+
+def read_cache(path: Path) -> pa.Table:
+    """Read a cache file by its documented layout, checking the trailer on the way."""
+    data = path.read_bytes()
+    length, crc, magic = TRAILER.unpack(data[-TRAILER.size :])
+    assert (magic, length) == (b"FIOC", len(data) - TRAILER.size)
+    assert zlib.crc32(data[:length]) == crc
+    return pa.ipc.open_stream(data[:length]).read_all()
+
+
+def write_cache(path: Path, table: pa.Table) -> bytes:
+    """Write ``table`` as a cache file by the documented layout, with a right checksum."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue().to_pybytes()
+    path.write_bytes(data + TRAILER.pack(len(data), zlib.crc32(data), b"FIOC"))
+    return path.read_bytes()
+
 
 SCHEMA = pa.schema(
     [("path", pa.string()), ("size", pa.int64()), ("digest", pa.string()), ("error", pa.string())]
@@ -107,7 +132,7 @@ def faces(tmp_path: Path) -> Path:
 
 
 def cached_rows(folder: Path) -> dict[str, str]:
-    table = pq.read_table(folder / CACHE_NAME)
+    table = read_cache(folder / CACHE_NAME)
     return dict(zip(table["_name"].to_pylist(), table["digest"].to_pylist(), strict=True))
 
 
@@ -269,11 +294,10 @@ def _valid_cache(folder: Path) -> bytes:
 
 
 def _rewrite(folder: Path, **meta: bytes) -> bytes:
-    table = pq.read_table(folder / CACHE_NAME)
+    table = read_cache(folder / CACHE_NAME)
     old = dict(table.schema.metadata)
     old.update({k.replace("_", ".").encode(): v for k, v in meta.items()})
-    pq.write_table(table.replace_schema_metadata(old), folder / CACHE_NAME)
-    return (folder / CACHE_NAME).read_bytes()
+    return write_cache(folder / CACHE_NAME, table.replace_schema_metadata(old))
 
 
 def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
@@ -297,18 +321,42 @@ def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
     elif kind == "other_kind":
         _rewrite(folder, faceio_cache_kind=b"test-digest/0")
     elif kind == "other_columns":
-        table = pq.read_table(cache).drop_columns(["size"])
-        pq.write_table(table, cache)
+        write_cache(cache, read_cache(cache).drop_columns(["size"]))
+    elif kind == "bad_checksum":
+        length = len(good) - TRAILER.size
+        crc = zlib.crc32(good[:length]) ^ 1
+        cache.write_bytes(good[:length] + TRAILER.pack(length, crc, b"FIOC"))
+    elif kind == "parquet":  # the earlier version's format, under the new name
+        import pyarrow.parquet as pq
+
+        pq.write_table(read_cache(cache), cache)
+    elif kind == "bad_offsets":  # a good checksum over a column that points outside its data
+        table = read_cache(cache)
+        names = table.column("_name").combine_chunks()
+        offsets = np.frombuffer(names.buffers()[1], np.int32)[: len(names) + 1].copy()
+        offsets[2] = offsets[0] - 1000  # far before the data, yet the last offset fits
+        broken = pa.Array.from_buffers(
+            pa.string(), len(names), [None, pa.py_buffer(offsets), names.buffers()[2]]
+        )
+        write_cache(cache, table.set_column(0, table.schema.field(0), broken))
+    elif kind == "duplicate_name":
+        table = read_cache(cache)
+        write_cache(cache, pa.concat_tables([table, table.slice(0, 1)]))
+    elif kind == "null_key":
+        table = read_cache(cache)
+        size = pa.array([None, *table.column("_size").to_pylist()[1:]], pa.int64())
+        field = table.schema.field("_size").with_nullable(True)
+        write_cache(cache, table.set_column(1, field, size))
     elif kind == "fifo":
         cache.unlink()
         os.mkfifo(cache)
     elif kind == "symlink":
-        (folder / "elsewhere.parquet").write_bytes(good)
+        (folder / "elsewhere.arrow").write_bytes(good)
         cache.unlink()
-        cache.symlink_to("elsewhere.parquet")
+        cache.symlink_to("elsewhere.arrow")
     elif kind == "huge":
         with open(cache, "wb") as f:
-            f.truncate(_scan_cache._MAX_BYTES_FLOOR + 100 * _scan_cache._MAX_BYTES_PER_FILE)
+            f.truncate(_cache_file.MAX_BYTES_FLOOR + 100 * _cache_file.MAX_BYTES_PER_FILE)
 
 
 HOSTILE = [
@@ -321,6 +369,11 @@ HOSTILE = [
     "other_format",
     "other_kind",
     "other_columns",
+    "bad_checksum",
+    "parquet",
+    "bad_offsets",
+    "duplicate_name",
+    "null_key",
     "fifo",
     "symlink",
     "huge",
@@ -348,21 +401,25 @@ def test_bad_cache_is_ignored_and_rebuilt(
     assert reader.calls == []
 
 
-def test_damaged_cache_never_serves_a_wrong_row(faces: Path) -> None:
-    """A byte changed anywhere: the cache is refused, or what it serves is still right.
+@pytest.mark.parametrize("flip", [0x01, 0x80])
+def test_damaged_cache_is_refused_whichever_byte(faces: Path, flip: int) -> None:
+    """A byte changed anywhere (header, schema, keys, values, padding, trailer) is refused.
 
-    The files do not change, so every row the cache gives is served: scan() compares each
-    with a fresh read. Page checksums refuse damaged values; a damaged key is a miss.
+    The CRC-32 covers every byte of the stream and the trailer is checked field by field, so
+    no damaged byte goes unseen, not even in padding that would change nothing. Every byte of
+    the trailer and the stream's first and last 64, and 300 others spread over the file.
     """
     good = _valid_cache(faces)
-    refused = 0
-    for at in range(0, len(good), max(len(good) // 97, 1)):
+    spread = range(0, len(good), max(len(good) // 300, 1))
+    places = sorted({*range(64), *range(len(good) - 80, len(good)), *spread})
+    for at in places:
         damaged = bytearray(good)
-        damaged[at] ^= 0x55
+        damaged[at] ^= flip
         (faces / CACHE_NAME).write_bytes(bytes(damaged))
-        _, report = scan(faces)
-        refused += bool(report.ignored)
-    assert refused > 50  # most bytes matter; the rest (statistics, padding) changed nothing
+        reader = Reader()
+        _, report = scan(faces, reader)
+        assert report.ignored and len(reader.read) == 6, f"byte {at} of {len(good)}"
+    assert len(places) > 400
 
 
 def test_same_names_in_another_folder_do_not_share_rows(faces: Path, tmp_path: Path) -> None:
@@ -383,7 +440,7 @@ def test_unwritable_folder_still_scans(
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(_scan_cache.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(_cache_file.tempfile, "mkstemp", refuse)
     with caplog.at_level(logging.DEBUG, logger="faceio.cache"):
         _, report = scan(faces)
     assert report.read == 6 and not report.written
@@ -453,6 +510,8 @@ def test_random_changes_between_scans_never_serve_a_stale_row(tmp_path: Path) ->
         else:
             (folder / f"n{rng.randrange(10**6)}.png").write_bytes(rng.randbytes(40))
         scan(folder)
+    # Whatever changed, the cache is one file, and no temporary file is left.
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [CACHE_NAME]
 
 
 CONCURRENT = textwrap.dedent(
@@ -507,23 +566,33 @@ def test_cache_reads_use_no_thread_pool(faces: Path, monkeypatch: pytest.MonkeyP
     ``faceio scan --cache`` in 60 once the summary was printed; none in 120 with one thread.
     """
     calls: list[object] = []
-    real = pq.ParquetFile.read
+    real_open, real_new = pa.ipc.open_stream, pa.ipc.new_stream
 
-    def read(self: object, *args: object, **kwargs: object) -> object:
-        calls.append(kwargs.get("use_threads", True))
-        return real(self, *args, **kwargs)
+    def open_stream(source: object, *, options: object = None, **kw: object) -> object:
+        calls.append(getattr(options, "use_threads", True))
+        return real_open(source, options=options, **kw)
 
-    monkeypatch.setattr(pq.ParquetFile, "read", read)
+    def new_stream(sink: object, schema: object, *, options: object = None) -> object:
+        calls.append(getattr(options, "use_threads", True))
+        return real_new(sink, schema, options=options)
+
+    monkeypatch.setattr(pa.ipc, "open_stream", open_stream)
+    monkeypatch.setattr(pa.ipc, "new_stream", new_stream)
     warm(faces)
-    assert calls and not any(calls)
+    assert len(calls) >= 2 and not any(calls)  # written, then read
 
 
 POINTS = pa.list_(pa.list_(pa.float32(), 2))
 
 
-def test_points_are_stored_as_bytes_and_come_back_equal() -> None:
-    """Lists of points go to the file as bytes (fast to write and read) and back, exactly."""
-    rows = [[[1.0, 2.0], [3.5, -4.0]], None, [], [[-0.5, 1e30]], None, [[0.0, 0.0]] * 3]
+def test_awkward_columns_come_back_from_the_cache_equal(tmp_path: Path) -> None:
+    """Lists of points with null points, null values and null slots that span values, sliced
+    and in many chunks: cached, then served from the cache, equal to what the reader gave."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    make(folder, 6)
+    settle(folder)
+    rows = [[[1.0, 2.0], None, [3.5, -4.0]], None, [], [[None, 1e30]], None, [[0.0, 0.0]] * 3]
     whole = pa.array(rows, POINTS)
     # Null slots that still span values, as Arrow allows: they must not shift the others.
     offsets = pa.array([0, 2, 3, 3, 4, 5, 8], pa.int32())
@@ -531,30 +600,23 @@ def test_points_are_stored_as_bytes_and_come_back_equal() -> None:
     spanning = pa.ListArray.from_arrays(
         offsets, points, type=POINTS, mask=pa.array([False, True, False, False, True, False])
     )
-    for array in (whole, whole.slice(1, 4), whole.slice(3), spanning, spanning.slice(1, 4)):
-        table = pa.table({"p": pa.chunked_array([array, array.slice(0, 0), array], POINTS)})
-        packed = _scan_cache._pack_table(table)
-        assert packed.schema.field("p").type == pa.large_binary()
-        back = _scan_cache._unpack_table(packed, {"p": POINTS})
-        assert back.equals(table)
-        assert back.schema == table.schema
-
-
-def test_a_null_point_is_not_cached(tmp_path: Path) -> None:
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    make(folder, 2)
-    settle(folder)
     schema = pa.schema([("path", pa.string()), ("p", POINTS), ("error", pa.string())])
+    for column in (whole, spanning, pa.chunked_array([whole.slice(0, 2), spanning.slice(2)])):
 
-    def read(paths: list[str]) -> pa.Table:
-        return pa.table([paths, [[None]] * len(paths), [None] * len(paths)], schema=schema)
+        def read(paths: list[str], column: object = column) -> pa.Table:
+            by_name = {f"f{i:02d}.png": i for i in range(6)}
+            take = pa.array([by_name[os.path.basename(p)] for p in paths], pa.int64())
+            data = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
+            return pa.table([paths, data.take(take), [None] * len(paths)], schema=schema)
 
-    paths = [str(p) for p in sorted(folder.glob("*.png"))]
-    names = [os.path.basename(p) for p in paths]
-    table, report = read_through(str(folder), names, paths, read, schema, kind="null-points")
-    assert table.equals(read(paths)) and not report.written
-    assert sorted(os.listdir(folder)) == names  # no cache, no temporary file left
+        paths = [str(p) for p in sorted(folder.glob("*.png"))]
+        names = [os.path.basename(p) for p in paths]
+        (folder / CACHE_NAME).unlink(missing_ok=True)
+        first, report = read_through(str(folder), names, paths, read, schema, kind="points")
+        assert report.written and first.equals(read(paths))
+        again, report = read_through(str(folder), names, paths, read, schema, kind="points")
+        assert report.hits == 6 and again.equals(read(paths))
+        assert again["p"].to_pylist() == read(paths)["p"].to_pylist()
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
@@ -588,3 +650,77 @@ def test_only_the_owner_may_write_the_cache(faces: Path, mode: int) -> None:
     scan(faces)
     got = stat.S_IMODE((faces / CACHE_NAME).stat().st_mode)
     assert got == (mode & 0o444) | stat.S_IWUSR
+
+
+@pytest.mark.parametrize("twice", ["f01.png", "f04.png"])
+def test_a_name_given_twice_is_one_row(faces: Path, twice: str) -> None:
+    """Names not from a listing may repeat: each input gets its row, the file one row."""
+    paths = sorted(str(p) for p in faces.glob("*.png"))
+    paths.insert(3, str(faces / twice))
+    names = [os.path.basename(p) for p in paths]
+    for _ in range(2):
+        reader = Reader()
+        table, _ = read_through(str(faces), names, paths, reader, SCHEMA, kind=KIND)
+        assert table.equals(Reader()(paths))
+        assert sorted(cached_rows(faces)) == [f"f{i:02d}.png" for i in range(6)]
+        settle(faces)
+
+
+def test_stat_keys_are_os_stat_s(faces: Path) -> None:
+    """The core's keys against os.stat (links followed) of the same names: files, a link, a
+    file in a sub-folder, a missing file, a dangling link, a name that cannot name a file, and
+    a name that is not valid UTF-8 (as a listing gives it, surrogate-escaped)."""
+    (faces / "link.png").symlink_to("f02.png")
+    (faces / "dangling.png").symlink_to("nowhere.png")
+    (faces / "sub").mkdir()
+    (faces / "sub" / "deep.png").write_bytes(b"deep")
+    odd = os.fsdecode(b"odd-\xff.png")
+    (faces / odd).write_bytes(b"odd")
+    names = ["f00.png", "link.png", "sub/deep.png", "missing.png", "dangling.png", "a\0b", odd]
+    names.append("\ud800")  # a str no file name encodes to
+    found, keys = _scan_cache._stat_keys(str(faces), names)
+    for i, name in enumerate(names):
+        try:
+            st = os.stat(faces / name)
+        except (OSError, ValueError):  # UnicodeEncodeError is a ValueError
+            assert not found[i] and all(k[i] == 0 for k in keys), name
+            continue
+        want = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        assert found[i] and tuple(int(k[i]) for k in keys) == want, name
+    assert list(found) == [True, True, True, False, False, False, True, False]
+    assert _scan_cache._stat_keys(str(faces), [])[0].shape == (0,)
+
+
+def test_polars_reads_the_cache_file(faces: Path) -> None:
+    """The file is an Arrow IPC stream with a trailer after its end: readers stop at the
+    stream's end, so other tools read the cache as it is."""
+    pl = pytest.importorskip("polars")
+    warm(faces)
+    frame = pl.read_ipc_stream(faces / CACHE_NAME)
+    assert sorted(frame["_name"].to_list()) == sorted(cached_rows(faces))
+    assert pa.ipc.open_stream((faces / CACHE_NAME).read_bytes()).read_all().num_rows == 6
+
+
+def test_use_is_called_with_the_table_while_the_cache_is_written(faces: Path) -> None:
+    """``use`` gets the table that is returned; what it raises is raised once the file is
+    written whole, and no temporary file is left."""
+    paths = sorted(str(p) for p in faces.glob("*.png"))
+    names = [os.path.basename(p) for p in paths]
+    seen: list[pa.Table] = []
+    for expect_written in (True, False):
+        table, report = read_through(
+            str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=seen.append
+        )
+        assert seen[-1] is table and report.written == expect_written
+        assert table.equals(Reader()(paths))
+        settle(faces)
+    (faces / "f02.png").write_bytes(b"changed")
+    settle(faces)
+
+    def boom(table: pa.Table) -> None:
+        raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError, match="the caller failed"):
+        read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=boom)
+    assert cached_rows(faces)["f02.png"] == hashlib.sha256(b"changed").hexdigest()
+    assert sorted(p.name for p in faces.iterdir() if p.name.startswith(".")) == [CACHE_NAME]

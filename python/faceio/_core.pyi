@@ -31,6 +31,7 @@ __all__ = [
     "read_meta_columns",
     "read_meta_columns_from_bytes",
     "set_limits",
+    "stat_keys",
     "tiff_read_description",
     "tiff_write_meta",
     "update_png_meta",
@@ -132,6 +133,9 @@ def read_meta_columns_from_bytes(
     names: Sequence[str | PathLike[str]], blobs: Sequence[bytes], whole: Sequence[bool]
 ) -> _Columns:
     """Like read_meta_columns for files given as bytes (all of a file, or its first bytes)."""
+
+def stat_keys(folder: str | PathLike[str], names: bytes, count: int) -> bytes:
+    """Stat ``count`` NUL-ended names for the scan cache: six int64 key columns in turn."""
 
 def tiff_write_meta(image: bytes, payload: bytes) -> bytes:
     """Insert an ImageDescription holding ``payload`` into a single-IFD little-endian TIFF."""

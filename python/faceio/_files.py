@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 __all__ = [
-    "CACHE_DELTA_NAME",
     "CACHE_NAME",
     "IMAGE_EXTENSIONS",
+    "LEGACY_CACHE_NAMES",
     "FolderEntry",
     "FolderListing",
     "is_cache_file",
+    "is_cache_temp",
     "list_folder",
     "walk_folder",
 ]
@@ -27,26 +28,44 @@ __all__ = [
 #: What the loaders take from a folder (faceswap's list), compared lower-cased.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 
-#: The scan cache's file in a folder (faceio/_scan_cache.py), the file of its recent rows, and
-#: how its temporary files begin.
-CACHE_NAME = ".faceio-cache.parquet"
-CACHE_DELTA_NAME = ".faceio-cache.delta.parquet"
+#: The scan cache's file in a folder (faceio/_scan_cache.py), and how its temporary files begin.
+CACHE_NAME = ".faceio-cache.arrow"
 CACHE_TMP_PREFIX = ".faceio-cache."
+#: The files of earlier versions' cache (Parquet, and its file of recent rows): never read
+#: (left by an upgrade, they would only go stale), removed when the cache is next written.
+LEGACY_CACHE_NAMES = (".faceio-cache.parquet", ".faceio-cache.delta.parquet")
 
 
 def is_cache_file(name: str) -> bool:
-    """Whether a file name is one of the scan cache's two files, or one of its temporary files.
+    """Whether a file name is the scan cache's, an older version's, or one of its temporary files.
 
     The listing leaves them out of every count, so that a summary is the same with and
     without a cache (none of them ends in a face extension, so no face is ever left out).
     """
-    if name in (CACHE_NAME, CACHE_DELTA_NAME):
+    if name == CACHE_NAME or name in LEGACY_CACHE_NAMES:
         return True
+    return is_cache_temp(name)
+
+
+def is_cache_temp(name: str) -> bool:
+    """Whether a file name is one of the scan cache's temporary files (``.faceio-cache.*.tmp``)."""
     return name.startswith(CACHE_TMP_PREFIX) and name.endswith(".tmp")
 
 
-def list_folder(folder: str, extensions: tuple[str, ...]) -> tuple[list[str], int]:
+def list_folder(
+    folder: str, extensions: tuple[str, ...], cache_temps: list[str] | None = None
+) -> tuple[list[str], int]:
     """List the files directly in ``folder`` whose lower-cased name ends with ``extensions``.
+
+    Parameters
+    ----------
+    folder : str
+        The folder to list.
+    extensions : tuple of str
+        Lower-case name endings to take, with the dot.
+    cache_temps : list of str, optional
+        Where given, the names of the scan cache's temporary files seen are appended (the
+        cache sweeps those a killed writer left, without a listing of its own).
 
     Returns
     -------
@@ -64,6 +83,8 @@ def list_folder(folder: str, extensions: tuple[str, ...]) -> tuple[list[str], in
                 names.append(entry.name)
             else:
                 others += 1
+                if cache_temps is not None and is_cache_temp(entry.name):
+                    cache_temps.append(entry.name)
     names.sort()
     return names, others
 
@@ -109,11 +130,15 @@ class FolderListing:
         Files whose names do not match (and other non-folder entries: sockets, pipes...).
     subfolders : int
         Sub-folders not read: every one in a flat listing, none in a recursive one.
+    cache_temps : list of str
+        The scan cache's temporary files directly in the listed folder (not counted in
+        ``others``), for the cache to sweep those a killed writer left.
     """
 
     entries: list[FolderEntry] = field(default_factory=list)
     others: int = 0
     subfolders: int = 0
+    cache_temps: list[str] = field(default_factory=list)
 
 
 def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = False) -> FolderListing:
@@ -183,6 +208,8 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
                     listing.entries.append(FolderEntry(prefix + name, entry.path, identity))
                 elif not is_cache_file(name):
                     listing.others += 1
+                elif not prefix and is_cache_temp(name):
+                    listing.cache_temps.append(name)
                 continue
             sub = _take(entry, prefix, device, extensions, listing)
             if sub is None:

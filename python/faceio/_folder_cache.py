@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -69,12 +69,23 @@ def _read_rows(paths: list[str]) -> pa.Table:
 
 
 def cached_rows(
-    folder: str, names: Sequence[str], paths: Sequence[str], columns: Sequence[str]
+    folder: str,
+    names: Sequence[str],
+    paths: Sequence[str],
+    columns: Sequence[str],
+    *,
+    recursive: bool = False,
+    cache_temps: Sequence[str] = (),
+    use: Callable[[pa.Table], object] | None = None,
 ) -> tuple[pa.Table, CacheReport]:
     """Give ``path`` and ``columns`` of ``paths`` (named ``names`` from ``folder``), cached.
 
     A row is cached only when neither reader failed on the file (``error`` and
     ``scan_error`` null): a failure is read again each time, and names the path as given.
+    ``recursive``: whether ``names`` lists the sub-folders' files (when not, the cache's rows
+    of them stay for the next recursive scan); ``cache_temps``: the cache's temporary files
+    the listing saw, swept when old; ``use``: called on the table while the cache is written
+    (:func:`faceio._scan_cache.read_through`).
     """
     return read_through(
         folder,
@@ -85,15 +96,22 @@ def cached_rows(
         kind=_KIND,
         columns=columns,
         error_columns=("error", "scan_error"),
+        subfolders_listed=recursive,
+        cache_temps=cache_temps,
+        use=use,
     )
 
 
-def cached_meta_table(folder: str, paths: Sequence[str]) -> pa.Table:
-    """Give :func:`faceio.read_meta_table`'s table of ``paths``, files of ``folder``, cached."""
-    # The paths are os.path.join(folder, name): slicing is a third of basename's time.
-    cut = len(os.path.join(folder, ""))
-    names = [p[cut:] for p in paths]
-    table, report = cached_rows(folder, names, paths, meta_schema().names[1:])
+def cached_meta_table(
+    folder: str, names: Sequence[str], paths: Sequence[str], cache_temps: Sequence[str] = ()
+) -> pa.Table:
+    """Give :func:`faceio.read_meta_table`'s table of ``paths``, cached.
+
+    ``names``: the files' names in ``folder``, listed flat.
+    """
+    table, report = cached_rows(
+        folder, names, paths, meta_schema().names[1:], cache_temps=cache_temps
+    )
     _log.debug("%s: scan cache: %s", folder, report)
     return table
 

@@ -69,7 +69,7 @@ def read_meta_table(
         the columns gets a row with ``error_type`` and ``error`` set (the exception's class
         name and message). ``"raise"``: raise the first such exception instead.
     cache : bool
-        For a folder: keep its scan cache (``.faceio-cache.parquet``, docs/format.md, "The
+        For a folder: keep its scan cache (``.faceio-cache.arrow``, docs/format.md, "The
         scan cache", shared with ``faceio scan --cache``) and read only the files that are
         new or changed since it was written. The table is the same either way.
 
@@ -88,9 +88,16 @@ def read_meta_table(
     if errors not in ("raise", "collect"):
         raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
     folder = None
+    paths: list[StrPath]
+    names: list[str] = []
+    cache_temps: list[str] = []
     if isinstance(paths_or_folder, (str, os.PathLike)) and os.path.isdir(paths_or_folder):
         folder = os.fspath(paths_or_folder)
-        paths = _list_faces(folder)
+        names = _list_faces(folder, cache_temps)
+        # os.path.join's result for a bare name, in a fraction of its time (0.28 s for
+        # 200,000 names, most of a cached read's listing).
+        base = os.path.join(folder, "")
+        paths = [base + name for name in names]
     elif isinstance(paths_or_folder, (str, os.PathLike)):
         paths = [paths_or_folder]
     else:
@@ -100,20 +107,23 @@ def read_meta_table(
             raise ValueError("read_meta_table(cache=True) needs a folder: its cache is kept there")
         from faceio._folder_cache import cached_meta_table
 
-        table = cached_meta_table(folder, [os.fspath(p) for p in paths])
+        table = cached_meta_table(folder, names, [os.fspath(p) for p in paths], cache_temps)
         if errors == "raise":
             _raise_first(table, paths)
         return table
     return _read_files_table(paths, stop_at_error=errors == "raise")
 
 
-def _list_faces(folder: str) -> list[StrPath]:
-    """List the face files directly in ``folder``, sorted by name."""
+def _list_faces(folder: str, cache_temps: list[str]) -> list[str]:
+    """List the names of the face files directly in ``folder``, sorted.
+
+    The scan cache's temporary files seen go to ``cache_temps``, for the cache to sweep.
+    """
     from faceio._files import list_folder
     from faceio.cli._common import FACE_EXTENSIONS
 
-    names, _ = list_folder(folder, FACE_EXTENSIONS)
-    return [os.path.join(folder, name) for name in names]
+    names, _ = list_folder(folder, FACE_EXTENSIONS, cache_temps)
+    return names
 
 
 def _raise_first(table: pa.Table, paths: Sequence[StrPath]) -> None:

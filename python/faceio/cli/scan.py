@@ -207,7 +207,7 @@ def scan_folder(
     recursive : bool
         Read the sub-folders too; files are then named by their path from ``folder``.
     cache : bool
-        Keep the folder's scan cache (``.faceio-cache.parquet``, docs/format.md, "The scan
+        Keep the folder's scan cache (``.faceio-cache.arrow``, docs/format.md, "The scan
         cache"; needs ``pyarrow``): read only the files that are new or changed since it was
         written. The summary is the same either way.
 
@@ -239,7 +239,7 @@ def scan_folder(
     listing = list_faces(folder, recursive)
     stats = _ScanStats()
     if cache:
-        _add_cached(folder, listing, stats)
+        _add_cached(folder, listing, stats, recursive)
         return stats.summary(folder, listing)
     bar = terminal_bar(len(listing.entries), progress, "scan")
     try:
@@ -258,7 +258,7 @@ def _read_facts(listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
         yield entry, file_facts(entry.path, meta)
 
 
-def _add_cached(folder: str, listing: FolderListing, stats: _ScanStats) -> None:
+def _add_cached(folder: str, listing: FolderListing, stats: _ScanStats, recursive: bool) -> None:
     """Count every entry into ``stats`` through the folder's cache."""
     try:
         from faceio._folder_cache import FACT_COLUMNS, add_rows, cached_rows
@@ -266,9 +266,17 @@ def _add_cached(folder: str, listing: FolderListing, stats: _ScanStats) -> None:
         raise UsageError(f"--cache needs pyarrow: pip install 'faceio[arrow]' ({err})") from None
     readable = [e for e in listing.entries if e.error is None]
     names, paths = [e.name for e in readable], [e.path for e in readable]
-    table, report = cached_rows(folder, names, paths, [f.name for f in FACT_COLUMNS])
+    # The facts are counted while the cache is written (on another thread).
+    _, report = cached_rows(
+        folder,
+        names,
+        paths,
+        [f.name for f in FACT_COLUMNS],
+        recursive=recursive,
+        cache_temps=listing.cache_temps,
+        use=lambda table: add_rows(stats, listing, table),
+    )
     _log.debug("%s: scan cache: %s", folder, report)
-    add_rows(stats, listing, table)
 
 
 def _top(counts: dict[str, int], label: Callable[[str], str] = str) -> list[str]:
@@ -365,7 +373,7 @@ def register(commands: argparse._SubParsersAction[Any], common: argparse.Argumen
     parser.add_argument(
         "--cache",
         action="store_true",
-        help="keep a cache of the headers in FOLDER (.faceio-cache.parquet; needs pyarrow) and "
+        help="keep a cache of the headers in FOLDER (.faceio-cache.arrow; needs pyarrow) and "
         "read only the files new or changed since; the summary is the same",
     )
     parser.add_argument(
