@@ -12,6 +12,7 @@ import errno
 import os
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import NamedTuple
 
 __all__ = [
     "CACHE_NAME",
@@ -89,9 +90,12 @@ def list_folder(
     return names, others
 
 
-@dataclass(frozen=True, slots=True)
-class FolderEntry:
+class FolderEntry(NamedTuple):
     """One file of a :func:`walk_folder` listing, or an entry that could not be looked at.
+
+    A named tuple, as it is made once per file of a listing: a frozen dataclass's ``__init__``
+    (a set of each field through ``object.__setattr__``) was a third of a 200,000-file
+    listing's time.
 
     Attributes
     ----------
@@ -192,6 +196,7 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
                 raise
             listing.entries.append(FolderEntry(prefix.rstrip("/"), path, error=err))
             continue
+        add = listing.entries.append
         for entry in entries:
             # The common entry, a regular file (d_type says so, no stat), handled inline: a
             # call of _take per file took half the listing's time (0.6-0.8 s for 200,000).
@@ -204,8 +209,7 @@ def walk_folder(folder: str, extensions: tuple[str, ...], recursive: bool = Fals
             if regular:
                 name = entry.name
                 if name.lower().endswith(extensions):
-                    identity = (device, entry.inode())
-                    listing.entries.append(FolderEntry(prefix + name, entry.path, identity))
+                    add(FolderEntry(prefix + name, entry.path, (device, entry.inode())))
                 elif not is_cache_file(name):
                     listing.others += 1
                 elif not prefix and is_cache_temp(name):
