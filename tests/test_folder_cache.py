@@ -202,7 +202,8 @@ def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
         if rng.random() < 0.05:
             listing.entries.append(FolderEntry(name, name, error=OSError(40, "loops")))
             continue
-        listing.entries.append(FolderEntry(name, name))
+        # The path as the listing makes it: the folder's, then the name.
+        listing.entries.append(FolderEntry(name, f"F/{name}"))
         facts.append(_random_facts(rng, name))
     one = _ScanStats()
     it = iter(facts)
@@ -212,7 +213,10 @@ def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
         f.name: pa.array([list(x) if isinstance(x, tuple) else x for x in values], f.type)
         for f, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=False)
     }
-    table = pa.table(columns) if facts else pa.schema(FACT_COLUMNS).empty_table()
+    paths = [e.path for e in listing.entries if e.error is None]
+    columns = {"path": pa.array(paths, pa.string()), **columns}
+    schema = pa.schema([pa.field("path", pa.string()), *FACT_COLUMNS])
+    table = pa.table(columns, schema=schema) if facts else schema.empty_table()
     many = _ScanStats()
     add_rows(many, listing, table)
     assert many.summary("F", listing) == one.summary("F", listing)
