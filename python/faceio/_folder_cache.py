@@ -137,9 +137,9 @@ def add_rows(stats: _ScanStats, listing: FolderListing, table: pa.Table) -> None
     bad = pc.indices_nonzero(pc.is_in(kinds, pa.array(["error", "schema"]))).to_pylist()
     for at, row in _in_listing_order(listing, bad):
         entry = listing.entries[at]
-        if row is None:
+        if entry.error is not None:  # its row is None
             stats.add(entry.name, file_facts(entry.path, entry.error))
-        else:
+        elif row is not None:
             values = table.slice(row, 1).to_pylist()[0]
             stats.add(entry.name, Facts(*(values[field.name] for field in FACT_COLUMNS)))
     # The rows' own paths end in their names' last part, which is all _add_faces takes.
