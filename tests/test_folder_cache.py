@@ -296,13 +296,16 @@ def test_old_temporary_files_are_swept(
 ) -> None:
     """A killed writer's temporary file goes once a day old; a younger one (a live writer's,
     perhaps) stays. Before, none was ever removed."""
-    old, young = mixed / ".faceio-cache.killed.tmp", mixed / ".faceio-cache.running.tmp"
-    other = mixed / ".faceio-cache.old-but-a-link.tmp"
-    for path in (old, young):
+    # Named as mkstemp names them (eight of its characters), but the user's file, named alike.
+    old, young = mixed / ".faceio-cache.killed_1.tmp", mixed / ".faceio-cache.running1.tmp"
+    other = mixed / ".faceio-cache.old_link.tmp"
+    users = mixed / ".faceio-cache.backup.tmp"
+    for path in (old, young, users):
         path.write_bytes(b"half a cache")
     other.symlink_to(GOOD[0])
     day = 24 * 3600
-    os.utime(old, (time.time() - day - 60, time.time() - day - 60))
+    for path in (old, users):
+        os.utime(path, (time.time() - day - 60, time.time() - day - 60))
     os.utime(other, (time.time() - 2 * day,) * 2, follow_symlinks=False)
     settle(mixed)
 
@@ -316,28 +319,28 @@ def test_old_temporary_files_are_swept(
         return sorted(p.name for p in mixed.iterdir() if p.name.endswith(".tmp"))
 
     cached_call()  # the ctimes are now: by the newer stamp, none is a day old yet
-    assert left() == sorted(p.name for p in (old, young, other))
+    assert left() == sorted(p.name for p in (old, young, other, users))
     # ctime cannot be set back: the files are made old through the sweep's age instead.
     monkeypatch.setattr(_cache_file, "TEMP_AGE_NS", 0)
     cached_call()
-    assert left() == [other.name]  # a link is no file of ours
+    assert left() == sorted([other.name, users.name])  # a link; a name mkstemp never gives
 
 
 def test_sweep_goes_by_the_newer_stamp(tmp_path: Path) -> None:
     """A temporary file is old when both its mtime and its ctime are a day older than the
     clock (here given, as the folder's file system would give it); only files go."""
-    temp = tmp_path / ".faceio-cache.a.tmp"
+    temp = tmp_path / ".faceio-cache.aaaaaaaa.tmp"
     temp.write_bytes(b"x")
-    (tmp_path / ".faceio-cache.c.tmp").mkdir()
+    (tmp_path / ".faceio-cache.cccccccc.tmp").mkdir()
     st = temp.stat()
     os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns - 10**15))  # mtime far back, ctime now
     ctime = temp.stat().st_ctime_ns
     day = _cache_file.TEMP_AGE_NS
-    names = [temp.name, ".faceio-cache.c.tmp", ".faceio-cache.gone.tmp"]
+    names = [temp.name, ".faceio-cache.cccccccc.tmp", ".faceio-cache.gone_abc.tmp"]
     _cache_file.sweep(str(tmp_path), names, ctime + day)  # a day past the ctime: not more
     assert temp.exists()
     _cache_file.sweep(str(tmp_path), names, ctime + day + 1)
-    assert [p.name for p in tmp_path.iterdir()] == [".faceio-cache.c.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == [".faceio-cache.cccccccc.tmp"]
 
 
 def test_an_older_versions_cache_files_are_ignored_and_removed(mixed: Path) -> None:

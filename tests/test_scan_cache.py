@@ -247,6 +247,36 @@ def test_symlink_retargeted_is_read_again(faces: Path) -> None:
     assert reader.read == ["link.png"]
 
 
+class Retargeting(Reader):
+    """A reader during whose read ``link.png`` is pointed from one file to another."""
+
+    def __init__(self, folder: Path, target: str) -> None:
+        super().__init__()
+        self.link, self.target = folder / "link.png", target
+
+    def __call__(self, paths: list[str]) -> pa.Table:
+        self.link.unlink()
+        self.link.symlink_to(self.target)
+        return super().__call__(paths)
+
+
+def test_symlink_retargeted_during_the_read_is_not_cached(faces: Path) -> None:
+    """Stat'ed pointing at f00, read pointing at f05: f05's row must not be stored under f00's
+    key, which matches again once the link points back (no stamp of f00 changed)."""
+    link = faces / "link.png"
+    link.symlink_to("f00.png")
+    settle(faces)
+    table, _ = scan(faces, Retargeting(faces, "f05.png"), check=False)
+    digest = dict(zip(table["path"].to_pylist(), table["digest"].to_pylist(), strict=True))
+    assert digest[str(link)] == Reader()([str(faces / "f05.png")])["digest"][0].as_py()
+    assert "link.png" not in cached_rows(faces)
+    link.unlink()
+    link.symlink_to("f00.png")
+    reader = Reader()
+    scan(faces, reader)  # checked against a fresh read: f00's bytes
+    assert "link.png" in reader.read
+
+
 def test_racy_rows_are_not_cached(faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file stamped at or after the cache's clock may change unseen: it is read next time."""
     real = _scan_cache._open_temp
@@ -354,6 +384,14 @@ def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
         (folder / "elsewhere.arrow").write_bytes(good)
         cache.unlink()
         cache.symlink_to("elsewhere.arrow")
+    elif kind == "compressed":  # a good checksum over batches that unpack to far more
+        table = read_cache(cache)
+        sink = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+            writer.write_table(table)
+        data = sink.getvalue().to_pybytes()
+        cache.write_bytes(data + TRAILER.pack(len(data), zlib.crc32(data), b"FIOC"))
     elif kind == "huge":
         with open(cache, "wb") as f:
             f.truncate(_cache_file.MAX_BYTES_FLOOR + 100 * _cache_file.MAX_BYTES_PER_FILE)
@@ -376,6 +414,7 @@ HOSTILE = [
     "null_key",
     "fifo",
     "symlink",
+    "compressed",
     "huge",
 ]
 
@@ -650,6 +689,30 @@ def test_only_the_owner_may_write_the_cache(faces: Path, mode: int) -> None:
     scan(faces)
     got = stat.S_IMODE((faces / CACHE_NAME).stat().st_mode)
     assert got == (mode & 0o444) | stat.S_IWUSR
+
+
+def test_a_cache_file_of_another_user_is_not_trusted(
+    faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a folder others may write to, anyone can rename a file of forged rows over the
+    cache: rows whose keys match are trusted, so only a file of the scanning user is read."""
+    warm(faces)
+    cache = faces / CACHE_NAME
+    forged = read_cache(cache)
+    forged = forged.set_column(
+        forged.schema.get_field_index("digest"), "digest", pa.array(["forged"] * len(forged))
+    )
+    write_cache(cache, forged.replace_schema_metadata(read_cache(cache).schema.metadata))
+    mine = cache.stat().st_uid
+    monkeypatch.setattr(_cache_file, "_UID", mine)
+    with pytest.raises(AssertionError, match="differs from a fresh read"):
+        scan(faces)  # the scanning user's own file: trusted (this is what a forger needs)
+    # The same file, seen by another user: ignored, every file read, and rewritten.
+    write_cache(cache, forged.replace_schema_metadata(read_cache(cache).schema.metadata))
+    monkeypatch.setattr(_cache_file, "_UID", mine + 1)
+    _, report = scan(faces)  # checked against a fresh read: no forged digest
+    assert report.ignored == f"owned by another user (uid {mine})"
+    assert report.hits == 0
 
 
 @pytest.mark.parametrize("twice", ["f01.png", "f04.png"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -76,6 +77,9 @@ _BATCH_ROWS = 1 << 16
 # was left by a killed writer and is removed. A live writer's file is older than its reads
 # (it is created first, as the clock): a day is far beyond any scan's reads.
 TEMP_AGE_NS = 24 * 3600 * 10**9
+# The names open_temp's mkstemp gives (eight of its characters between prefix and suffix): the
+# sweep removes no other file, whatever its name looks like.
+_TEMP_NAME = re.compile(re.escape(CACHE_TMP_PREFIX) + r"[a-z0-9_]{8}\.tmp")
 
 # The cache's two large blocks (the file read, the merged rows) come from the C library's
 # allocator, which maps and unmaps them whole: 0.11-0.12 s each for 185 MiB, every time.
@@ -83,6 +87,8 @@ TEMP_AGE_NS = 24 * 3600 * 10**9
 # `faceio scan --cache` runs.
 POOL = pa.system_memory_pool()
 
+# The user whose cache files are trusted (no user ids off POSIX: every file is the user's).
+_UID = os.geteuid() if hasattr(os, "geteuid") else 0
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 _WRITE_OPTIONS = pa.ipc.IpcWriteOptions(use_threads=False)
 
@@ -106,6 +112,10 @@ def load(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None, "not a regular file"
+        # Rows whose keys match are trusted, so only this user's own file is: in a folder
+        # others may write to, anyone could rename a file of forged rows over the cache.
+        if st.st_uid != _UID:
+            return None, f"owned by another user (uid {st.st_uid})"
         if st.st_size > MAX_BYTES_FLOOR + MAX_BYTES_PER_FILE * files:
             return None, f"{st.st_size:,} bytes is too large for {files:,} files"
         data = _read_whole(fd, st.st_size)
@@ -147,19 +157,7 @@ def _parse(data: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> p
     # Every byte but the trailer's, which are checked above: any damaged byte is refused.
     if zlib.crc32(stream) != crc:
         raise _ForeignCacheError("damaged: its CRC-32 does not match")
-    # No thread pool: pyarrow's may still be finishing a task's cleanup at interpreter exit and
-    # abort the process (apache/arrow#34314; seen as an intermittent SIGABRT after `faceio scan
-    # --cache` had printed its summary). An uncompressed stream has nothing to share out.
-    table = pa.ipc.open_stream(stream, options=_READ_OPTIONS).read_all()
-    meta = table.schema.metadata or {}
-    if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
-        raise _ForeignCacheError("not a faceio cache of this format")
-    if meta.get(_KIND_KEY) != kind.encode():
-        raise _ForeignCacheError("a cache of other rows (another faceio version or reader)")
-    if meta.get(_FOLDER_KEY) != folder_id:
-        raise _ForeignCacheError("the cache of another folder")
-    if not table.schema.remove_metadata().equals(schema):
-        raise _ForeignCacheError("its columns are not the rows' columns")
+    table = _read_stream(stream, schema, kind, folder_id)
     # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may still
     # have been made by someone else, and its columns are used in place.
     table.validate(full=True)
@@ -168,6 +166,73 @@ def _parse(data: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> p
     if pc.count_distinct(table.column("_name")).as_py() != table.num_rows:
         raise _ForeignCacheError("a file name appears twice")
     return table.replace_schema_metadata(None)
+
+
+def _read_stream(stream: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
+    """Read the stream's rows, its schema and each message checked before any batch is read.
+
+    Message by message, so that nothing of a file that is not ours is unpacked: its schema and
+    metadata are checked first, and a record batch only when its body is stored as it is. A
+    compressed body (which the stream format allows and faceio never writes) would be unpacked
+    to whatever size it claims: 73 KB made 2.2 GiB.
+    """
+    reader = pa.ipc.MessageReader.open_stream(stream)
+    first = reader.read_next_message()
+    if first.type != "schema":
+        raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
+    found = pa.ipc.read_schema(first)
+    meta = found.metadata or {}
+    if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
+        raise _ForeignCacheError("not a faceio cache of this format")
+    if meta.get(_KIND_KEY) != kind.encode():
+        raise _ForeignCacheError("a cache of other rows (another faceio version or reader)")
+    if meta.get(_FOLDER_KEY) != folder_id:
+        raise _ForeignCacheError("the cache of another folder")
+    if not found.remove_metadata().equals(schema):
+        raise _ForeignCacheError("its columns are not the rows' columns")
+    while True:
+        try:
+            message = reader.read_next_message()
+        except StopIteration:
+            break
+        if message.type != "record batch" or _compressed(message.metadata.to_pybytes()):
+            raise _ForeignCacheError(f"holds a {message.type} message that faceio never writes")
+    # Checked: now read (the bodies are used in place). No thread pool: pyarrow's may still be
+    # finishing a task's cleanup at interpreter exit and abort the process (apache/arrow#34314;
+    # seen as an intermittent SIGABRT after `faceio scan --cache` had printed its summary).
+    return pa.ipc.open_stream(stream, options=_READ_OPTIONS).read_all()
+
+
+def _compressed(metadata: bytes) -> bool:
+    """Whether a record batch message's header (a flatbuffer) gives its body a compression.
+
+    pyarrow tells a message's kind, not this, and unpacks a compressed body as it reads it. The
+    header is Arrow's ``Message`` table (format/Message.fbs): field 1 the header's kind (3, a
+    record batch), field 2 the ``RecordBatch`` table, whose field 3 is ``compression``, absent
+    in a stream written without one. Anything out of bounds is damage.
+    """
+
+    def at(fmt: str, pos: int) -> int:
+        if not 0 <= pos <= len(metadata) - struct.calcsize(fmt):
+            raise _ForeignCacheError("a message header out of bounds")
+        value: int = struct.unpack_from(fmt, metadata, pos)[0]
+        return value
+
+    def field(table: int, index: int) -> int | None:
+        """Position of a table's field ``index``, or ``None`` if absent."""
+        vtable = table - at("<i", table)
+        slot = 4 + 2 * index
+        if slot + 2 > at("<H", vtable):
+            return None
+        offset = at("<H", vtable + slot)
+        return table + offset if offset else None
+
+    root = at("<I", 0)
+    kind, header = field(root, 1), field(root, 2)
+    if kind is None or at("<B", kind) != 3 or header is None:
+        raise _ForeignCacheError("a record batch message without its header")
+    batch = header + at("<I", header)
+    return field(batch, 3) is not None
 
 
 def open_temp(folder: str) -> tuple[int, str, int] | None:
@@ -277,6 +342,8 @@ def sweep(folder: str, names: Sequence[str], clock: int) -> None:
     this machine's, which a network file system's need not agree with.
     """
     for name in names:
+        if not _TEMP_NAME.fullmatch(name):
+            continue  # named like ours, but not by mkstemp: someone else's file
         path = os.path.join(folder, name)
         try:
             st = os.lstat(path)
