@@ -77,6 +77,31 @@ def test_scan_summary_is_the_same_with_and_without_the_cache(mixed: Path) -> Non
     assert (mixed / CACHE_NAME).exists()
 
 
+def test_file_names_that_are_not_utf8(mixed: Path) -> None:
+    """Names whose bytes are not UTF-8 (a face, a truncated file): Arrow's strings cannot hold
+    them as ``os.fsdecode`` gives them (lone surrogates), and the tables and cached scans
+    failed with UnicodeEncodeError; the rows now hold them escaped, the summaries agree."""
+    folder = os.fsencode(mixed)
+    with open(os.path.join(folder, b"\xff_face_0.png"), "wb") as f:
+        f.write((mixed / GOOD[0]).read_bytes())
+    with open(os.path.join(folder, b"\xfe_cut.png"), "wb") as f:
+        f.write((mixed / "truncated.png").read_bytes())
+    settle(mixed)
+    plain = faceio.read_meta_table(mixed)
+    paths = plain.column("path").to_pylist()
+    face = paths.index(os.path.join(str(mixed), "\\udcff_face_0.png"))  # escaped, as text
+    good = faceio.read_meta_table([mixed / GOOD[0]]).drop_columns(["path"])
+    assert plain.slice(face, 1).drop_columns(["path"]).equals(good)
+    for _ in range(2):
+        assert faceio.read_meta_table(mixed, cache=True).equals(plain)
+        settle(mixed)
+    for recursive in (False, True):
+        want = scan_folder(mixed, recursive=recursive)
+        assert scan_folder(mixed, recursive=recursive, cache=True) == want
+        settle(mixed)
+        assert scan_folder(mixed, recursive=recursive, cache=True) == want
+
+
 def test_scan_summary_follows_changes(mixed: Path) -> None:
     scan_folder(mixed, cache=True)
     settle(mixed)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from faceio import __version__
 from faceio._files import FolderEntry, FolderListing
 from faceio._scan_cache import CacheReport, read_through
-from faceio.arrow import _read_files_table, meta_schema
+from faceio.arrow import _read_files_table, meta_schema, text_array
 from faceio.cli._faces import read_metas
 from faceio.cli.scan import Facts, _ScanStats, file_facts
 
@@ -70,7 +70,8 @@ def _read_rows(paths: list[str]) -> pa.Table:
     entries = [FolderEntry(os.path.basename(p), p) for p in paths]
     facts = [file_facts(e.path, meta) for e, meta in read_metas(entries)]
     for field, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True):
-        table = table.append_column(field, pa.array(values, field.type))
+        column = text_array(values) if field.type == pa.string() else pa.array(values, field.type)
+        table = table.append_column(field, column)
     return table
 
 

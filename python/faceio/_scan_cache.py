@@ -38,6 +38,7 @@ from faceio._cache_file import open_temp as _open_temp
 from faceio._cache_file import sweep as _sweep
 from faceio._cache_file import write as _write
 from faceio._files import CACHE_NAME
+from faceio.arrow import text_array
 
 __all__ = ["CACHE_NAME", "CacheReport", "read_through"]
 
@@ -249,7 +250,7 @@ def read_through(
             folder,
             folder_id,
             kind,
-            pa.array(names, pa.string()),
+            text_array(names),
             paths,
             found,
             keys,
@@ -478,5 +479,6 @@ def _with_paths(data: pa.Table, paths: Sequence[str], schema: pa.Schema, column:
     index = schema.get_field_index(column)
     if index >= 0:
         field = schema.field(index)
-        data = data.add_column(index, field, pa.array(paths, field.type))
+        column = text_array(paths) if field.type == pa.string() else pa.array(paths, field.type)
+        data = data.add_column(index, field, column)
     return data.replace_schema_metadata(schema.metadata)

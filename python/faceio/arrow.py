@@ -177,13 +177,27 @@ def _to_batches(names: Sequence[str], result: Any) -> list[pa.RecordBatch]:
     start = 0
     for rows, columns in packed:
         stop = start + rows
-        arrays = [pa.array(names[start:stop], pa.string())]
+        arrays = [text_array(names[start:stop])]
         arrays += [_array(rows, *column[1:]) for column in columns]
         arrays.append(pa.array(error_type[start:stop], pa.string()))
-        arrays.append(pa.array(error[start:stop], pa.string()))
+        arrays.append(text_array(error[start:stop]))
         out.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
         start = stop
     return out
+
+
+def text_array(values: Sequence[str | None]) -> pa.Array:
+    r"""Give a string array of ``values``, any lone surrogate written as text (``\udcff``).
+
+    Arrow's strings are UTF-8, which a ``str`` holding a lone surrogate is not: ``os.fsdecode``
+    keeps a file name's undecodable bytes so (``b"\xff.png"`` is ``"\udcff.png"``). Such a
+    name is written with its surrogates escaped, rather than failing the table.
+    """
+    try:
+        return pa.array(values, pa.string())
+    except UnicodeEncodeError:
+        escape = "backslashreplace"
+        return pa.array([v if v is None else v.encode(errors=escape).decode() for v in values])
 
 
 def _last(offsets: bytes) -> int:
