@@ -35,7 +35,7 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -319,22 +319,16 @@ def main() -> None:
         "cached at the end."
     )
     print()
-    print("| measurement | faceio | baseline | ratio | target |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    _print_table(["measurement", "faceio", "baseline", "ratio", "target"], rows)
     if table:
         print()
         clock = "process CPU time" if args.cpu_time else "wall time"
         print(f"Sequential `iter_frames`, {video_peers.SEQ_FRAMES} frames of each kind ({clock}):")
         print()
-        print(
-            "| video kind | faceio | PyAV decode + `to_ndarray` | ratio | OpenCV `read()` (ratio) "
-            "| PyAV floor: decode + swscale, no array (OpenCV / floor) |"
-        )
-        print("|---|---|---|---|---|---|")
-        for row in table:
-            print("| " + " | ".join(row) + " |")
+        head = ["video kind", "faceio", "PyAV decode + `to_ndarray`", "ratio"]
+        head += ["OpenCV `read()` (ratio)"]
+        head += ["PyAV floor: decode + swscale, no array (OpenCV / floor)"]
+        _print_table(head, table)
 
 
 def _print_split(repeats: int, cpu_time: bool) -> None:
@@ -344,12 +338,14 @@ def _print_split(repeats: int, cpu_time: bool) -> None:
     clock = "process CPU time" if cpu_time else "wall time"
     print(f"Sequential decoding step by step, us a frame, best of {repeats} ({clock}):")
     print()
-    print(
-        "| video kind | PyAV demux + decode | + swscale to BGR (floor) | + array (faceio's "
-        "`to_bgr`) | faceio `iter_frames` | OpenCV `grab()` | OpenCV `read()` |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
+    head = ["video kind", "PyAV demux + decode", "+ swscale to BGR (floor)"]
+    head += ["+ array (faceio's `to_bgr`)", "faceio `iter_frames`", "OpenCV `grab()`"]
+    _print_table([*head, "OpenCV `read()`"], rows)
+
+
+def _print_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Print a markdown table."""
+    for row in [head, ["---"] * len(head), *rows]:
         print("| " + " | ".join(row) + " |")
 
 
