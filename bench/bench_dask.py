@@ -112,15 +112,7 @@ def main() -> None:
                 ).result(),
                 "s3 fetch only": lambda: fetch_only(f"s3://{BUCKET}/*.png", size, options),
             }
-            for fn in cases.values():
-                fn()  # warm-up: imports on the workers, connections
-            rates: dict[str, list[float]] = {name: [] for name in cases}
-            ratios: dict[str, list[float]] = {name: [] for name in cases}
-            for _ in range(args.runs):
-                times = {name: corpus.timed(fn) for name, fn in cases.items()}
-                for name, t in times.items():
-                    rates[name].append(len(paths) / t)
-                    ratios[name].append(times["table"] / t)
+            rows = corpus.rate_rounds(cases, len(paths), args.runs, "table")
             sample = [f"s3://{BUCKET}/{Path(p).name}" for p in paths[:size]]
             _, fetched = fdask.read_partition_table(sample, options)
     finally:
@@ -129,9 +121,7 @@ def main() -> None:
     print(f"{len(paths):,} faces (mean file {mean_size:,.0f} bytes), {args.runs} runs (min-max)\n")
     print("| reader | files/s | ratio to table |")
     print("|---|---|---|")
-    for name in cases:
-        r, q = rates[name], ratios[name]
-        print(f"| {name} | {min(r):,.0f}-{max(r):,.0f} | {min(q):.2f}-{max(q):.2f} |")
+    print("\n".join(rows))
     print(f"\nbytes fetched per file from S3: {fetched / len(sample):,.0f}")
 
 

@@ -84,21 +84,11 @@ def main() -> None:
         "table": lambda: faceio.read_meta_table(paths),
         "dicts": lambda: table_via_dicts(paths),
     }
-    for fn in cases.values():
-        fn()  # warm-up: imports, the page cache, the rayon pool
-    rates: dict[str, list[float]] = {name: [] for name in cases}
-    ratios: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(args.runs):
-        times = {name: corpus.timed(fn) for name, fn in cases.items()}
-        for name, t in times.items():
-            rates[name].append(len(paths) / t)
-            ratios[name].append(times["batch"] / t)
+    rows = corpus.rate_rounds(cases, len(paths), args.runs, "batch")
     print(f"{len(paths):,} faces, {args.runs} runs (min-max)\n")
     print("| reader | files/s | ratio to batch |")
     print("|---|---|---|")
-    for name in cases:
-        r, q = rates[name], ratios[name]
-        print(f"| {name} | {min(r):,.0f}-{max(r):,.0f} | {min(q):.2f}-{max(q):.2f} |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

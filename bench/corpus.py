@@ -108,6 +108,30 @@ def warm(paths: list[str]) -> None:
             f.read()
 
 
+def rate_rounds(
+    cases: dict[str, Callable[[], object]], files: int, runs: int, baseline: str
+) -> list[str]:
+    """Time ``cases`` in interleaved rounds after one warm-up call each; give table rows.
+
+    Each row: the case, its files/s over ``files`` and its speed against ``baseline`` within
+    each round (min-max), as markdown cells.
+    """
+    for fn in cases.values():
+        fn()  # warm-up: imports, the page cache, thread pools, connections
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    ratios: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):
+        times = {name: timed(fn) for name, fn in cases.items()}
+        for name, t in times.items():
+            rates[name].append(files / t)
+            ratios[name].append(times[baseline] / t)
+    rows = []
+    for name in cases:
+        r, q = rates[name], ratios[name]
+        rows.append(f"| {name} | {min(r):,.0f}-{max(r):,.0f} | {min(q):.2f}-{max(q):.2f} |")
+    return rows
+
+
 def timed(fn: Callable[[], object]) -> float:
     """Wall time of ``fn``; what it returns (kept results) is freed after the clock stops."""
     start = time.perf_counter()
