@@ -134,17 +134,24 @@ def test_meta_table_is_the_same_with_and_without_the_cache(tmp_path: Path) -> No
         faceio.read_meta_table(folder, cache=True, errors="raise")
 
 
-def test_second_reads_take_rows_from_the_cache(
-    mixed: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _logged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Log the names of the files the folder cache's reader is given, from now on."""
     read: list[str] = []
     real = _folder_cache._read_rows
 
     def logged(paths: list[str]) -> Any:
-        read.extend(os.path.basename(p) for p in paths)
+        read.extend(os.path.relpath(p) for p in paths)
         return real(paths)
 
     monkeypatch.setattr(_folder_cache, "_read_rows", logged)
+    return read
+
+
+def test_second_reads_take_rows_from_the_cache(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mixed)  # the files read are named from the folder
+    read = _logged_reads(monkeypatch)
     scan_folder(mixed, cache=True)
     assert len(read) == 13  # every readable face file of the folder (not the dangling link)
     read.clear()
@@ -268,19 +275,6 @@ def test_a_cache_of_another_faceio_version_is_rebuilt(
     monkeypatch.setattr(_folder_cache, "_read_rows", lambda p: read.extend(p) or real(p))
     assert scan_folder(mixed, cache=True) == scan_folder(mixed)
     assert len(read) == 13  # every file, though each is unchanged
-
-
-def _logged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Log the names of the files the folder cache's reader is given, from now on."""
-    read: list[str] = []
-    real = _folder_cache._read_rows
-
-    def logged(paths: list[str]) -> Any:
-        read.extend(os.path.relpath(p) for p in paths)
-        return real(paths)
-
-    monkeypatch.setattr(_folder_cache, "_read_rows", logged)
-    return read
 
 
 def test_flat_and_recursive_scans_share_the_cache(
