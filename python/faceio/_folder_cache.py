@@ -70,8 +70,7 @@ def _read_rows(paths: list[str]) -> pa.Table:
     entries = [FolderEntry(os.path.basename(p), p) for p in paths]
     facts = [file_facts(e.path, meta) for e, meta in read_metas(entries)]
     for field, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True):
-        column = text_array(values) if field.type == pa.string() else pa.array(values, field.type)
-        table = table.append_column(field, column)
+        table = table.append_column(field, text_array(values, field.type))
     return table
 
 

@@ -479,6 +479,5 @@ def _with_paths(data: pa.Table, paths: Sequence[str], schema: pa.Schema, column:
     index = schema.get_field_index(column)
     if index >= 0:
         field = schema.field(index)
-        column = text_array(paths) if field.type == pa.string() else pa.array(paths, field.type)
-        data = data.add_column(index, field, column)
+        data = data.add_column(index, field, text_array(paths, field.type))
     return data.replace_schema_metadata(schema.metadata)

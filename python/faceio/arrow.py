@@ -186,18 +186,20 @@ def _to_batches(names: Sequence[str], result: Any) -> list[pa.RecordBatch]:
     return out
 
 
-def text_array(values: Sequence[str | None]) -> pa.Array:
-    r"""Give a string array of ``values``, any lone surrogate written as text (``\udcff``).
+def text_array(values: Sequence[Any], kind: pa.DataType | None = None) -> pa.Array:
+    r"""Give an array of ``values`` (strings by default), lone surrogates written as ``\udcff``.
 
     Arrow's strings are UTF-8, which a ``str`` holding a lone surrogate is not: ``os.fsdecode``
     keeps a file name's undecodable bytes so (``b"\xff.png"`` is ``"\udcff.png"``). Such a
     name is written with its surrogates escaped, rather than failing the table.
     """
+    kind = pa.string() if kind is None else kind
     try:
-        return pa.array(values, pa.string())
+        return pa.array(values, kind)
     except UnicodeEncodeError:
         escape = "backslashreplace"
-        return pa.array([v if v is None else v.encode(errors=escape).decode() for v in values])
+        text = [v.encode(errors=escape).decode() if isinstance(v, str) else v for v in values]
+        return pa.array(text, kind)
 
 
 def _last(offsets: bytes) -> int:
