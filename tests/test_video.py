@@ -987,3 +987,32 @@ def test_fps_and_len(clip_dir: Path) -> None:
         assert len(reader) == reader.frame_count == 60
         assert reader.fps == pytest.approx(25.0)
         assert "60 frames" in repr(reader)
+
+
+@dataclass(frozen=True)
+class _AVRational:
+    """What PyAV 19 hands out for a rational: numerator and denominator, falsy when 0/1."""
+
+    numerator: int
+    denominator: int
+
+    def __bool__(self) -> bool:
+        return self.numerator != 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Fraction(1, 25), Fraction(1, 25)),
+        (None, None),
+        (_AVRational(1, 90000), Fraction(1, 90000)),
+        (_AVRational(0, 1), None),  # PyAV 19's unset value
+        (_AVRational(1, 0), None),  # a damaged file's time base: no ZeroDivisionError
+    ],
+)
+def test_time_base_from_any_pyav(value: Any, expected: Fraction | None) -> None:
+    from faceio.video.reader import _fraction
+
+    result = _fraction(value)
+    assert result == expected
+    assert result is None or type(result) is Fraction

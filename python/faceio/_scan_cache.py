@@ -90,8 +90,9 @@ def _stat_keys(folder: str, names: Sequence[str]) -> tuple[np.ndarray, tuple[np.
         # A name holding a NUL, or a str no file name encodes to, names no file: looked up
         # as "", which is never found.
         blob = b"".join(_name_bytes(n) + b"\0" for n in names)
-    columns = np.frombuffer(_core.stat_keys(folder, blob, len(names)), np.int64)
-    columns = columns.reshape(6, len(names))
+    columns = np.frombuffer(_core.stat_keys(folder, blob, len(names)), np.int64).reshape(
+        6, len(names)
+    )
     found = columns[0] != 0
     size, mtime, ctime = columns[1], columns[2], columns[3]
     return found, (size, mtime, ctime, columns[4].view(np.uint64), columns[5].view(np.uint64))

@@ -46,9 +46,9 @@ def _bgr_frame(frame: av.VideoFrame) -> tuple[av.VideoFrame, np.ndarray]:
     else:
         bgr = reformatter.reformat(frame, format=_BGR)  # type: ignore[arg-type]
     plane = bgr.planes[0]
-    # A plane exports the buffer protocol, which numpy's stubs do not know of.
+    # A plane exports the buffer protocol, which numpy's stubs see only from Python 3.12 on.
     shape, strides = (bgr.height, bgr.width, 3), (plane.line_size, 3, 1)
-    view = np.ndarray(shape, np.uint8, plane, 0, strides)  # type: ignore[arg-type]
+    view = np.ndarray(shape, np.uint8, plane, 0, strides)  # type: ignore[arg-type, unused-ignore]
     return bgr, view
 
 

@@ -43,6 +43,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence, Set
 from fractions import Fraction
 from types import TracebackType
+from typing import Protocol
 
 import av
 import numpy as np
@@ -118,10 +119,10 @@ class VideoReader:
             self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
             codec = stream.codec_context
             self._width, self._height, self._codec = int(codec.width), int(codec.height), codec.name
-            time_base = stream.time_base
+            time_base = _fraction(stream.time_base)
             index = VideoIndex.from_meta(
                 video_meta_data,
-                stream.time_base,
+                time_base,
                 sorted_stamps=not self._traits.stamps_out_of_order,
                 path=self.path,
             )
@@ -641,6 +642,26 @@ class VideoReader:
 
 class _SizeChangedError(ValueError):
     """A frame of a batch is not of the stream's size (the stream changes size)."""
+
+
+class _Ratio(Protocol):
+    """A rational PyAV hands out: ``Fraction`` or ``None`` up to PyAV 18, ``AVRational`` from 19."""
+
+    @property
+    def numerator(self) -> int: ...
+
+    @property
+    def denominator(self) -> int: ...
+
+
+def _fraction(value: _Ratio | None) -> Fraction | None:
+    """``value`` as a ``Fraction``; ``None`` when unset (PyAV 19 gives a falsy 0/1 instead).
+
+    A zero denominator, which a damaged file can declare and PyAV 19 passes on, is unset too.
+    """
+    if value is None or not value.numerator or not value.denominator:
+        return None
+    return Fraction(value.numerator, value.denominator)
 
 
 def _duration(pts: Sequence[int], time_base: Fraction | None, fps: float) -> float:
