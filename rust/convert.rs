@@ -12,7 +12,7 @@ use pyo3::types::{
 };
 
 use crate::error::{Error, ErrorKind};
-use crate::face::{Array, Object, Part, SCHEMA};
+use crate::face::{Array, FaceFacts, Object, Part, SCHEMA};
 use crate::literal::{Node, Parsed};
 use crate::meta::ImageMeta;
 use crate::pixbatch::FileOutcome;
@@ -411,6 +411,42 @@ pub fn meta_to_dict<'py>(py: Python<'py>, m: &ImageMeta) -> ConvResult<Bound<'py
     }
     // It holds ints and a payload's objects only (see `untracked`).
     Ok(untracked(d))
+}
+
+/// A face file's scan facts (`face::face_facts`) as `faceio.cli.scan` takes them: `(width,
+/// height, landmarks, masks, identity, version, frame, video, original)`, the names as tuples
+/// of str and the last four the payload's own values.
+pub fn facts_to_py<'py>(
+    py: Python<'py>,
+    m: &ImageMeta,
+    f: &FaceFacts,
+) -> ConvResult<Bound<'py, PyTuple>> {
+    let Some(p) = &m.itxt else {
+        return Err(PyValueError::new_err("scan facts without a payload").into());
+    };
+    let node = |i: usize| {
+        let mut at = i;
+        node_to_py(py, p, &mut at)
+    };
+    let names = |nodes: &[usize]| -> ConvResult<Bound<'py, PyAny>> {
+        let items = nodes
+            .iter()
+            .map(|&i| node(i))
+            .collect::<ConvResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, items)?.into_any())
+    };
+    let items = [
+        PyInt::new(py, m.width).into_any(),
+        PyInt::new(py, m.height).into_any(),
+        PyInt::new(py, f.landmarks).into_any(),
+        names(&f.masks)?,
+        names(&f.identity)?,
+        node(f.version)?,
+        node(f.frame)?,
+        node(f.video)?,
+        node(f.original)?,
+    ];
+    Ok(PyTuple::new(py, items)?)
 }
 
 /// numpy's array type and its float32 dtype, looked up once (numpy is imported on the first

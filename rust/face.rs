@@ -203,12 +203,13 @@ fn number(node: Node) -> Option<f32> {
 }
 
 /// A numeric list (1-D) or list of equal-length numeric lists (2-D), as numpy would read it.
-fn array(p: &Parsed, i: usize) -> Option<Array> {
+/// Without `DATA`, only its shape is taken (`data` is left empty).
+fn array<const DATA: bool>(p: &Parsed, i: usize) -> Option<Array> {
     let (Node::List { items: rows, .. } | Node::Tuple { items: rows, .. }) = *p.nodes.get(i)?
     else {
         return None;
     };
-    let mut data = Vec::with_capacity(rows as usize * 2);
+    let mut data = Vec::with_capacity(if DATA { rows as usize * 2 } else { 0 });
     let mut width: Option<usize> = None;
     let mut scalars = false;
     // One pass along the tape: a row's items must all be numbers, one node each.
@@ -221,7 +222,10 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
                     return None;
                 }
                 for node in p.nodes.get(k + 1..k + 1 + cols)? {
-                    data.push(number(*node)?);
+                    let value = number(*node)?;
+                    if DATA {
+                        data.push(value);
+                    }
                 }
                 k += 1 + cols;
             }
@@ -231,7 +235,10 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
                     return None;
                 }
                 scalars = true;
-                data.push(number(node)?);
+                let value = number(node)?;
+                if DATA {
+                    data.push(value);
+                }
                 k += 1;
             }
         }
@@ -249,11 +256,12 @@ fn array(p: &Parsed, i: usize) -> Option<Array> {
 
 /// The header's parts, if the payload has exactly a face header's shape.
 pub fn face_parts(p: &Parsed) -> Option<FaceParts> {
-    object(p, 0, HEADER)
+    object::<true>(p, 0, HEADER)
 }
 
-/// The object of class `class` at node `i`, taken apart field by field.
-fn object(p: &Parsed, i: usize, class: usize) -> Option<Object> {
+/// The object of class `class` at node `i`, taken apart field by field (without `DATA`, its
+/// arrays' shapes only).
+fn object<const DATA: bool>(p: &Parsed, i: usize, class: usize) -> Option<Object> {
     let schema = &SCHEMA[class];
     let nodes = fields(p, i, schema)?;
     let parts = schema
@@ -262,33 +270,33 @@ fn object(p: &Parsed, i: usize, class: usize) -> Option<Object> {
         .zip(nodes)
         .map(|(f, node)| match node {
             None => Some(Part::Absent),
-            Some(node) => part(p, node, f.kind),
+            Some(node) => part::<DATA>(p, node, f.kind),
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Object { class, parts })
 }
 
 /// One field's value at node `i`, as its kind takes it.
-fn part(p: &Parsed, i: usize, kind: Kind) -> Option<Part> {
+fn part<const DATA: bool>(p: &Parsed, i: usize, kind: Kind) -> Option<Part> {
     Some(match kind {
         Kind::Value => Part::Node(i),
-        Kind::Array => Part::Array(array(p, i)?),
+        Kind::Array => Part::Array(array::<DATA>(p, i)?),
         Kind::Dims => match p.nodes.get(i)? {
             Node::None => Part::Dims(None),
             Node::List { .. } | Node::Tuple { .. } => Part::Dims(Some(i)),
             _ => return None,
         },
-        Kind::Object(class) => Part::Object(object(p, i, class)?),
+        Kind::Object(class) => Part::Object(object::<DATA>(p, i, class)?),
         Kind::Objects(class) => Part::Objects(
             named(p, i)?
                 .into_iter()
-                .map(|(name, v)| Some((name, object(p, v, class)?)))
+                .map(|(name, v)| Some((name, object::<DATA>(p, v, class)?)))
                 .collect::<Option<_>>()?,
         ),
         Kind::Arrays => Part::Arrays(
             named(p, i)?
                 .into_iter()
-                .map(|(name, v)| Some((name, array(p, v)?)))
+                .map(|(name, v)| Some((name, array::<DATA>(p, v)?)))
                 .collect::<Option<_>>()?,
         ),
     })
@@ -311,6 +319,63 @@ fn named(p: &Parsed, i: usize) -> Option<Vec<(usize, usize)>> {
         names.push(name);
     }
     Some(items)
+}
+
+/// What `faceio scan` counts of a face header (`file_facts` in `faceio/cli/scan.py`), taken
+/// on the reading thread so that the header's objects need not be built: the landmarks' row
+/// count, the mask and identity name nodes in payload order, and the nodes of the four values
+/// scan shows as they are (version, original file name, source frame, whether a video).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceFacts {
+    pub landmarks: usize,
+    pub masks: Vec<usize>,
+    pub identity: Vec<usize>,
+    pub version: usize,
+    pub original: usize,
+    pub frame: usize,
+    pub video: usize,
+}
+
+/// The position of field `name` in class `class` of [`SCHEMA`].
+fn slot(class: usize, name: &str) -> Option<usize> {
+    SCHEMA[class].fields.iter().position(|f| f.name == name)
+}
+
+/// The facts of a payload that has exactly a face header's shape ([`face_parts`]); such a
+/// payload is one `PNGHeader.from_dict` takes, so scan's schema check has nothing to add.
+pub fn face_facts(p: &Parsed) -> Option<FaceFacts> {
+    // The same walk as face_parts, every check made, the numbers not kept.
+    let header = object::<false>(p, 0, HEADER)?;
+    let sub = |field: &str| match header.parts.get(slot(HEADER, field)?)? {
+        Part::Object(o) => Some(o),
+        _ => None,
+    };
+    let (alignments, source) = (sub("alignments")?, sub("source")?);
+    let node = |o: &Object, class: usize, field: &str| match o.parts.get(slot(class, field)?)? {
+        Part::Node(i) => Some(*i),
+        _ => None,
+    };
+    let names = |field: &str| -> Option<Vec<usize>> {
+        Some(match alignments.parts.get(slot(ALIGNMENTS, field)?)? {
+            Part::Absent => Vec::new(),
+            Part::Objects(entries) => entries.iter().map(|(name, _)| *name).collect(),
+            Part::Arrays(entries) => entries.iter().map(|(name, _)| *name).collect(),
+            _ => return None,
+        })
+    };
+    let landmarks = match alignments.parts.get(slot(ALIGNMENTS, "landmarks_xy")?)? {
+        Part::Array(a) => *a.shape.first()?,
+        _ => return None,
+    };
+    Some(FaceFacts {
+        landmarks,
+        masks: names("mask")?,
+        identity: names("identity")?,
+        version: node(source, SOURCE, "alignments_version")?,
+        original: node(source, SOURCE, "original_filename")?,
+        frame: node(source, SOURCE, "source_filename")?,
+        video: node(source, SOURCE, "source_is_video")?,
+    })
 }
 
 #[cfg(test)]
@@ -393,6 +458,35 @@ mod tests {
         }
         let p = parse(b"{'a': 1}", 64).unwrap();
         assert!(face_parts(&p).is_none());
+    }
+
+    #[test]
+    fn facts_of_a_face_header() {
+        let p = parse(FACE.as_bytes(), 64).unwrap();
+        let f = face_facts(&p).unwrap();
+        assert_eq!(f.landmarks, 2);
+        let text = |i: usize| p.str_at(i).unwrap().to_vec();
+        assert_eq!(
+            f.masks.iter().map(|&i| text(i)).collect::<Vec<_>>(),
+            [b"components".to_vec()]
+        );
+        assert_eq!(
+            f.identity.iter().map(|&i| text(i)).collect::<Vec<_>>(),
+            [b"vggface2".to_vec()]
+        );
+        assert_eq!(p.nodes[f.version], Node::Float(2.4));
+        assert_eq!(text(f.original), b"a.png");
+        assert_eq!(text(f.frame), b"b.png");
+        assert_eq!(p.nodes[f.video], Node::Bool(false));
+        // Masks and identities left out, or None: no names.
+        let start = FACE.find("'mask':").unwrap();
+        let end = FACE.find("'source':").unwrap();
+        let bare = format!("{}'mask': None}}, {}", &FACE[..start], &FACE[end..]);
+        let f = face_facts(&parse(bare.as_bytes(), 64).unwrap()).unwrap();
+        assert!(f.masks.is_empty() && f.identity.is_empty());
+        // Anything the fast path leaves to from_dict has no facts either.
+        let ragged = FACE.replacen("[[0.5, 1.5], [2, 3]]", "[[0.5, 1.5], [2]]", 1);
+        assert!(face_facts(&parse(ragged.as_bytes(), 64).unwrap()).is_none());
     }
 
     #[test]

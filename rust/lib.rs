@@ -329,6 +329,24 @@ struct MetaBatch {
     state: Mutex<BatchState>,
 }
 
+impl MetaBatch {
+    fn start(
+        paths: Vec<Bound<'_, PyAny>>,
+        owned: Vec<PathBuf>,
+        chunk_size: usize,
+        facts: bool,
+    ) -> Self {
+        MetaBatch {
+            paths: paths.into_iter().map(Bound::unbind).collect(),
+            state: Mutex::new(BatchState {
+                reader: ChunkReader::start(owned, chunk_size, limits::current(), facts),
+                ready: VecDeque::new(),
+                next: 0,
+            }),
+        }
+    }
+}
+
 #[pymethods]
 impl MetaBatch {
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -346,7 +364,7 @@ impl MetaBatch {
                 st.next += 1;
                 let failed = match item {
                     Ok(m) => match built(py, m) {
-                        Ok(d) => return Ok(Some(PyTuple::new(py, [path, d.into_any()])?)),
+                        Ok(d) => return Ok(Some(PyTuple::new(py, [path, d])?)),
                         // A payload Python cannot build fails its own file, like a parse
                         // error, so that a collecting caller goes on to the next file.
                         Err(e) if e.is_data() => {
@@ -371,13 +389,17 @@ impl MetaBatch {
     }
 }
 
-/// The batch result's objects; its parse buffers then go to the next files' parses.
-fn built<'py>(py: Python<'py>, mut m: ImageMeta) -> convert::ConvResult<Bound<'py, PyDict>> {
-    let d = meta_to_dict(py, &m);
+/// The batch result's objects (its scan facts when it has them, else its dict); its parse
+/// buffers then go to the next files' parses.
+fn built<'py>(py: Python<'py>, mut m: ImageMeta) -> convert::ConvResult<Bound<'py, PyAny>> {
+    let obj = match &m.facts {
+        Some(f) => convert::facts_to_py(py, &m, f).map(Bound::into_any),
+        None => meta_to_dict(py, &m).map(Bound::into_any),
+    };
     if let Some(parsed) = m.itxt.take() {
         literal::spare::give_back(parsed);
     }
-    d
+    obj
 }
 
 /// Start reading many files' metadata; yields `(path, dict)` or `(path, exception)` in order.
@@ -396,16 +418,21 @@ fn read_image_meta_batch(
         .iter()
         .map(|p| p.extract::<PathBuf>())
         .collect::<PyResult<Vec<_>>>()?;
-    let keep = paths.into_iter().map(Bound::unbind).collect();
     let _ = py;
-    Ok(MetaBatch {
-        paths: keep,
-        state: Mutex::new(BatchState {
-            reader: ChunkReader::start(owned, chunk_size, limits::current()),
-            ready: VecDeque::new(),
-            next: 0,
-        }),
-    })
+    Ok(MetaBatch::start(paths, owned, chunk_size, false))
+}
+
+/// `read_image_meta_batch` for `faceio scan`: a file whose payload has exactly a face header's
+/// shape gives its scan facts (`convert::facts_to_py`) instead of its dict, taken on the
+/// reading threads; every other file gives what `read_image_meta_batch` gives.
+#[pyfunction]
+#[pyo3(signature = (paths, chunk_size=64))]
+fn read_scan_facts_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyResult<MetaBatch> {
+    let owned = paths
+        .iter()
+        .map(|p| p.extract::<PathBuf>())
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(MetaBatch::start(paths, owned, chunk_size, true))
 }
 
 /// Face header columns of many files on disk (docs/table.md), read and parsed on all cores
@@ -475,6 +502,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(read_image_meta, m)?)?;
     m.add_function(wrap_pyfunction!(read_image_meta_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(read_scan_facts_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tiff_write_meta, m)?)?;
     m.add_function(wrap_pyfunction!(tiff_read_description, m)?)?;
     m.add_function(wrap_pyfunction!(update_png_meta, m)?)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::{self, FaceParts};
+use crate::face::{self, FaceFacts, FaceParts};
 use crate::imagesize;
 use crate::limits::Limits;
 use crate::literal::{self, Parsed};
@@ -18,6 +18,8 @@ pub struct ImageMeta {
     pub width: u32,
     pub height: u32,
     pub itxt: Option<Parsed>,
+    /// The payload's scan facts, when asked for ([`read_batch`]) and it is a face header.
+    pub facts: Option<FaceFacts>,
 }
 
 /// Parse a faceswap chunk's text, wording errors with the chunk they come from.
@@ -69,6 +71,7 @@ fn read_inner(path: &Path, limits: &Limits) -> Result<ImageMeta> {
         width,
         height,
         itxt,
+        facts: None,
     })
 }
 
@@ -108,11 +111,18 @@ pub fn read_text<S: Source>(
     Ok((width, height, None))
 }
 
-/// Read many files on the rayon pool; results in input order.
-pub fn read_batch(paths: &[PathBuf], limits: &Limits) -> Vec<Result<ImageMeta>> {
+/// Read many files on the rayon pool; results in input order. With `facts`, a face header's
+/// scan facts are taken too, on the same thread as its parse.
+pub fn read_batch(paths: &[PathBuf], limits: &Limits, facts: bool) -> Vec<Result<ImageMeta>> {
     paths
         .par_iter()
-        .map(|p| read_image_meta(p, limits))
+        .map(|p| {
+            let mut m = read_image_meta(p, limits)?;
+            if facts {
+                m.facts = m.itxt.as_ref().and_then(face::face_facts);
+            }
+            Ok(m)
+        })
         .collect()
 }
 
@@ -154,6 +164,7 @@ mod tests {
         let res = read_batch(
             &[good.clone(), dir.join("nope.png"), good],
             &Limits::default(),
+            false,
         );
         assert!(res[0].is_ok() && res[2].is_ok());
         assert_eq!(res[1].as_ref().unwrap_err().kind, ErrorKind::Io);

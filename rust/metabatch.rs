@@ -64,8 +64,9 @@ pub struct ChunkReader {
 }
 
 impl ChunkReader {
-    /// Start reading `paths` in chunks of `chunk` files (the first one smaller).
-    pub fn start(paths: Vec<PathBuf>, chunk: usize, limits: Limits) -> Self {
+    /// Start reading `paths` in chunks of `chunk` files (the first one smaller); `facts`: take
+    /// face headers' scan facts as well (`meta::read_batch`).
+    pub fn start(paths: Vec<PathBuf>, chunk: usize, limits: Limits, facts: bool) -> Self {
         // One chunk ahead: parsing is the slow side, and a chunk of huge payloads is large.
         let (tx, rx) = sync_channel::<Chunk>(1);
         let chunk = chunk.max(1);
@@ -77,7 +78,7 @@ impl ChunkReader {
             let mut held = 0;
             while start < paths.len() {
                 let end = (start + group.min(files - out.len())).min(paths.len());
-                let results = meta::read_batch(&paths[start..end], &limits);
+                let results = meta::read_batch(&paths[start..end], &limits, facts);
                 let bytes: usize = results.iter().map(held_bytes).sum();
                 // The next group holds about a quarter of a chunk's bytes at this group's mean.
                 let mean = bytes / results.len().max(1);
@@ -136,7 +137,7 @@ mod tests {
     fn chunk_lengths(files: usize, chunk: usize) -> Vec<usize> {
         let dir = std::env::temp_dir().join("faceio-metabatch-no-such-dir");
         let paths = (0..files).map(|i| dir.join(format!("{i}.png"))).collect();
-        let mut reader = ChunkReader::start(paths, chunk, Limits::default());
+        let mut reader = ChunkReader::start(paths, chunk, Limits::default(), false);
         let mut lengths = Vec::new();
         while let Ok(Some(c)) = reader.next_chunk() {
             lengths.push(c.len());

@@ -576,11 +576,8 @@ def _verdict(check: Callable[[object], object], header: object) -> str:
     return "ok"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_scan_schema_check_agrees_with_from_dict(data: st.DataObject) -> None:
-    from faceio.cli._faces import check_face
-
+def _odd_header(data: st.DataObject) -> dict[str, Any]:
+    """A face header's dict with one to three of its values set, deleted or added."""
     header = make_header(np.random.default_rng(0), "a_0.png", "a.jpg", False).to_dict()
     header["alignments"]["landmarks_xy"] = header["alignments"]["landmarks_xy"][:3]
     for _ in range(data.draw(st.integers(1, 3))):
@@ -599,7 +596,106 @@ def test_scan_schema_check_agrees_with_from_dict(data: st.DataObject) -> None:
             target[data.draw(st.text(max_size=3))] = data.draw(_ODD_VALUES)
         else:
             target[last] = data.draw(_ODD_VALUES)
+    return header
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_scan_schema_check_agrees_with_from_dict(data: st.DataObject) -> None:
+    from faceio.cli._faces import check_face
+
+    header = _odd_header(data)
     assert _verdict(check_face, header) == _verdict(faceio.PNGHeader.from_dict, header)
+
+
+def _facts_both_ways(path: Path) -> tuple[Any, Any, Any]:
+    """A file's scan facts as the core takes them, and from its dict: (core's item, both)."""
+    from faceio._files import FolderEntry
+    from faceio.cli._faces import read_metas
+    from faceio.cli.scan import file_facts
+
+    entry = FolderEntry(path.name, str(path))
+    ((_, fast),) = read_metas([entry], facts=True)
+    ((_, plain),) = read_metas([entry])
+    return fast, file_facts(str(path), fast), file_facts(str(path), plain)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_scan_facts_from_the_core_equal_those_from_the_dict(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    header = _odd_header(data)
+    path = tmp_path / "a_0.png"
+    try:
+        text = str(header).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from st.text: no payload holds it as such
+        return
+    path.write_bytes(faceio.png_write_meta(png(), text))
+    _, fast, plain = _facts_both_ways(path)
+    assert fast == plain
+
+
+@pytest.mark.parametrize(
+    ("change", "taken"),
+    [
+        (lambda h: None, True),
+        # Tuples are arrays for from_dict (and the core) though not for scan's plain check.
+        (lambda h: h["alignments"].update(landmarks_xy=((1.5, 2), (3, True))), True),
+        (lambda h: h["alignments"].update(mask=None), True),
+        (lambda h: h["alignments"].pop("identity"), True),
+        (lambda h: h["alignments"].update(mask={}), True),
+        (
+            lambda h: h["source"].update(
+                source_is_video=1, source_filename=7, alignments_version="x"
+            ),
+            True,
+        ),
+        (lambda h: h["source"].update(original_filename=None), True),
+        (
+            lambda h: h["source"].update(source_filename="clip_000001.png", source_is_video=True),
+            True,
+        ),
+        # Left to the dict: a ragged array, an unknown key, no header of a face at all.
+        (lambda h: h["alignments"].update(landmarks_xy=[[1.0, 2.0], [3.0]]), False),
+        (lambda h: h["alignments"].update(extra=1), False),
+        (lambda h: h.pop("source"), False),
+        (lambda h: h["alignments"].pop("x"), False),
+    ],
+)
+def test_scan_facts_come_from_the_core_for_face_headers(
+    tmp_path: Path, change: Callable[[dict[str, Any]], object], taken: bool
+) -> None:
+    header = make_header(np.random.default_rng(3), "a_0.png", "a.jpg", False).to_dict()
+    change(header)
+    path = tmp_path / "a_0.png"
+    path.write_bytes(faceio.png_write_meta(png(), str(header).encode("utf-8")))
+    fast, facts, plain = _facts_both_ways(path)
+    assert isinstance(fast, tuple) is taken
+    assert facts == plain
+    if taken:
+        assert facts.kind == "face"
+
+
+def test_scan_summary_is_the_same_without_the_cores_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceio.cli import scan
+    from faceio.cli._faces import read_metas
+
+    faces(tmp_path)
+    (tmp_path / "other.png").write_bytes(png({"not": "a face"}))
+    (tmp_path / "none.png").write_bytes(png())
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "tif_0.tif").write_bytes(tiff(tiff_header("tif_0.tif")))
+    fast = scan.scan_folder(tmp_path)
+    monkeypatch.setattr(scan, "read_metas", lambda entries, facts: read_metas(entries))
+    assert scan.scan_folder(tmp_path) == fast
+    assert fast["with_header"] == len(list(tmp_path.glob("*_*.*")))
 
 
 @pytest.mark.parametrize(

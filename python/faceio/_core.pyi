@@ -30,6 +30,7 @@ __all__ = [
     "read_image_meta_batch",
     "read_meta_columns",
     "read_meta_columns_from_bytes",
+    "read_scan_facts_batch",
     "set_limits",
     "stat_keys",
     "tiff_read_description",
@@ -125,6 +126,11 @@ class MetaBatch(Iterator[tuple[Any, dict[str, Any] | Exception]]):
 
 def read_image_meta_batch(paths: Sequence[str | PathLike[str]], chunk_size: int = 64) -> MetaBatch:
     """Read many files' metadata on all cores, the GIL released, streamed in chunks."""
+
+def read_scan_facts_batch(
+    paths: Sequence[str | PathLike[str]], chunk_size: int = 64
+) -> Iterator[tuple[Any, dict[str, Any] | tuple[Any, ...] | Exception]]:
+    """read_image_meta_batch for faceio scan: a face header's scan facts replace its dict."""
 
 def read_meta_columns(paths: Sequence[str | PathLike[str]]) -> _Columns:
     """Face header columns of many files (docs/table.md), read on all cores, GIL released."""

@@ -68,7 +68,7 @@ def _read_rows(paths: list[str]) -> pa.Table:
     table = _read_files_table(paths)
     # The entry's name only tells read_metas which files are TIFF.
     entries = [FolderEntry(os.path.basename(p), p) for p in paths]
-    facts = [file_facts(e.path, meta) for e, meta in read_metas(entries)]
+    facts = [file_facts(e.path, meta) for e, meta in read_metas(entries, facts=True)]
     for field, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True):
         table = table.append_column(field, text_array(values, field.type))
     return table

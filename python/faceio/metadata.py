@@ -12,7 +12,7 @@ import json
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from faceio import _core
 from faceio.errors import (
@@ -50,6 +50,7 @@ Metadata = SupportsToDict | dict[str, Any] | bytes
 #: stacks, which this keeps well inside.
 MAX_DEPTH_CEILING = 1000
 StrPath = str | os.PathLike[str]
+_T = TypeVar("_T")
 
 
 # The value types whose str() is a literal that the payload parser (and ast.literal_eval) reads
@@ -385,14 +386,24 @@ def _iter_batch(
     paths: list[StrPath], collect: bool
 ) -> Iterator[tuple[StrPath, dict[str, Any] | Exception]]:
     for path, result in _core.read_image_meta_batch(paths):
-        if isinstance(result, UnsupportedFormatError):
-            try:
-                result = _size_by_decoding(path, result)
-            except (OSError, ValueError) as err:
-                result = err
+        result = sized(path, result)
         if isinstance(result, Exception) and not collect:
             raise result
         yield path, result
+
+
+def sized(path: StrPath, result: _T) -> _T | dict[str, int] | Exception:
+    """Return a batch reader's ``result`` for ``path``, sized by decoding if need be.
+
+    The core gives ``UnsupportedFormatError`` for a format whose header faceio cannot read;
+    the image is then decoded for its size.
+    """
+    if not isinstance(result, UnsupportedFormatError):
+        return result
+    try:
+        return _size_by_decoding(path, result)
+    except (OSError, ValueError) as err:
+        return err
 
 
 def tiff_write_meta(image: bytes, data: Metadata) -> bytes:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
+from faceio import _core
 from faceio._core import HEADER_SCHEMA
 from faceio._files import FolderEntry
 from faceio.errors import MetadataNotFound
 from faceio.header import PNGHeader
-from faceio.metadata import read_image_meta, read_image_meta_batch, read_png_meta, tiff_read_meta
+from faceio.metadata import (
+    read_image_meta,
+    read_image_meta_batch,
+    read_png_meta,
+    sized,
+    tiff_read_meta,
+)
 
 _TIFF = (".tif", ".tiff")
 
@@ -36,22 +43,41 @@ def _add_tiff_header(path: str, meta: dict[str, Any]) -> dict[str, Any]:
         return meta
 
 
+@overload
 def read_metas(
-    entries: list[FolderEntry],
-) -> Iterator[tuple[FolderEntry, dict[str, Any] | Exception]]:
+    entries: list[FolderEntry], *, facts: Literal[False] = False
+) -> Iterator[tuple[FolderEntry, dict[str, Any] | Exception]]: ...
+
+
+@overload
+def read_metas(
+    entries: list[FolderEntry], *, facts: bool
+) -> Iterator[tuple[FolderEntry, dict[str, Any] | tuple[Any, ...] | Exception]]: ...
+
+
+def read_metas(
+    entries: list[FolderEntry], *, facts: bool = False
+) -> Iterator[tuple[FolderEntry, dict[str, Any] | tuple[Any, ...] | Exception]]:
     """Read every entry's size and header, in order; a failure is yielded, not raised.
 
     PNG files go through the parallel batch reader; a TIFF's description is read here, after
-    the batch has given its size (TIFF faces are rare: no need to batch them).
+    the batch has given its size (TIFF faces are rare: no need to batch them). With ``facts``,
+    a PNG whose payload has exactly a face header's shape gives, in place of its dict, the
+    tuple of scan facts the core took of it on its reading thread (``scan.file_facts`` takes
+    either): ``scan`` then builds no objects of the header, nor checks its schema again.
     """
     paths = [entry.path for entry in entries if entry.error is None]
-    results = read_image_meta_batch(paths, errors="collect")
+    results: Iterator[tuple[Any, dict[str, Any] | tuple[Any, ...] | Exception]]
+    if facts:
+        results = ((p, sized(p, r)) for p, r in _core.read_scan_facts_batch(paths))
+    else:
+        results = read_image_meta_batch(paths, errors="collect")
     for entry in entries:
         if entry.error is not None:
             yield entry, entry.error
             continue
         _, meta = next(results)
-        if is_tiff(entry.name) and not isinstance(meta, Exception):
+        if is_tiff(entry.name) and isinstance(meta, dict):
             try:
                 meta = _add_tiff_header(entry.path, meta)
             except (OSError, ValueError) as err:

@@ -59,8 +59,14 @@ class Facts(NamedTuple):
     original: str | None = None
 
 
-def file_facts(path: str, meta: dict[str, Any] | Exception) -> Facts:
-    """Take a file's :class:`Facts` from its metadata (or its failure)."""
+def file_facts(path: str, meta: dict[str, Any] | tuple[Any, ...] | Exception) -> Facts:
+    """Take a file's :class:`Facts` from its metadata (or its failure).
+
+    ``meta`` may also be the facts the core took of a face header while reading it (a tuple,
+    from ``read_metas(..., facts=True)``): the same :class:`Facts` as from the header's dict.
+    """
+    if isinstance(meta, tuple):
+        return _face_facts(*meta)
     if isinstance(meta, Exception):
         return Facts("error", reason(meta, path))
     size = f"{meta['width']}x{meta['height']}"
@@ -77,18 +83,42 @@ def file_facts(path: str, meta: dict[str, Any] | Exception) -> Facts:
     # The schema holds (check_face): only the values' types may still surprise.
     alignments, source = payload["alignments"], payload["source"]
     landmarks = alignments["landmarks_xy"]
-    original = source["original_filename"]
-    frame = str(source["source_filename"])
-    is_video = bool(source["source_is_video"])
+    return _face_facts(
+        meta["width"],
+        meta["height"],
+        len(landmarks) if isinstance(landmarks, (list, tuple)) else 0,
+        tuple(map(str, alignments.get("mask") or ())),
+        tuple(map(str, alignments.get("identity") or ())),
+        source["alignments_version"],
+        source["source_filename"],
+        source["source_is_video"],
+        source["original_filename"],
+    )
+
+
+def _face_facts(
+    width: int,
+    height: int,
+    landmarks: int,
+    masks: tuple[str, ...],
+    identity: tuple[str, ...],
+    version: object,
+    frame: object,
+    video: object,
+    original: object,
+) -> Facts:
+    """Make a face's :class:`Facts` from its header's values (the last four as stored)."""
+    frame = str(frame)
+    is_video = bool(video)
     match = _VIDEO_FRAME.match(frame) if is_video else None
     return Facts(
         "face",
         None,
-        size,
-        len(landmarks) if isinstance(landmarks, (list, tuple)) else 0,
-        tuple(map(str, alignments.get("mask") or ())),
-        tuple(map(str, alignments.get("identity") or ())),
-        str(source["alignments_version"]),
+        f"{width}x{height}",
+        landmarks,
+        masks,
+        identity,
+        str(version),
         frame,
         match.group("video") if match else frame,
         is_video,
@@ -254,7 +284,7 @@ def scan_folder(
 
 
 def _read_facts(listing: FolderListing) -> Iterator[tuple[FolderEntry, Facts]]:
-    for entry, meta in read_metas(listing.entries):
+    for entry, meta in read_metas(listing.entries, facts=True):
         yield entry, file_facts(entry.path, meta)
 
 
