@@ -207,7 +207,11 @@ def _sequential_clip(directory: Path, name: str) -> tuple[Path, Spec]:
         spec = replace(spec, width=width + 1, height=height + 1)  # the odd-size kinds
     path = directory / f"seq_{name}{spec.ext}"
     if not path.exists():
-        encode(path, spec)
+        # Encoded under another name, then renamed: an interrupted run leaves no partial clip
+        # that a later run would take for a whole one.
+        partial = directory / f"partial_seq_{name}{spec.ext}"
+        encode(partial, spec)
+        partial.replace(path)
     return path, spec
 
 
