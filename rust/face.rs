@@ -341,8 +341,20 @@ fn slot(class: usize, name: &str) -> Option<usize> {
     SCHEMA[class].fields.iter().position(|f| f.name == name)
 }
 
+/// Whether Python may refuse to build a node of the payload: a big int (a decimal one past
+/// `sys.get_int_max_str_digits()`) or a string with a `\N{...}` escape naming no character.
+/// The dict route then fails the file (as `verify` does), so scan must not take its facts
+/// without building it. Every other node builds without fail (the parser refuses unhashable
+/// set items and keys).
+pub fn python_may_refuse(p: &Parsed) -> bool {
+    p.nodes
+        .iter()
+        .any(|n| matches!(n, Node::BigInt { .. } | Node::PyStr { .. }))
+}
+
 /// The facts of a payload that has exactly a face header's shape ([`face_parts`]); such a
 /// payload is one `PNGHeader.from_dict` takes, so scan's schema check has nothing to add.
+/// The caller leaves out payloads Python may refuse to build ([`python_may_refuse`]).
 pub fn face_facts(p: &Parsed) -> Option<FaceFacts> {
     // The same walk as face_parts, every check made, the numbers not kept.
     let header = object::<false>(p, 0, HEADER)?;
@@ -484,6 +496,15 @@ mod tests {
         let bare = format!("{}'mask': None}}, {}", &FACE[..start], &FACE[end..]);
         let f = face_facts(&parse(bare.as_bytes(), 64).unwrap()).unwrap();
         assert!(f.masks.is_empty() && f.identity.is_empty());
+        // Payloads Python may refuse to build are told apart (the caller leaves them out).
+        assert!(!python_may_refuse(&p));
+        for text in ["1".repeat(30), "'\\N{BULLET}'".to_string()] {
+            let odd = FACE.replacen("'x': 1", &format!("'x': {text}"), 1);
+            assert!(
+                python_may_refuse(&parse(odd.as_bytes(), 64).unwrap()),
+                "{odd}"
+            );
+        }
         // Anything the fast path leaves to from_dict has no facts either.
         let ragged = FACE.replacen("[[0.5, 1.5], [2, 3]]", "[[0.5, 1.5], [2]]", 1);
         assert!(face_facts(&parse(ragged.as_bytes(), 64).unwrap()).is_none());

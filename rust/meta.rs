@@ -119,7 +119,13 @@ pub fn read_batch(paths: &[PathBuf], limits: &Limits, facts: bool) -> Vec<Result
         .map(|p| {
             let mut m = read_image_meta(p, limits)?;
             if facts {
-                m.facts = m.itxt.as_ref().and_then(face::face_facts);
+                // A payload Python may refuse to build is left to the dict route, which fails
+                // the file as verify does.
+                m.facts = m
+                    .itxt
+                    .as_ref()
+                    .filter(|p| !face::python_may_refuse(p))
+                    .and_then(face::face_facts);
             }
             Ok(m)
         })

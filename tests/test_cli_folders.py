@@ -681,6 +681,31 @@ def test_scan_facts_come_from_the_core_for_face_headers(
         assert facts.kind == "face"
 
 
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        # Values Python refuses to build: the dict route fails the file (as verify does), so
+        # the core's facts must not call it a face.
+        ("x", "1" * 5000),  # past sys.get_int_max_str_digits()
+        ("interpolator", "'\\N{NO SUCH CHARACTER NAME}'"),
+        ("source_frame_dims", "[" + "9" * 5000 + ", 2]"),
+    ],
+)
+def test_scan_facts_of_a_payload_python_cannot_build(tmp_path: Path, field: str, text: str) -> None:
+    header = make_header(np.random.default_rng(3), "a_0.png", "a.jpg", False).to_dict()
+    place = header["source"] if field in header["source"] else header["alignments"]
+    if field not in place:
+        place = header["alignments"]["mask"]["components"]
+    place[field] = "@@"
+    payload = str(header).replace("'@@'", text)
+    path = tmp_path / "a_0.png"
+    path.write_bytes(faceio.png_write_meta(png(), payload.encode("utf-8")))
+    _, facts, plain = _facts_both_ways(path)
+    assert plain.kind == "error"
+    assert "refuses" in str(plain.error) or "names no character" in str(plain.error)
+    assert facts == plain
+
+
 def test_scan_summary_is_the_same_without_the_cores_facts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
