@@ -357,7 +357,11 @@ pub fn python_may_refuse(p: &Parsed) -> bool {
 /// The caller leaves out payloads Python may refuse to build ([`python_may_refuse`]).
 pub fn face_facts(p: &Parsed) -> Option<FaceFacts> {
     // The same walk as face_parts, every check made, the numbers not kept.
-    let header = object::<false>(p, 0, HEADER)?;
+    facts_of_parts(&object::<false>(p, 0, HEADER)?)
+}
+
+/// The scan facts a face header's parts hold (with or without their arrays' numbers).
+pub fn facts_of_parts(header: &FaceParts) -> Option<FaceFacts> {
     let sub = |field: &str| match header.parts.get(slot(HEADER, field)?)? {
         Part::Object(o) => Some(o),
         _ => None,

@@ -354,9 +354,10 @@ impl MetaBatch {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let mut guard = self.state.try_lock().map_err(|_| {
-            PyRuntimeError::new_err("read_image_meta_batch iterator already executing")
-        })?;
+        let mut guard = self
+            .state
+            .try_lock()
+            .map_err(|_| PyRuntimeError::new_err("metadata batch iterator already executing"))?;
         let st = &mut *guard;
         loop {
             if let Some(item) = st.ready.pop_front() {

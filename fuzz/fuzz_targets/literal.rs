@@ -1,7 +1,8 @@
 //! The payload parser: `literal::parse`, then the round trip: the tape written back as literal
 //! text (both spellings of `literal::write`) parses again to the same tape, node for node. Also
 //! the face-header take-apart (`face::face_parts`) on whatever parses, and scan's facts
-//! (`face::face_facts`), which must be found for exactly the payloads that take apart.
+//! (`face::face_facts`), which must be found for exactly the payloads that take apart, and be
+//! what their parts say.
 //!
 //! The nesting limit is the highest `faceio.set_limits` allows, so that the deepest payloads a
 //! user may permit are parsed here (and checked for stack use).
@@ -20,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let parts = face::face_parts(&first);
     let facts = face::face_facts(&first);
     assert_eq!(
-        parts.is_some(),
-        facts.is_some(),
+        parts.as_ref().and_then(face::facts_of_parts),
+        facts,
         "face_parts and face_facts disagree on {:?}",
         String::from_utf8_lossy(data)
     );
