@@ -7,7 +7,8 @@ ranges over R rounds and ratios against baselines run in the same process.
 A folder scan is timed the way callers use it: the results **kept** in a list (faceswap's sort
 tool and training cache hold every header), next to the results **dropped** as they arrive, the
 same with the cyclic GC disabled around the loop (what the GC costs), and ``faceio scan``'s
-in-process ``scan_folder``. The baseline is faceswap's way, reimplemented: a thread pool of
+in-process ``scan_folder``, next to the route scan took before 2026-12-01 (each header built as
+its dict, then checked: the same summary). The baseline is faceswap's way, reimplemented: a thread pool of
 ``struct`` chunk walks and ``ast.literal_eval``, its results kept. Each round runs every
 pattern once, so that they see the same load; ratios are taken within a round.
 
@@ -192,10 +193,24 @@ def header_bytes(paths: list[str]) -> int:
     return (deep_size(sample, set()) - sys.getsizeof(sample)) // len(sample)
 
 
-def scan(folder: str) -> None:
+def scan(folder: str) -> dict:
     from faceio.cli import scan_folder
 
-    scan_folder(folder)
+    return scan_folder(folder)
+
+
+def scan_dicts(folder: str) -> dict:
+    """``faceio scan`` as it read before 2026-12-01: each header built as its dict, then
+    ``file_facts`` on it (the schema check); the same summary, for the A/B row."""
+    from faceio.cli import scan as cli_scan
+    from faceio.cli._common import list_faces
+    from faceio.cli._faces import read_metas
+
+    listing = list_faces(folder, False)
+    stats = cli_scan._ScanStats()
+    for entry, meta in read_metas(listing.entries):
+        stats.add(entry.name, cli_scan.file_facts(entry.path, meta))
+    return stats.summary(folder, listing)
 
 
 def fmt_range(values: list[float], unit: str = "", digits: int = 0) -> str:
@@ -230,6 +245,8 @@ def one_round(paths: list[str], folder: str, per_header: int) -> dict[str, float
     out["kept_gc_off"] = n / corpus.timed(lambda: kept_gc_off(paths))
     gc.collect()
     out["scan"] = n / corpus.timed(lambda: scan(folder))
+    gc.collect()
+    out["scan_dicts"] = n / corpus.timed(lambda: scan_dicts(folder))
     return out
 
 
@@ -303,6 +320,7 @@ def report_scan(
         ("dropped", "results dropped as they arrive"),
         ("kept_gc_off", "kept, cyclic GC disabled around the loop"),
         ("scan", "`faceio scan` (scan_folder, in process)"),
+        ("scan_dicts", "`faceio scan` through the headers' dicts (before 2026-12-01)"),
     ]:
         two, one = col(rounds, key), col(one_core, key)
         gain = [a / b for a, b in zip(two, one, strict=True)]
@@ -318,6 +336,9 @@ def report_scan(
     print(f"| kept / baseline kept | {fmt_spread(vs_plain, 'x')} | ≥ 70x |")
     gain = [a / b for a, b in zip(dropped_fs, col(one_core, "dropped"), strict=True)]
     print(f"| dropped, 2 cores / 1 core | {fmt_spread(gain, 'x', 2)} | ≥ 1.7x |")
+    for rows, cores in ((rounds, "2 cores"), (one_core, "1 core")):
+        route = [r["scan"] / r["scan_dicts"] for r in rows]
+        print(f"| `faceio scan` / its dict route, {cores} | {fmt_spread(route, 'x', 2)} | |")
     print()
     for key in ("kept", "dropped"):
         print(
@@ -418,6 +439,7 @@ def main() -> None:
     )
 
     assert [m for _, m in faceio.read_image_meta_batch(paths[:50])] == plain_batch(paths[:50])
+    assert scan(os.path.join(folder, "faces")) == scan_dicts(os.path.join(folder, "faces"))
     per_header = header_bytes(paths)
     child = subprocess.Popen(
         [sys.executable, __file__, folder, "--child", "--rounds", str(args.rounds)],
