@@ -8,9 +8,9 @@ A folder scan is timed the way callers use it: the results **kept** in a list (f
 tool and training cache hold every header), next to the results **dropped** as they arrive, the
 same with the cyclic GC disabled around the loop (what the GC costs), and ``faceio scan``'s
 in-process ``scan_folder``, next to the route scan took before 2026-12-01 (each header built as
-its dict, then checked: the same summary). The baseline is faceswap's way, reimplemented: a thread pool of
-``struct`` chunk walks and ``ast.literal_eval``, its results kept. Each round runs every
-pattern once, so that they see the same load; ratios are taken within a round.
+its dict, then checked: the same summary). The baseline is faceswap's way, reimplemented: a
+thread pool of ``struct`` chunk walks and ``ast.literal_eval``, its results kept. Each round
+runs every pattern once, so that they see the same load; ratios are taken within a round.
 
 The same patterns are timed on one core in a child process pinned to CPU 0 (its affinity set
 before faceio starts a thread, so the reader's rayon pool has one thread), interleaved with
