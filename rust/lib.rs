@@ -330,20 +330,21 @@ struct MetaBatch {
 }
 
 impl MetaBatch {
-    fn start(
-        paths: Vec<Bound<'_, PyAny>>,
-        owned: Vec<PathBuf>,
-        chunk_size: usize,
-        facts: bool,
-    ) -> Self {
-        MetaBatch {
+    /// Start reading `paths` (`facts`: see `read_scan_facts_batch`); each path is kept as
+    /// given, for the results, and taken as a `PathBuf` for the reader.
+    fn start(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize, facts: bool) -> PyResult<Self> {
+        let owned = paths
+            .iter()
+            .map(|p| p.extract::<PathBuf>())
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(MetaBatch {
             paths: paths.into_iter().map(Bound::unbind).collect(),
             state: Mutex::new(BatchState {
                 reader: ChunkReader::start(owned, chunk_size, limits::current(), facts),
                 ready: VecDeque::new(),
                 next: 0,
             }),
-        }
+        })
     }
 }
 
@@ -410,17 +411,8 @@ fn built<'py>(py: Python<'py>, mut m: ImageMeta) -> convert::ConvResult<Bound<'p
 /// two cores or one (docs/format.md, "Limits").
 #[pyfunction]
 #[pyo3(signature = (paths, chunk_size=64))]
-fn read_image_meta_batch(
-    py: Python<'_>,
-    paths: Vec<Bound<'_, PyAny>>,
-    chunk_size: usize,
-) -> PyResult<MetaBatch> {
-    let owned = paths
-        .iter()
-        .map(|p| p.extract::<PathBuf>())
-        .collect::<PyResult<Vec<_>>>()?;
-    let _ = py;
-    Ok(MetaBatch::start(paths, owned, chunk_size, false))
+fn read_image_meta_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyResult<MetaBatch> {
+    MetaBatch::start(paths, chunk_size, false)
 }
 
 /// `read_image_meta_batch` for `faceio scan`: a file whose payload has exactly a face header's
@@ -429,11 +421,7 @@ fn read_image_meta_batch(
 #[pyfunction]
 #[pyo3(signature = (paths, chunk_size=64))]
 fn read_scan_facts_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyResult<MetaBatch> {
-    let owned = paths
-        .iter()
-        .map(|p| p.extract::<PathBuf>())
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(MetaBatch::start(paths, owned, chunk_size, true))
+    MetaBatch::start(paths, chunk_size, true)
 }
 
 /// Face header columns of many files on disk (docs/table.md), read and parsed on all cores
