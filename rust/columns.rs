@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::face::{self, Array, Object, Part, ALIGNMENTS, MASK, SCHEMA, SOURCE};
+use crate::face::{self, Array, Object, Part, ALIGNMENTS, MASK, SOURCE};
 use crate::limits::Limits;
 use crate::literal::{Node, Parsed};
 use crate::meta;
@@ -199,11 +199,7 @@ type RowResult<T> = std::result::Result<T, String>;
 
 /// The field's position in its class of [`SCHEMA`].
 fn pos(class: usize, name: &str) -> RowResult<usize> {
-    SCHEMA[class]
-        .fields
-        .iter()
-        .position(|f| f.name == name)
-        .ok_or_else(|| format!("faceio internal error: no field {name}"))
+    face::field_index(class, name).ok_or_else(|| format!("faceio internal error: no field {name}"))
 }
 
 fn sub_object<'o>(o: &'o Object, class: usize, field: &str) -> RowResult<&'o Object> {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::colbuf::{pack, RowError};
+use crate::face::SCHEMA;
 use crate::literal::parse;
 use crate::png;
 

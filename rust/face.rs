@@ -337,8 +337,19 @@ pub struct FaceFacts {
 }
 
 /// The position of field `name` in class `class` of [`SCHEMA`].
-fn slot(class: usize, name: &str) -> Option<usize> {
-    SCHEMA[class].fields.iter().position(|f| f.name == name)
+pub fn field_index(class: usize, name: &str) -> Option<usize> {
+    SCHEMA
+        .get(class)?
+        .fields
+        .iter()
+        .position(|f| f.name == name)
+}
+
+impl Object {
+    /// The value of this object's field `name`.
+    pub fn part(&self, name: &str) -> Option<&Part> {
+        self.parts.get(field_index(self.class, name)?)
+    }
 }
 
 /// Whether Python may refuse to build a node of the payload: a big int (a decimal one past
@@ -362,24 +373,24 @@ pub fn face_facts(p: &Parsed) -> Option<FaceFacts> {
 
 /// The scan facts a face header's parts hold (with or without their arrays' numbers).
 pub fn facts_of_parts(header: &FaceParts) -> Option<FaceFacts> {
-    let sub = |field: &str| match header.parts.get(slot(HEADER, field)?)? {
+    let sub = |field: &str| match header.part(field)? {
         Part::Object(o) => Some(o),
         _ => None,
     };
     let (alignments, source) = (sub("alignments")?, sub("source")?);
-    let node = |o: &Object, class: usize, field: &str| match o.parts.get(slot(class, field)?)? {
+    let node = |field: &str| match source.part(field)? {
         Part::Node(i) => Some(*i),
         _ => None,
     };
     let names = |field: &str| -> Option<Vec<usize>> {
-        Some(match alignments.parts.get(slot(ALIGNMENTS, field)?)? {
+        Some(match alignments.part(field)? {
             Part::Absent => Vec::new(),
             Part::Objects(entries) => entries.iter().map(|(name, _)| *name).collect(),
             Part::Arrays(entries) => entries.iter().map(|(name, _)| *name).collect(),
             _ => return None,
         })
     };
-    let landmarks = match alignments.parts.get(slot(ALIGNMENTS, "landmarks_xy")?)? {
+    let landmarks = match alignments.part("landmarks_xy")? {
         Part::Array(a) => *a.shape.first()?,
         _ => return None,
     };
@@ -387,10 +398,10 @@ pub fn facts_of_parts(header: &FaceParts) -> Option<FaceFacts> {
         landmarks,
         masks: names("mask")?,
         identity: names("identity")?,
-        version: node(source, SOURCE, "alignments_version")?,
-        original: node(source, SOURCE, "original_filename")?,
-        frame: node(source, SOURCE, "source_filename")?,
-        video: node(source, SOURCE, "source_is_video")?,
+        version: node("alignments_version")?,
+        original: node("original_filename")?,
+        frame: node("source_filename")?,
+        video: node("source_is_video")?,
     })
 }
 
