@@ -256,6 +256,12 @@ fn pack_within(outcomes: Vec<Outcome>, limit: usize) -> Packed {
         match o {
             Outcome::Failed(e) => errors.push(RowError::Failed(i, e)),
             Outcome::Need(n) => errors.push(RowError::Need(i, n)),
+            // The binding builds these in Python first (`pycolumns::resolve`); one left here
+            // is the caller's mistake, reported on its row rather than taken as a good row.
+            Outcome::Python { .. } => errors.push(RowError::Schema(
+                i,
+                "faceio internal error: a payload Python must build was packed unbuilt".into(),
+            )),
             Outcome::Read {
                 header: Some((_, Err(why))),
                 ..

@@ -110,6 +110,15 @@ pub enum Outcome {
     Failed(Error),
     /// The bytes given end before what is needed: the length of the prefix to give instead.
     Need(u64),
+    /// A payload holding values only Python can build, or refuse (`face::python_may_refuse`):
+    /// kept whole for the binding to build in Python, as `read_image_meta_batch` does, before
+    /// the rows are packed (`pycolumns::resolve`).
+    Python {
+        width: u32,
+        height: u32,
+        bytes: usize,
+        parsed: Parsed,
+    },
 }
 
 /// Read and reduce one file on disk.
@@ -184,6 +193,14 @@ fn outcome(
     let header = match text {
         None => None,
         Some(t) => match meta::parse_text(&t, limits) {
+            Ok(parsed) if face::python_may_refuse(&parsed) => {
+                return Outcome::Python {
+                    width,
+                    height,
+                    bytes: t.text.len(),
+                    parsed,
+                };
+            }
             Ok(parsed) => Some((t.text.len(), face_row(&parsed))),
             Err(e) => return Outcome::Failed(e.with_path(path)),
         },

@@ -430,7 +430,9 @@ fn read_scan_facts_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyR
 #[pyfunction]
 fn read_meta_columns<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Bound<'py, PyTuple>> {
     let lim = limits::current();
-    let packed = py.detach(|| colbuf::pack(columns::read_paths(&paths, &lim)));
+    let outcomes = py.detach(|| columns::read_paths(&paths, &lim));
+    let outcomes = pycolumns::resolve(py, outcomes, &paths, &lim)?;
+    let packed = py.detach(|| colbuf::pack(outcomes));
     pycolumns::packed_to_py(py, packed, &paths)
 }
 
@@ -453,7 +455,9 @@ fn read_meta_columns_from_bytes<'py>(
     let lim = limits::current();
     // bytes objects are immutable, so the slices stay valid with the GIL released.
     let slices: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
-    let packed = py.detach(|| colbuf::pack(columns::read_blobs(&names, &slices, &whole, &lim)));
+    let outcomes = py.detach(|| columns::read_blobs(&names, &slices, &whole, &lim));
+    let outcomes = pycolumns::resolve(py, outcomes, &names, &lim)?;
+    let packed = py.detach(|| colbuf::pack(outcomes));
     pycolumns::packed_to_py(py, packed, &names)
 }
 

@@ -7,7 +7,55 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::colbuf::{Column, Packed, RowError};
-use crate::convert::{schema_error, to_pyerr};
+use crate::columns::{self, Outcome};
+use crate::convert::{parsed_to_py, schema_error, to_pyerr};
+use crate::limits::Limits;
+use crate::literal;
+
+/// Build in Python the payloads only Python can build ([`Outcome::Python`]), as
+/// `read_image_meta_batch` does, so that the table gives that reader's errors: a value Python
+/// refuses fails the row with its `MetadataSyntaxError` message. Any other such payload's row
+/// is read from the built object's `repr`, which holds no `\N{...}` escape (Python resolved
+/// the names) and only ints Python takes. `names[i]` names row `i`.
+pub fn resolve(
+    py: Python<'_>,
+    outcomes: Vec<Outcome>,
+    names: &[PathBuf],
+    limits: &Limits,
+) -> PyResult<Vec<Outcome>> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let Outcome::Python {
+                width,
+                height,
+                bytes,
+                parsed,
+            } = o
+            else {
+                return Ok(o);
+            };
+            let path = names.get(i).map(PathBuf::as_path);
+            let built = match parsed_to_py(py, &parsed) {
+                Ok(built) => built,
+                Err(e) => return e.into_data_error(path).map(|(err, _)| Outcome::Failed(err)),
+            };
+            let text = built.repr()?;
+            let row = match literal::parse(text.to_str()?.as_bytes(), limits.max_depth) {
+                Ok(again) => columns::face_row(&again),
+                Err(e) => Err(format!(
+                    "faceio internal error: its repr does not parse ({e})"
+                )),
+            };
+            Ok(Outcome::Read {
+                width,
+                height,
+                header: Some((bytes, row)),
+            })
+        })
+        .collect()
+}
 
 fn int32_bytes<'py>(py: Python<'py>, v: &[i32]) -> Option<Bound<'py, PyBytes>> {
     if v.is_empty() {

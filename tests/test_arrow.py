@@ -182,6 +182,86 @@ def test_rows_equal_the_batch_reader(folder: tuple[Path, dict[str, int | None]])
     assert sum(k is None for k in kinds.values()) == 10  # 7 faces, zTXt, no header, JPEG
 
 
+def _python_only_folder(folder: Path) -> dict[str, int | None]:
+    """Faces whose payload holds values only Python builds (or refuses): ``\\N{...}`` names and
+    ints of many digits, in columns and in fields the table leaves out."""
+    rng = np.random.default_rng(8)
+    huge = "7" * (sys.get_int_max_str_digits() + 1)
+    changes = {
+        "name_known.png": ("'a.jpg'", "'\\N{BULLET} a.jpg'"),
+        "name_unknown_column.png": ("'face'", "'\\N{NO SUCH CHARACTER NAME}'"),
+        "name_unknown_left_out.png": ("'interpolator': 3", "'interpolator': '\\N{NO SUCH NAME}'"),
+        "int_huge_column.png": ("'x': ", f"'x': {huge}, 'z': "),
+        "int_huge_left_out.png": ("'interpolator': 3", f"'interpolator': {huge}"),
+        "int_big_left_out.png": ("'interpolator': 3", f"'interpolator': {'9' * 30}"),
+        "int_big_column.png": ("'face_index': 0", f"'face_index': {'9' * 30}"),
+    }
+    lengths: dict[str, int | None] = {}
+    for name, (old, text) in changes.items():
+        hdr = make_header(rng, n_masks=2, identity_len=4).to_dict()
+        hdr["source"].update(source_filename="a.jpg", face_index=0)
+        for mask in hdr["alignments"]["mask"].values():
+            mask.update(interpolator=3, stored_centering="face")
+        payload = str(hdr)
+        assert old in payload, name
+        payload = payload.replace(old, text, 1)
+        if name == "int_huge_column.png":  # x's own value goes, the key 'z' is refused
+            payload = re.sub(r", 'z': -?\d+", "", payload)
+        data = payload.encode()
+        (folder / name).write_bytes(insert_before_idat(encode_png(rng), itxt_rule(data)))
+        lengths[name] = len(data)
+    return lengths
+
+
+@pytest.mark.parametrize("digits", ["default", "unlimited"])
+def test_payloads_only_python_builds_give_the_batch_readers_rows(
+    tmp_path: Path, digits: str
+) -> None:
+    # Without Python, the core can neither resolve a \N{...} name nor know whether Python takes
+    # an int of many digits: such payloads are built in Python, and their rows and errors are
+    # the batch reader's, from the path and from the bytes alike, under the digit limit of the
+    # moment.
+    lengths = _python_only_folder(tmp_path)
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    limit = sys.get_int_max_str_digits()
+    if digits == "unlimited":
+        sys.set_int_max_str_digits(0)
+    try:
+        table = faceio.read_meta_table(paths)
+        metas = list(faceio.read_image_meta_batch(paths, errors="collect"))
+        blobs = [Path(p).read_bytes() for p in paths]
+        from_bytes, needs = _bytes_table(paths, blobs, [True] * len(paths))
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert needs == []
+    assert from_bytes.equals(table)
+    rows = dict(zip(paths, table.to_pylist(), strict=True))
+    for p, meta in metas:
+        want = expected_row(p, meta, lengths[os.path.basename(p)])
+        row = rows[p]
+        if row["error_type"] == "HeaderSchemaError":
+            # Only an int64 column refuses what Python built: an int of more than 64 bits.
+            assert isinstance(meta, dict), p
+            assert os.path.basename(p) in ("int_big_column.png", "int_huge_column.png"), p
+            assert "64 bits" in row["error"], row
+        else:
+            assert row == want, p
+    kinds = dict(
+        zip(map(os.path.basename, paths), table.column("error_type").to_pylist(), strict=True)
+    )
+    refused = "MetadataSyntaxError" if digits == "default" else None
+    assert kinds == {
+        "name_known.png": None,
+        "name_unknown_column.png": "MetadataSyntaxError",
+        "name_unknown_left_out.png": "MetadataSyntaxError",
+        "int_huge_column.png": refused or "HeaderSchemaError",
+        "int_huge_left_out.png": refused,
+        "int_big_left_out.png": None,
+        "int_big_column.png": "HeaderSchemaError",
+    }
+    assert rows[str(tmp_path / "name_known.png")]["source_filename"] == "\N{BULLET} a.jpg"
+
+
 def test_order_and_paths_across_batches(
     folder: tuple[Path, dict[str, int | None]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
