@@ -754,6 +754,31 @@ def test_stat_keys_are_os_stat_s(faces: Path) -> None:
     assert _scan_cache._stat_keys(str(faces), [])[0].shape == (0,)
 
 
+def test_the_callers_error_wins_over_a_failed_merge(
+    faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When ``use`` and the cache's merge both raise, the caller's exception is the one raised
+    (not the merge's, chained to it), and the temporary file is gone."""
+    from faceio import _scan_cache
+
+    paths = sorted(str(p) for p in faces.glob("*.png"))
+    names = [os.path.basename(p) for p in paths]
+
+    def broken_merge(*args: object) -> None:
+        raise RuntimeError("the merge failed")
+
+    def boom(table: pa.Table) -> None:
+        raise ValueError("the caller failed")
+
+    monkeypatch.setattr(_scan_cache, "_merge", broken_merge)
+    with pytest.raises(ValueError, match="the caller failed"):
+        read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=boom)
+    assert not any(p.name.startswith(".") for p in faces.iterdir())
+    # Without a failing caller, the merge's failure is raised as before.
+    with pytest.raises(RuntimeError, match="the merge failed"):
+        read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=lambda t: None)
+
+
 def test_polars_reads_the_cache_file(faces: Path) -> None:
     """The file is an Arrow IPC stream with a trailer after its end: readers stop at the
     stream's end, so other tools read the cache as it is."""

@@ -306,8 +306,15 @@ def _finish(
         result = _with_paths(data, job.paths, job.schema, job.path_column)
         try:
             use(result)
-        finally:
-            written = saving.result()[1]
+        except BaseException:
+            # The caller's exception is the one raised; the write still ends first (a failed
+            # one removes its temporary file), and its own failure only goes to the log.
+            try:
+                saving.result()
+            except Exception as err:
+                _log.debug("Cache file of '%s' not written: %s", job.folder, err)
+            raise
+        written = saving.result()[1]
     return result, written
 
 
