@@ -233,17 +233,9 @@ fn node_to_py<'py>(py: Python<'py>, p: &Parsed, i: &mut usize) -> ConvResult<Bou
                     .call_method1(intern!(py, "decode"), ("utf-8", "surrogatepass"))?,
             }
         }
-        Node::PyStr { start, len, at } => {
-            // The escape form of the content is what Python's own parser hands this codec
-            // for a string literal, so the names resolve exactly as in Python.
-            let escaped = PyBytes::new(py, &unicode_escape_form(p.slice(start, len)));
-            escaped
-                .call_method1(intern!(py, "decode"), ("unicode_escape",))
-                .map_err(ConvError::data(
-                    Some(at),
-                    "a \\N{...} escape that names no character",
-                ))?
-        }
+        Node::PyStr { start, len, at } => named_str(py, p.slice(start, len)).map_err(
+            ConvError::data(Some(at), "a \\N{...} escape that names no character"),
+        )?,
         Node::Bytes { start, len } => PyBytes::new(py, p.slice(start, len)).into_any(),
         Node::List { items: n, .. } => untracked(sequence(py, p, i, n, Seq::List)?),
         Node::Tuple { items: n, .. } => untracked(sequence(py, p, i, n, Seq::Tuple)?),
@@ -366,6 +358,38 @@ fn sequence<'py>(
         }
     }
     Ok(seq)
+}
+
+/// The string a `PyStr` node's content stands for, its names resolved by Python.
+fn named_str<'py>(py: Python<'py>, content: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // The escape form of the content is what Python's own parser hands this codec for a string
+    // literal, so the names resolve exactly as in Python.
+    PyBytes::new(py, &unicode_escape_form(content))
+        .call_method1(intern!(py, "decode"), ("unicode_escape",))
+}
+
+/// Replace each `PyStr` node of `p` by the `Str` node of the text Python resolves it to (added
+/// to the arena), so that Rust can read the payload's strings; an unknown name is an error.
+pub fn resolve_names(py: Python<'_>, p: &mut Parsed) -> PyResult<()> {
+    for k in 0..p.nodes.len() {
+        let Some(&Node::PyStr { start, len, .. }) = p.nodes.get(k) else {
+            continue;
+        };
+        let text = named_str(py, p.slice(start, len))?;
+        let encoded = text.call_method1(intern!(py, "encode"), ("utf-8", "surrogatepass"))?;
+        let bytes = encoded.cast::<PyBytes>()?.as_bytes();
+        let too_long = || PyValueError::new_err("faceio internal error: payload arena too long");
+        let start = u32::try_from(p.arena.len()).map_err(|_| too_long())?;
+        let len = u32::try_from(bytes.len()).map_err(|_| too_long())?;
+        start.checked_add(len).ok_or_else(too_long)?;
+        p.arena.extend_from_slice(bytes);
+        p.nodes[k] = Node::Str {
+            start,
+            len,
+            surrogates: std::str::from_utf8(bytes).is_err(),
+        };
+    }
+    Ok(())
 }
 
 /// A `PyStr` node's content (see [`Node::PyStr`]) as ASCII for Python's `unicode_escape`

@@ -8,20 +8,18 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::colbuf::{Column, Packed, RowError};
 use crate::columns::{self, Outcome};
-use crate::convert::{parsed_to_py, schema_error, to_pyerr};
-use crate::limits::Limits;
-use crate::literal;
+use crate::convert::{parsed_to_py, resolve_names, schema_error, to_pyerr};
 
 /// Build in Python the payloads only Python can build ([`Outcome::Python`]), as
 /// `read_image_meta_batch` does, so that the table gives that reader's errors: a value Python
 /// refuses fails the row with its `MetadataSyntaxError` message. Any other such payload's row
-/// is read from the built object's `repr`, which holds no `\N{...}` escape (Python resolved
-/// the names) and only ints Python takes. `names[i]` names row `i`.
+/// is read once Python has resolved its `\N{...}` names (`convert::resolve_names`); its long
+/// ints are Python's own, which the int columns refuse as they always did. `names[i]` names
+/// row `i`.
 pub fn resolve(
     py: Python<'_>,
     outcomes: Vec<Outcome>,
     names: &[PathBuf],
-    limits: &Limits,
 ) -> PyResult<Vec<Outcome>> {
     outcomes
         .into_iter()
@@ -31,27 +29,20 @@ pub fn resolve(
                 width,
                 height,
                 bytes,
-                parsed,
+                mut parsed,
             } = o
             else {
                 return Ok(o);
             };
-            let path = names.get(i).map(PathBuf::as_path);
-            let built = match parsed_to_py(py, &parsed) {
-                Ok(built) => built,
-                Err(e) => return e.into_data_error(path).map(|(err, _)| Outcome::Failed(err)),
-            };
-            let text = built.repr()?;
-            let row = match literal::parse(text.to_str()?.as_bytes(), limits.max_depth) {
-                Ok(again) => columns::face_row(&again),
-                Err(e) => Err(format!(
-                    "faceio internal error: its repr does not parse ({e})"
-                )),
-            };
+            if let Err(e) = parsed_to_py(py, &parsed) {
+                let path = names.get(i).map(PathBuf::as_path);
+                return e.into_data_error(path).map(|(err, _)| Outcome::Failed(err));
+            }
+            resolve_names(py, &mut parsed)?;
             Ok(Outcome::Read {
                 width,
                 height,
-                header: Some((bytes, row)),
+                header: Some((bytes, columns::face_row(&parsed))),
             })
         })
         .collect()

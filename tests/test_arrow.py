@@ -187,24 +187,28 @@ def _python_only_folder(folder: Path) -> dict[str, int | None]:
     ints of many digits, in columns and in fields the table leaves out."""
     rng = np.random.default_rng(8)
     huge = "7" * (sys.get_int_max_str_digits() + 1)
+    bullet = ("'a.jpg'", "'\\N{BULLET} a.jpg'")
     changes = {
-        "name_known.png": ("'a.jpg'", "'\\N{BULLET} a.jpg'"),
-        "name_unknown_column.png": ("'face'", "'\\N{NO SUCH CHARACTER NAME}'"),
-        "name_unknown_left_out.png": ("'interpolator': 3", "'interpolator': '\\N{NO SUCH NAME}'"),
-        "int_huge_column.png": ("'x': ", f"'x': {huge}, 'z': "),
-        "int_huge_left_out.png": ("'interpolator': 3", f"'interpolator': {huge}"),
-        "int_big_left_out.png": ("'interpolator': 3", f"'interpolator': {'9' * 30}"),
-        "int_big_column.png": ("'face_index': 0", f"'face_index': {'9' * 30}"),
+        "name_known.png": [bullet],
+        "name_unknown_column.png": [("'face'", "'\\N{NO SUCH CHARACTER NAME}'")],
+        "name_unknown_left_out.png": [("'interpolator': 3", "'interpolator': '\\N{NO SUCH}'")],
+        "int_huge_column.png": [("'x': ", f"'x': {huge}, 'z': ")],
+        "int_huge_left_out.png": [("'interpolator': 3", f"'interpolator': {huge}")],
+        "int_big_left_out.png": [("'interpolator': 3", f"'interpolator': {'9' * 30}")],
+        "int_big_column.png": [("'face_index': 0", f"'face_index': {'9' * 30}")],
+        # No digit limit for hex, but too long for Python to print in decimal.
+        "hex_huge_and_name.png": [("'interpolator': 3", f"'interpolator': 0x{'f' * 5000}"), bullet],
     }
     lengths: dict[str, int | None] = {}
-    for name, (old, text) in changes.items():
+    for name, edits in changes.items():
         hdr = make_header(rng, n_masks=2, identity_len=4).to_dict()
         hdr["source"].update(source_filename="a.jpg", face_index=0)
         for mask in hdr["alignments"]["mask"].values():
             mask.update(interpolator=3, stored_centering="face")
         payload = str(hdr)
-        assert old in payload, name
-        payload = payload.replace(old, text, 1)
+        for old, text in edits:
+            assert old in payload, name
+            payload = payload.replace(old, text, 1)
         if name == "int_huge_column.png":  # x's own value goes, the key 'z' is refused
             payload = re.sub(r", 'z': -?\d+", "", payload)
         data = payload.encode()
@@ -258,8 +262,10 @@ def test_payloads_only_python_builds_give_the_batch_readers_rows(
         "int_huge_left_out.png": refused,
         "int_big_left_out.png": None,
         "int_big_column.png": "HeaderSchemaError",
+        "hex_huge_and_name.png": None,
     }
-    assert rows[str(tmp_path / "name_known.png")]["source_filename"] == "\N{BULLET} a.jpg"
+    for name in ("name_known.png", "hex_huge_and_name.png"):
+        assert rows[str(tmp_path / name)]["source_filename"] == "\N{BULLET} a.jpg"
 
 
 def test_order_and_paths_across_batches(
