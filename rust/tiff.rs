@@ -11,7 +11,10 @@ const TYPE_ASCII: u16 = 2;
 /// Tags whose values are offsets into the file (strips, tiles, free space, JPEG tables).
 const DATA_OFFSET_TAGS: [u16; 4] = [273, 288, 324, 513];
 /// Tags that point at further IFDs, whose own offsets this writer would have to follow.
-const IFD_POINTER_TAGS: [u16; 3] = [330, 34665, 34853];
+const IFD_POINTER_TAGS: [u16; 4] = [330, 34665, 34853, 40965];
+/// Sub-IFDs looked into, at most, and how deep (a sub-IFD's own pointers, its next IFD).
+const MAX_SUB_IFDS: usize = 64;
+const MAX_SUB_DEPTH: usize = 4;
 
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -94,7 +97,20 @@ pub fn parse_ifd(tiff: &[u8]) -> Result<Ifd> {
             "TIFF with several IFDs (pages) is not supported",
         ));
     }
-    let entries = (0..n)
+    let entries = entries_at(tiff, offset, n);
+    for e in &entries {
+        check_value_bounds(tiff, e)?;
+    }
+    Ok(Ifd {
+        offset,
+        entries,
+        end,
+    })
+}
+
+/// The `n` entries of the IFD at `offset` (the caller checked they lie inside the file).
+fn entries_at(tiff: &[u8], offset: usize, n: usize) -> Vec<Entry> {
+    (0..n)
         .map(|i| {
             let at = offset + 2 + 12 * i;
             Entry {
@@ -105,15 +121,85 @@ pub fn parse_ifd(tiff: &[u8]) -> Result<Ifd> {
                 at,
             }
         })
-        .collect::<Vec<_>>();
-    for e in &entries {
-        check_value_bounds(tiff, e)?;
+        .collect()
+}
+
+/// Refuse a file whose sub-IFDs (SubIFDs, Exif, GPS, Interoperability; their own sub-IFDs and
+/// next IFDs, a few levels deep) keep anything at or past the main IFD's end: the rewrite moves
+/// those bytes 12 on, and the offsets held inside sub-IFDs are not rewritten, so their values
+/// would be read from the wrong place. Sub-IFDs wholly before the main IFD's end stay as
+/// they are.
+fn check_sub_ifds(tiff: &[u8], ifd: &Ifd) -> Result<()> {
+    let refuse = |at: usize, what: String| {
+        Err(Error::tiff(
+            at as u64,
+            format!(
+                "{what}, after the main IFD: a file whose sub-IFDs reach past it is not supported"
+            ),
+        ))
+    };
+    let mut todo: Vec<(u32, usize)> = Vec::new();
+    for e in ifd
+        .entries
+        .iter()
+        .filter(|e| IFD_POINTER_TAGS.contains(&e.tag))
+    {
+        todo.extend(offsets_of(tiff, e)?.into_iter().map(|p| (p, 1)));
     }
-    Ok(Ifd {
-        offset,
-        entries,
-        end,
-    })
+    let mut seen = Vec::new();
+    while let Some((offset, depth)) = todo.pop() {
+        if seen.contains(&offset) {
+            continue;
+        }
+        if seen.len() >= MAX_SUB_IFDS {
+            return Err(Error::tiff(0, "too many sub-IFDs (more than 64)"));
+        }
+        seen.push(offset);
+        let start = offset as usize;
+        if start >= ifd.end {
+            return refuse(start, format!("a sub-IFD at byte {start}"));
+        }
+        let n = match tiff.get(start..start + 2) {
+            Some(b) => usize::from(u16::from_le_bytes([b[0], b[1]])),
+            None => return Err(Error::tiff(start as u64, "a sub-IFD lies outside the file")),
+        };
+        let end = start + 2 + 12 * n + 4;
+        if end > tiff.len() {
+            return Err(Error::tiff(
+                start as u64,
+                format!("the sub-IFD at byte {start} runs past the end of the file"),
+            ));
+        }
+        if end > ifd.end {
+            return refuse(
+                start,
+                format!("the sub-IFD at byte {start} ends at byte {end}"),
+            );
+        }
+        for e in entries_at(tiff, start, n) {
+            check_value_bounds(tiff, &e)?;
+            let len = e.byte_len()?;
+            if len > 4 && u64::from(e.offset()) + len > ifd.end as u64 {
+                return refuse(e.at, format!("the value of tag {} of a sub-IFD", e.tag));
+            }
+            let data = DATA_OFFSET_TAGS.contains(&e.tag) || IFD_POINTER_TAGS.contains(&e.tag);
+            if data && matches!(e.kind, 3 | 4 | 13) {
+                for p in offsets_of(tiff, &e)? {
+                    if p as usize >= ifd.end {
+                        return refuse(e.at, format!("the data of tag {} of a sub-IFD", e.tag));
+                    }
+                    if IFD_POINTER_TAGS.contains(&e.tag) && depth < MAX_SUB_DEPTH {
+                        todo.push((p, depth + 1));
+                    }
+                }
+            }
+        }
+        let next = le32(tiff, end - 4);
+        if next != 0 && depth < MAX_SUB_DEPTH {
+            todo.push((next, depth + 1));
+        }
+    }
+    Ok(())
 }
 
 /// Check the 8-byte header (little-endian, version 42) and return the IFD's offset.
@@ -220,6 +306,7 @@ fn shifted(off: u32, ifd_end: usize, at: usize, tag: u16) -> Result<u32> {
 pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     let ifd = parse_ifd(tiff)?;
     let count = check_room(tiff, &ifd, payload)?;
+    check_sub_ifds(tiff, &ifd)?;
     // Values of up to 4 bytes sit in the entry itself (TIFF 6.0); longer ones at the end.
     let inline = payload.len() <= 4;
     let mut desc_value = [0u8; 4];

@@ -139,3 +139,75 @@ def test_size_of_a_tiff_whose_width_has_several_values(tmp_path: Path) -> None:
             read_image_meta(path)
     else:
         assert read_image_meta(path) == {"width": decoded.shape[1], "height": decoded.shape[0]}
+
+
+def _entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+
+
+def _tiff_with_exif(comment_after_main_ifd: bool) -> tuple[bytes, np.ndarray, bytes]:
+    """A 4x4 RGB strip TIFF whose Exif IFD (one UserComment) lies before the main IFD; the
+    comment's bytes before the main IFD or after it. Returns the file, its pixels (BGR) and
+    the comment."""
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    comment = b"ASCII\0\0\0made by camera X, serial 12345"
+    strip = pixels[:, :, ::-1].tobytes()  # stored as RGB
+    exif_at = 8
+    exif_end = exif_at + 2 + 12 + 4
+    before = b"" if comment_after_main_ifd else comment
+    main_at = exif_end + len(before)
+    n_main = 11
+    main_end = main_at + 2 + 12 * n_main + 4
+    bits_at, strip_at = main_end, main_end + 6
+    comment_at = strip_at + len(strip) if comment_after_main_ifd else exif_end
+    exif = struct.pack("<H", 1) + _entry(37510, 7, len(comment), struct.pack("<I", comment_at))
+    entries = [
+        _entry(256, 3, 1, struct.pack("<H", 4)),
+        _entry(257, 3, 1, struct.pack("<H", 4)),
+        _entry(258, 3, 3, struct.pack("<I", bits_at)),
+        _entry(259, 3, 1, struct.pack("<H", 1)),
+        _entry(262, 3, 1, struct.pack("<H", 2)),
+        _entry(273, 4, 1, struct.pack("<I", strip_at)),
+        _entry(277, 3, 1, struct.pack("<H", 3)),
+        _entry(278, 3, 1, struct.pack("<H", 4)),
+        _entry(279, 4, 1, struct.pack("<I", len(strip))),
+        _entry(284, 3, 1, struct.pack("<H", 1)),
+        _entry(34665, 4, 1, struct.pack("<I", exif_at)),
+    ]
+    main = struct.pack("<H", n_main) + b"".join(entries) + b"\0" * 4
+    data = b"II*\0" + struct.pack("<I", main_at) + exif + b"\0" * 4 + before + main
+    data += struct.pack("<HHH", 8, 8, 8) + strip
+    if comment_after_main_ifd:
+        data += comment
+    return data, pixels, comment
+
+
+def _exif_comment(tiff: bytes) -> bytes:
+    """The UserComment of the Exif IFD, found by walking the file's offsets."""
+    (main_at,) = struct.unpack_from("<I", tiff, 4)
+    (n,) = struct.unpack_from("<H", tiff, main_at)
+    for i in range(n):
+        tag, _, _, value = struct.unpack_from("<HHII", tiff, main_at + 2 + 12 * i)
+        if tag == 34665:
+            _, _, count, at = struct.unpack_from("<HHII", tiff, value + 2)
+            return tiff[at : at + count]
+    raise AssertionError("no Exif IFD")
+
+
+def test_exif_before_the_main_ifd_is_kept_whole() -> None:
+    data, pixels, comment = _tiff_with_exif(comment_after_main_ifd=False)
+    assert _exif_comment(data) == comment
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), pixels)
+    out = faceio.tiff_write_meta(data, {"face": 1})
+    assert faceio.tiff_read_meta(out) == {"face": 1}
+    assert _exif_comment(out) == comment
+    assert np.array_equal(cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR), pixels)
+
+
+def test_a_sub_ifd_reaching_past_the_main_ifd_is_refused() -> None:
+    # The rewrite moves everything after the main IFD by 12 bytes, and offsets inside a
+    # sub-IFD are not moved: its value would be read from the wrong bytes.
+    data, _, comment = _tiff_with_exif(comment_after_main_ifd=True)
+    assert _exif_comment(data) == comment
+    with pytest.raises(TiffFormatError, match="sub-IFD"):
+        faceio.tiff_write_meta(data, {"face": 1})
