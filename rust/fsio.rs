@@ -171,7 +171,10 @@ impl Drop for TempGuard {
 
 /// A fresh, unique temporary file in `dir` (never a fixed name two writers could share), named
 /// `.faceio-<pid>-<counter>-<hex nanoseconds>.tmp` and locked (see [`stale`]) until closed.
-fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
+/// `private`: readable and writable by its owner only, for a file that replaces an existing one
+/// (whose own mode is applied once the bytes are in): else anyone the folder lets in could open
+/// it, and keep reading the new content of a file they may not read, until that mode is set.
+fn create_temp(dir: &Path, private: bool) -> io::Result<(File, TempGuard)> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -179,7 +182,16 @@ fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".faceio-{}-{n}-{nanos:x}.tmp", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        match options.open(&path) {
             Ok(f) => {
                 let guard = TempGuard { path, armed: true };
                 stale::hold(&f);
@@ -193,6 +205,31 @@ fn create_temp(dir: &Path) -> io::Result<(File, TempGuard)> {
         io::ErrorKind::AlreadyExists,
         "could not create a unique temporary file",
     ))
+}
+
+/// The path a write to `path` lands on: `path` itself unless it is a symlink, else the file
+/// its chain of links names (which need not exist yet).
+fn through_links(path: &Path) -> io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    // Linux gives up after 40 links (ELOOP); so does this.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return Ok(at),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(at),
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(unix)]
+    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    #[cfg(not(unix))]
+    return Err(io::Error::other("too many levels of symbolic links"));
 }
 
 /// The file a path finally names: symlinks are followed so the link stays a link.
@@ -223,7 +260,10 @@ pub fn update_file(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> 
 /// Write `bytes` to `target` atomically and durably, whether or not it exists: a new file gets
 /// the mode a plain `open(path, "wb")` gives (0o666 less the umask), an existing one keeps its
 /// mode, owner and extended attributes. A reader never sees a half-written file under `target`.
+/// A symlink stays a symlink: the file it names is written (created, if the link dangles), as
+/// `open(path, "wb")` writes through it.
 pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
+    let target = &through_links(target)?;
     match fs::metadata(target) {
         Ok(meta) if meta.is_file() => {
             let keep = attrs::Keep {
@@ -251,7 +291,7 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) ->
         folder
     };
     fault(Step::CreateTemp)?;
-    let (mut file, mut guard) = create_temp(&dir)?;
+    let (mut file, mut guard) = create_temp(&dir, keep.is_some())?;
     fault(Step::Write)?;
     file.write_all(bytes)?;
     if let Some(keep) = keep {

@@ -287,3 +287,62 @@ fn the_sweep_removes_only_old_unlocked_temporaries() {
     assert_eq!(fs::read(&outside).unwrap(), b"not ours");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_temporary_file_replacing_another_is_private_until_its_mode_is_set() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = folder("temp-mode");
+    // The process's umask, read without setting it (other tests create files meanwhile).
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap();
+    for (private, want) in [(true, 0o600), (false, 0o666 & !umask)] {
+        let (file, guard) = create_temp(&dir, private).unwrap();
+        let mode = file.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "private: {private}");
+        drop(guard);
+    }
+    // The file it replaces keeps its own mode, set once the bytes are in.
+    let target = dir.join("a.png");
+    fs::write(&target, b"old").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+    write_file(&target, b"new").unwrap();
+    let meta = fs::metadata(&target).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert_eq!(fs::read(&target).unwrap(), b"new");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_write_through_a_symlink_keeps_the_link() {
+    let dir = folder("write-link");
+    fs::create_dir_all(dir.join("real")).unwrap();
+    let real = dir.join("real").join("a.png");
+    fs::write(&real, b"old").unwrap();
+    // A relative link, a link to that link, and a dangling one.
+    std::os::unix::fs::symlink("real/a.png", dir.join("link.png")).unwrap();
+    std::os::unix::fs::symlink(dir.join("link.png"), dir.join("link2.png")).unwrap();
+    std::os::unix::fs::symlink("real/new.png", dir.join("dangling.png")).unwrap();
+    write_file(&dir.join("link2.png"), b"new").unwrap();
+    assert_eq!(fs::read(&real).unwrap(), b"new");
+    for name in ["link.png", "link2.png", "dangling.png"] {
+        let meta = fs::symlink_metadata(dir.join(name)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{name}");
+    }
+    write_file(&dir.join("dangling.png"), b"made").unwrap();
+    assert_eq!(fs::read(dir.join("real").join("new.png")).unwrap(), b"made");
+    assert!(fs::symlink_metadata(dir.join("dangling.png"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A loop of links is an error, not a hang.
+    std::os::unix::fs::symlink("loop2.png", dir.join("loop1.png")).unwrap();
+    std::os::unix::fs::symlink("loop1.png", dir.join("loop2.png")).unwrap();
+    assert!(write_file(&dir.join("loop1.png"), b"x").is_err());
+    fs::remove_dir_all(&dir).unwrap();
+}
