@@ -505,6 +505,37 @@ def test_saver_is_used_again_after_close(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_saver_writes_saves_of_one_file_in_order(tmp_path: Path) -> None:
+    """The last save() of a name is what the file holds, however long each write takes: a big
+    image to encode first, a small one after, through a link to the same file too."""
+    rng = np.random.default_rng(4)
+    big = rng.integers(0, 256, (1500, 1500, 3), dtype=np.uint8)
+    small = image_for(3)
+    (tmp_path / "alias.png").symlink_to("x.png")
+    for round_ in range(4):
+        with ImagesSaver(tmp_path) as saver:
+            saver.save("x.png", big)
+            saver.save("alias.png" if round_ % 2 else "x.png", small)
+            saver.save("other.png", small)
+        np.testing.assert_array_equal(read_image(tmp_path / "x.png"), small)
+    assert (tmp_path / "alias.png").is_symlink()
+
+
+def test_saver_writes_through_a_symlink(tmp_path: Path) -> None:
+    """As ``open(path, "wb")`` does: the link stays, the file it names gets the image (created
+    if the link dangles)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.png").write_bytes(b"old")
+    (tmp_path / "a.png").symlink_to("real/a.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "real" / "b.png")
+    with ImagesSaver(tmp_path, as_bytes=True) as saver:
+        saver.save("a.png", b"new a")
+        saver.save("b.png", b"new b")
+    for name in ("a.png", "b.png"):
+        assert (tmp_path / name).is_symlink()
+        assert (tmp_path / "real" / name).read_bytes() == f"new {name[0]}".encode()
+
+
 def test_saver_as_bytes_and_context_manager(tmp_path: Path) -> None:
     payloads = {f"raw_{i}.png": bytes([i]) * (1000 + i) for i in range(10)}
     with ImagesSaver(tmp_path, as_bytes=True) as saver:

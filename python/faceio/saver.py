@@ -14,7 +14,8 @@ import os
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from faceio import _core
@@ -32,8 +33,13 @@ logger = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
 
 
-def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
-    """Encode (unless ``as_bytes``) and write one image; errors name the file."""
+def _save_one(
+    folder: str, name: str, image: Any, as_bytes: bool, after: Future[None] | None
+) -> None:
+    """Encode (unless ``as_bytes``) and write one image; errors name the file.
+
+    The write waits for ``after``, an earlier save of the same file, to end.
+    """
     final = os.path.join(folder, name)
     try:
         if as_bytes:
@@ -43,6 +49,10 @@ def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
             if not extension:
                 raise ValueError("the file name has no extension to encode by")
             data = encode_image(image, extension)
+        if after is not None:
+            # The pool takes jobs in order, so the earlier save has started: this cannot wait
+            # on a job queued behind it. Its failure is its own, reported on its own.
+            wait([after])
         # Crash-safe: a unique temporary file, flushed, renamed over the final name.
         _core.write_file(final, data)
     except OSError as err:
@@ -58,10 +68,41 @@ def _save_one(folder: str, name: str, image: Any, as_bytes: bool) -> None:
 _Failures = deque[tuple[str, BaseException]]
 
 
+class _Latest:
+    """The last save queued for each file not yet written.
+
+    A later save of the same file is written after it: the pool's threads would otherwise
+    race, and the last rename to end would win, not the last save.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[None]] = {}
+
+    def swap(self, key: str, submit: Callable[[Future[None] | None], Future[None]]) -> Future[None]:
+        """Queue ``submit(the pending save of key, or None)`` as the latest save of ``key``."""
+        with self._lock:
+            future = submit(self._futures.get(key))
+            self._futures[key] = future
+        return future
+
+    def ended(self, key: str, future: Future[None]) -> None:
+        """Forget ``future`` once written, unless a later save of the same file came since."""
+        with self._lock:
+            if self._futures.get(key) is future:
+                del self._futures[key]
+
+
 def _saved(
-    slots: threading.BoundedSemaphore, failures: _Failures, final: str, future: Future[None]
+    slots: threading.BoundedSemaphore,
+    failures: _Failures,
+    latest: _Latest,
+    key: str,
+    final: str,
+    future: Future[None],
 ) -> None:
     """Free a queue slot when a write ends; keep its error for the next save() or close()."""
+    latest.ended(key, future)
     slots.release()
     error = None if future.cancelled() else future.exception()
     if error is not None:
@@ -149,6 +190,7 @@ class ImagesSaver(ImageIO):
         self._as_bytes = as_bytes
         self._workers = cpu_count()
         self._failures: _Failures = deque()
+        self._latest = _Latest()
         self._folders: set[str] = set()
         self._start()
 
@@ -203,14 +245,23 @@ class ImagesSaver(ImageIO):
                 ) from err
             self._folders.add(folder)
         self._slots.acquire()
+        # Saves of one file are written in the order given (the path as the system sees it).
+        key = os.path.normcase(os.path.realpath(final))
         try:
-            future = self._pool.submit(_save_one, folder, name, image, self._as_bytes)
+            future = self._latest.swap(
+                key,
+                lambda after: self._pool.submit(
+                    _save_one, folder, name, image, self._as_bytes, after
+                ),
+            )
         except BaseException:
             self._slots.release()
             self._failures.extendleft(reversed(earlier))
             raise
         # The callback must not hold the saver, so that collecting it waits for the writes.
-        future.add_done_callback(functools.partial(_saved, self._slots, self._failures, final))
+        future.add_done_callback(
+            functools.partial(_saved, self._slots, self._failures, self._latest, key, final)
+        )
         # Earlier failures are raised only now, this image queued: every image given to save()
         # is either written or named in an exception, by a later save() or by close().
         if earlier:
