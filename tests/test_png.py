@@ -17,6 +17,7 @@ import faceio
 from faceio import (
     MetadataNotFound,
     MetadataSyntaxError,
+    MetadataValueError,
     PngFormatError,
     PNGHeader,
     pack_to_itxt,
@@ -284,6 +285,30 @@ def test_limits_are_adjustable(png_bytes: bytes) -> None:
         faceio.set_limits(max_depth=0)
     with pytest.raises(ValueError, match="at most 1000"):
         faceio.set_limits(max_depth=1001)
+
+
+def test_writers_refuse_a_chunk_the_readers_would_refuse(tmp_path: Path, png_bytes: bytes) -> None:
+    """The chunk's data is the keyword, five bytes of flags and empty fields, and the payload:
+    one that fits ``max_chunk`` exactly is written and reads back, one byte more is refused by
+    every writer, and a file being updated keeps its bytes."""
+    overhead = len(b"faceswap") + len(b"\0" + b"\0\0" + b"\0" + b"\0")
+    before = faceio.get_limits()
+    path = tmp_path / "face.png"
+    path.write_bytes(png_bytes)
+    try:
+        faceio.set_limits(max_chunk=2000)
+        fits = b"'" + b"x" * (2000 - overhead - 2) + b"'"
+        assert png_read_meta(png_write_meta(png_bytes, fits)) == fits[1:-1].decode()
+        for over in (fits[:-1] + b"x'", {"a": "x" * 2000}):
+            with pytest.raises(MetadataValueError, match="2,000-byte limit"):
+                pack_to_itxt(over)
+            with pytest.raises(MetadataValueError, match="2,000-byte limit"):
+                png_write_meta(png_bytes, over)
+            with pytest.raises(MetadataValueError, match="2,000-byte limit"):
+                faceio.update_existing_metadata(str(path), over)
+            assert path.read_bytes() == png_bytes
+    finally:
+        faceio.set_limits(**before)
 
 
 def test_deepest_allowed_nesting_parses_on_worker_threads(tmp_path: Path, png_bytes: bytes) -> None:

@@ -56,6 +56,8 @@ _T = TypeVar("_T")
 # The value types whose str() is a literal that the payload parser (and ast.literal_eval) reads
 # back as an equal value. Exact types: a subclass (numpy's float64, an IntEnum) has its own repr.
 _LITERAL_ATOMS: frozenset[type] = frozenset({str, bytes, int, float, complex, bool, type(None)})
+# The bytes a faceswap iTXt chunk's data holds besides the payload (keyword, flags, NULs).
+_ITXT_OVERHEAD = len(_core.pack_itxt(b"")) - 12
 # The same for JSON (TIFF descriptions): tuples are written as lists, which is what faceswap's
 # reader gets back too.
 _JSON_ATOMS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
@@ -149,14 +151,27 @@ def _payload(metadata: Metadata, parameter: str = "metadata") -> bytes:
     """
     plain = _as_plain(metadata, parameter)
     if isinstance(plain, bytes):
-        return plain
+        return _fits_a_chunk(plain)
     _check_storable(
         plain,
         _LITERAL_ATOMS,
         "a Python literal",
         "convert it to plain Python values (ndarray.tolist(), to_dict()) first",
     )
-    return str(plain).encode("utf-8")
+    return _fits_a_chunk(str(plain).encode("utf-8"))
+
+
+def _fits_a_chunk(payload: bytes) -> bytes:
+    """Give ``payload`` back if the readers take its chunk, else raise MetadataValueError."""
+    limit = _core.get_limits()["max_chunk"]
+    size = len(payload) + _ITXT_OVERHEAD
+    if size > limit:
+        raise MetadataValueError(
+            f"metadata cannot be written, no reader could read it back: its chunk would hold "
+            f"{size:,} bytes, over the readers' {limit:,}-byte limit "
+            "(faceio.set_limits(max_chunk=...))"
+        )
+    return payload
 
 
 def _as_header(data: Any) -> Any:
