@@ -282,13 +282,19 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) ->
         _ => PathBuf::from("."),
     };
     // The folder is opened first, so that a folder that cannot be flushed fails the write
-    // before anything changes, and so that its identity keys the stale sweep.
+    // before anything changes, and so that its identity keys the stale sweep. A folder one may
+    // write into but not list (mode -wx) cannot be opened: the write goes on as a plain
+    // rename-based writer's would, without the sweep and the folder's flush (the file itself
+    // is still flushed before the rename, so a crash leaves the old file or the new one).
     fault(Step::OpenFolder)?;
     #[cfg(unix)]
-    let folder = {
-        let folder = File::open(&dir)?;
-        stale::sweep_if_due(&dir, &folder);
-        folder
+    let folder = match File::open(&dir) {
+        Ok(folder) => {
+            stale::sweep_if_due(&dir, &folder);
+            Some(folder)
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => None,
+        Err(e) => return Err(e.into()),
     };
     fault(Step::CreateTemp)?;
     let (mut file, mut guard) = create_temp(&dir, keep.is_some())?;
@@ -307,7 +313,9 @@ fn write_durably(target: &Path, bytes: &[u8], keep: Option<&attrs::Keep<'_>>) ->
     drop(file);
     fault(Step::FolderFsync)?;
     #[cfg(unix)]
-    folder.sync_all()?;
+    if let Some(folder) = folder {
+        folder.sync_all()?;
+    }
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -273,6 +275,47 @@ def test_update_read_only_folder_leaves_original(tmp_path: Path, face_file, rng)
     finally:
         os.chmod(tmp_path, 0o755)
     assert Path(path).read_bytes() == before
+
+
+def test_a_folder_that_can_be_written_but_not_listed_takes_updates(png_bytes: bytes) -> None:
+    """A -wx folder cannot be opened to be flushed; plain rename-based writers work in it, and
+    so does an update (as root, a child process drops to another user to be refused the list)."""
+    root = tempfile.mkdtemp(prefix="faceio-wx-")
+    folder = os.path.join(root, "faces")
+    os.chmod(root, 0o755)
+    os.mkdir(folder)
+    path = os.path.join(folder, "face.png")
+    Path(path).write_bytes(png_bytes)
+    code = (
+        "import os, sys, faceio\n"
+        # Everything imported first: the other user may not reach this interpreter's files.
+        "update = faceio.update_existing_metadata\n"
+        "with open(os.path.join(sys.argv[1], 'face.png'), 'rb') as f:\n"
+        "    faceio.png_write_meta(f.read(), {'a': 0})  # the same Python path, warmed\n"
+        "if os.geteuid() == 0:\n"
+        "    os.setgid(65534); os.setuid(65534)\n"
+        "try:\n"
+        "    os.listdir(sys.argv[1])\n"
+        "    sys.exit('the folder can still be listed')\n"
+        "except PermissionError:\n"
+        "    pass\n"
+        "update(os.path.join(sys.argv[1], 'face.png'), {'a': 1})\n"
+    )
+    try:
+        if os.geteuid() == 0:
+            for p in (folder, path):
+                os.chown(p, 65534, 65534)
+        os.chmod(folder, 0o333)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, folder], capture_output=True, text=True, check=False
+        )
+        os.chmod(folder, 0o755)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert png_read_meta(Path(path).read_bytes()) == {"a": 1}
+        assert os.listdir(folder) == ["face.png"]
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(root)
 
 
 def test_concurrent_updates_use_unique_temporaries(tmp_path: Path, face_file, rng) -> None:
