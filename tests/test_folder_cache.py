@@ -134,6 +134,34 @@ def test_meta_table_is_the_same_with_and_without_the_cache(tmp_path: Path) -> No
         faceio.read_meta_table(folder, cache=True, errors="raise")
 
 
+def test_a_row_python_built_is_not_served_under_another_digit_limit(tmp_path: Path) -> None:
+    """A payload holding a long int is built by Python, under the digit limit of the moment:
+    its row, read with the limit lifted, is not served from the cache once the limit is back
+    (a scan then fails the file, as read_image_meta_batch does)."""
+    from tests.test_arrow import _python_only_folder
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    _python_only_folder(folder)
+    names = ["int_huge_left_out.png", "name_known.png"]
+    for path in folder.iterdir():
+        if path.name not in names:
+            path.unlink()
+    settle(folder)
+    limit = sys.get_int_max_str_digits()
+    try:
+        sys.set_int_max_str_digits(0)
+        lifted = faceio.read_meta_table(folder, cache=True)
+        assert lifted.column("error_type").to_pylist() == [None, None]
+        settle(folder)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    cached = faceio.read_meta_table(folder, cache=True)
+    assert cached.column("error_type").to_pylist() == ["MetadataSyntaxError", None]
+    assert cached.equals(faceio.read_meta_table(folder))
+    assert (folder / CACHE_NAME).exists()
+
+
 def _logged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Log the names of the files the folder cache's reader is given, from now on."""
     read: list[str] = []

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +50,17 @@ FACT_COLUMNS = [
 # holds may have changed without its type changing); raise the number for such a change
 # between versions.
 _KIND = f"faceio-folder/1 faceio {__version__}"
+
+
+def _kind() -> str:
+    r"""Name the rows as this process would read them.
+
+    A payload with a ``\N{...}`` name or a long int is built by Python (docs/table.md),
+    whose Unicode tables and decimal digit limit (which a caller may change at any time)
+    decide its row: a row read under other ones is not used.
+    """
+    digits = sys.get_int_max_str_digits()
+    return f"{_KIND} unicode {unicodedata.unidata_version} int-digits {digits}"
 
 
 #: What precedes a path's last part: the listing joins a folder and a name with ``os.sep``
@@ -99,7 +112,7 @@ def cached_rows(
         paths,
         _read_rows,
         folder_schema(),
-        kind=_KIND,
+        kind=_kind(),
         columns=columns,
         error_columns=("error", "scan_error"),
         subfolders_listed=recursive,
