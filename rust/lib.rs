@@ -431,9 +431,9 @@ fn read_scan_facts_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyR
 fn read_meta_columns<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Bound<'py, PyTuple>> {
     let lim = limits::current();
     let outcomes = py.detach(|| columns::read_paths(&paths, &lim));
-    let outcomes = pycolumns::resolve(py, outcomes, &paths)?;
+    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &paths)?;
     let packed = py.detach(|| colbuf::pack(outcomes));
-    pycolumns::packed_to_py(py, packed, &paths)
+    pycolumns::packed_to_py(py, packed, &paths, refused)
 }
 
 /// Like `read_meta_columns`, for files given as bytes (fetched from object storage): `names`
@@ -456,9 +456,9 @@ fn read_meta_columns_from_bytes<'py>(
     // bytes objects are immutable, so the slices stay valid with the GIL released.
     let slices: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
     let outcomes = py.detach(|| columns::read_blobs(&names, &slices, &whole, &lim));
-    let outcomes = pycolumns::resolve(py, outcomes, &names)?;
+    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &names)?;
     let packed = py.detach(|| colbuf::pack(outcomes));
-    pycolumns::packed_to_py(py, packed, &names)
+    pycolumns::packed_to_py(py, packed, &names, refused)
 }
 
 /// The scan cache's keys of many files, `stat`ed on all cores with the GIL released: `names`

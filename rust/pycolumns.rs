@@ -1,6 +1,7 @@
 //! Packed columns ([`colbuf`](crate::colbuf)) to Python: buffers as `bytes`, errors as the
 //! `faceio` exceptions `read_image_meta` raises, for `faceio.arrow` to wrap.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -9,19 +10,25 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use crate::colbuf::{Column, Packed, RowError};
 use crate::columns::{self, Outcome};
 use crate::convert::{parsed_to_py, resolve_names, schema_error, to_pyerr};
+use crate::error::Error;
+
+/// The rows Python refused to build: their exceptions as `read_image_meta_batch` raises them
+/// (with Python's own error as the cause), by row.
+pub type Refused = HashMap<usize, PyErr>;
 
 /// Build in Python the payloads only Python can build ([`Outcome::Python`]), as
 /// `read_image_meta_batch` does, so that the table gives that reader's errors: a value Python
-/// refuses fails the row with its `MetadataSyntaxError` message. Any other such payload's row
-/// is read once Python has resolved its `\N{...}` names (`convert::resolve_names`); its long
-/// ints are Python's own, which the int columns refuse as they always did. `names[i]` names
-/// row `i`.
+/// refuses fails the row with its `MetadataSyntaxError` (kept in [`Refused`] for
+/// [`packed_to_py`]). Any other such payload's row is read once Python has resolved its
+/// `\N{...}` names (`convert::resolve_names`); its long ints are Python's own, which the int
+/// columns refuse as they always did. `names[i]` names row `i`.
 pub fn resolve(
     py: Python<'_>,
     outcomes: Vec<Outcome>,
     names: &[PathBuf],
-) -> PyResult<Vec<Outcome>> {
-    outcomes
+) -> PyResult<(Vec<Outcome>, Refused)> {
+    let mut refused = Refused::new();
+    let outcomes = outcomes
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
@@ -36,7 +43,14 @@ pub fn resolve(
             };
             if let Err(e) = parsed_to_py(py, &parsed) {
                 let path = names.get(i).map(PathBuf::as_path);
-                return e.into_data_error(path).map(|(err, _)| Outcome::Failed(err));
+                let (err, cause) = e.into_data_error(path)?;
+                // The row is packed as failed; its exception is this one, built now.
+                let mut row = Error::new(err.kind, err.offset, err.message.clone());
+                row.path = err.path.clone();
+                let exc = to_pyerr(py, err);
+                exc.set_cause(py, Some(cause));
+                refused.insert(i, exc);
+                return Ok(Outcome::Failed(row));
             }
             resolve_names(py, &mut parsed)?;
             Ok(Outcome::Read {
@@ -45,7 +59,8 @@ pub fn resolve(
                 header: Some((bytes, columns::face_row(&parsed))),
             })
         })
-        .collect()
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((outcomes, refused))
 }
 
 fn int32_bytes<'py>(py: Python<'py>, v: &[i32]) -> Option<Bound<'py, PyBytes>> {
@@ -78,6 +93,7 @@ pub fn packed_to_py<'py>(
     py: Python<'py>,
     packed: Packed,
     names: &[PathBuf],
+    mut refused: Refused,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let batches = PyList::empty(py);
     for (rows, cols) in &packed.batches {
@@ -91,7 +107,10 @@ pub fn packed_to_py<'py>(
     let needs = PyList::empty(py);
     for e in packed.errors {
         match e {
-            RowError::Failed(i, err) => errors.append((i, to_pyerr(py, err).into_value(py)))?,
+            RowError::Failed(i, err) => {
+                let exc = refused.remove(&i).unwrap_or_else(|| to_pyerr(py, err));
+                errors.append((i, exc.into_value(py)))?
+            }
             RowError::Schema(i, why) => {
                 let err = schema_error(py, names.get(i).map(PathBuf::as_path), &why);
                 errors.append((i, err.into_value(py)))?

@@ -264,6 +264,18 @@ def test_payloads_only_python_builds_give_the_batch_readers_rows(
         "int_big_column.png": "HeaderSchemaError",
         "hex_huge_and_name.png": None,
     }
+    if digits == "default":
+        # errors="raise" raises the batch reader's exception, Python's own error its cause.
+        for name in ("name_unknown_left_out.png", "int_huge_column.png"):
+            path = str(tmp_path / name)
+            with pytest.raises(faceio.MetadataSyntaxError) as table_error:
+                faceio.read_meta_table([path], errors="raise")
+            with pytest.raises(faceio.MetadataSyntaxError) as batch_error:
+                list(faceio.read_image_meta_batch([path]))
+            assert str(table_error.value) == str(batch_error.value)
+            cause = table_error.value.__cause__
+            assert type(cause) is type(batch_error.value.__cause__), name
+            assert isinstance(cause, (UnicodeDecodeError, ValueError)), cause
     for name in ("name_known.png", "hex_huge_and_name.png"):
         assert rows[str(tmp_path / name)]["source_filename"] == "\N{BULLET} a.jpg"
 
