@@ -6,8 +6,8 @@ Each target gets its own folder, ``OUT/<target>/``:
   in each text-chunk form the reader takes (tEXt, zTXt, compressed iTXt), after the first
   IDAT, twice, and not at all;
 - ``literal``: the payload texts of those faces, and short texts with every kind of value;
-- ``tiff_rewrite``: TIFFs that OpenCV encodes (colour, grey, alpha, several strips), and one
-  that already has a description;
+- ``tiff_rewrite``: TIFFs that OpenCV encodes (colour, grey, alpha, several strips), one
+  that already has a description, one with its IFD first, and one with an Exif IFD;
 - ``png_decode``: small PNGs in every colour type, 16-bit, interlaced, and a face.
 
 Needs faceio (built), numpy and OpenCV. ``.ci/run`` runs it before fuzzing; by hand::
@@ -191,6 +191,35 @@ def ifd_first_tiff() -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + tail
 
 
+def exif_tiff() -> bytes:
+    """Return a 2x2 grey TIFF with an Exif IFD (one UserComment) between the header and the IFD.
+
+    Seeds the sub-IFD walk a rewrite makes (a sub-IFD reaching past the main IFD is refused).
+    """
+    comment = b"ASCII\0\0\0seed"
+    exif = struct.pack("<H", 1) + struct.pack("<HHII", 37510, 7, len(comment), 8 + 18)
+    exif += struct.pack("<I", 0) + comment
+    main_at = 8 + len(exif)
+    tags = (
+        (256, 3, 1, 2),
+        (257, 3, 1, 2),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, None),  # StripOffsets: the pixels right after the IFD
+        (277, 3, 1, 1),
+        (278, 3, 1, 2),
+        (279, 4, 1, 4),
+        (34665, 4, 1, 8),  # the Exif IFD
+    )
+    strip = main_at + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        ifd += struct.pack("<HHII", tag, kind, count, strip if value is None else value)
+    pixels = bytes((0, 85, 170, 255))
+    return b"II*\0" + struct.pack("<I", main_at) + exif + ifd + struct.pack("<I", 0) + pixels
+
+
 def png_meta_seeds(face: bytes) -> list[bytes]:
     """Return the PNG walker's seeds: real faces and the header in every chunk form."""
     text = payload_of(face)
@@ -231,6 +260,7 @@ def main(out: Path) -> None:
             encode(".tif", small["rgba"]),
             encode(".tif", image(160, 40, 3)),  # several strips: an offset array outside the IFD
             ifd_first_tiff(),
+            exif_tiff(),
             faceio.tiff_write_meta(tiff, {"alignments": {"x": 1}}),
         ],
         "png_decode": [
