@@ -128,6 +128,8 @@ SPECS: dict[str, Spec] = {
         ".webm", "libvpx-vp9", width=63, height=47, gop=15, options={"deadline": "realtime"}
     ),
     "odd_ffv1_mkv": Spec(".mkv", "ffv1", width=63, height=47, frames=30),
+    # Small pictures, several to a packet: after a seek the demuxer stamps them otherwise.
+    "mpeg1_ps": Spec(".mpg", "mpeg1video", frames=90, gop=12, max_b_frames=2),
 }
 
 
@@ -348,6 +350,10 @@ def test_access_paths_are_cheap(
         order = list(range(count))
         random.Random(3).shuffle(order)
         check(reader, clip, order)
+        if not reader._traits.seekable:
+            # Never sought (VideoTraits.seekable): a request behind the last frame restarts.
+            assert len(seeks) == 0
+            return
         leading = reader.video_meta_data["keyframes"][0]
         assert len(restarts) <= 1 + leading
         # A retried seek (MPEG-TS seeks by decode timestamp) is learned, not repeated.
@@ -390,6 +396,8 @@ def test_cache_skips_frames_before_the_seek_keyframe(clip: Clip) -> None:
             check(reader, clip, [target])
             cached = _cached(reader)
             assert target in cached
+            if not reader._traits.seekable:
+                continue  # decoded from the start, no jump: every frame on the way is exact
             assert min(cached) >= key, f"{clip.name}: frame {min(cached)} cached, key {key}"
 
 

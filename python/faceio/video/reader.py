@@ -14,7 +14,10 @@ decoder is drained right after the target's packet instead of being fed its reor
 Random access decodes with slice threads only (frame threads add latency) unless keyframes
 are far apart (mean GOP above 32 frames); sequential iteration uses ``thread_type = "AUTO"``.
 MPEG-TS seeks by decode timestamp, so a seek that lands past the keyframe is retried earlier
-by the largest pts-dts gap seen, and the retry that worked is used from then on.
+by the largest pts-dts gap seen, and the retry that worked is used from then on. MPEG program
+streams (.mpg, .vob) are never sought: after a seek their demuxer may stamp every frame off by
+the same amount, so the frames could not be told apart; their frames are decoded forward from
+the last one decoded, or from the start.
 Frames that share a timestamp (broken muxers, files joined at a cut) are numbered by their
 order, as sequential decoding numbers them: a seek whose first frame has such a timestamp is
 retried from an earlier keyframe, and no frame is skipped while catching up.
@@ -271,7 +274,10 @@ class VideoReader:
         # Each distinct index is decoded into the first row that asked for it.
         first_row = dict(zip(ordered[starts].tolist(), order[starts].tolist(), strict=True))
         targets = [index for index in first_row if not self._from_cache(index, out, first_row)]
-        segments = batch.plan_segments(targets, self._index.keyframes, _FORWARD_SLACK)
+        if self._traits.seekable:
+            segments = batch.plan_segments(targets, self._index.keyframes, _FORWARD_SLACK)
+        else:  # one forward pass from the start (see VideoTraits.seekable)
+            segments = [targets] if targets else []
         # Computed once here: the helper threads share the index.
         _ = self._index.position, self._index.repeats
 
@@ -397,7 +403,7 @@ class VideoReader:
             if frame is not None:
                 return frame
             logger.debug("Frame %d of '%s' not reached decoding forward", index, self.path)
-        if key_pos >= 0:
+        if key_pos >= 0 and self._traits.seekable:
             # Jumps drain the decoder after the target; a request just ahead of the previous
             # one suggests forward stepping, so the decoder is kept able to go on.
             if drain is None:
@@ -420,6 +426,8 @@ class VideoReader:
         last = decoder.last
         if last is None or decoder.exhausted or index <= last:
             return False
+        if not self._traits.seekable:
+            return True  # forward is the only way
         keyframes = self._index.keyframes
         if key_pos < 0 or keyframes[key_pos] <= last:
             return True  # the target's keyframe is already behind us

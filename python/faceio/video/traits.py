@@ -34,6 +34,12 @@ START_THREADS = "SLICE"
 # Mean keyframe interval (frames) from which random access uses frame threading: frame threads
 # add a few frames of latency, which only pays off when catching up to a target is long.
 _FRAME_THREADS_GOP = 32
+# Demuxers whose stamps after a seek are not those of reading from the start: MPEG program
+# streams (.mpg, .mpeg, .vob) stamp the pictures of a packet holding several of them (small
+# frames) from wherever reading began, so after a seek every stamp can be off by the same
+# amount, and a seek's frames cannot be identified by their stamps. Raw MPEG video has no
+# container stamps at all.
+_UNSEEKABLE_FORMATS = frozenset({"mpeg", "mpegvideo"})
 # Decoders that stamp the frames they output in display order, whatever the container gave.
 _RESTAMPING_CODECS = frozenset(
     {"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "mpeg1video", "mpeg2video"}
@@ -56,23 +62,29 @@ class VideoTraits:
     frame_count_is_frames : bool
         The container's frame count (``stream.frames``) counts frames. AVI's counts time-base
         ticks instead (4,000 for 100 frames stamped in milliseconds).
+    seekable : bool
+        A seek's frames carry the stamps that reading from the start gives them, so random
+        access may seek. Not MPEG program streams: they are decoded forward from the start.
     """
 
     decode_order_stamps: bool
     b_frames: bool
     restamping: bool
     frame_count_is_frames: bool
+    seekable: bool = True
 
     @classmethod
     def of(cls, container: av.container.InputContainer, stream: av.VideoStream) -> VideoTraits:
         """Decide the traits of ``stream``, the video stream of an opened ``container``."""
         codec = stream.codec_context
-        avi = "avi" in container.format.name.split(",")
+        formats = set(container.format.name.split(","))
+        avi = "avi" in formats
         return cls(
             decode_order_stamps=avi,
             b_frames=bool(codec.has_b_frames),
             restamping=codec.name in _RESTAMPING_CODECS,
             frame_count_is_frames=not avi,
+            seekable=not formats & _UNSEEKABLE_FORMATS,
         )
 
     @property
