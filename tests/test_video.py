@@ -952,6 +952,36 @@ def test_not_a_video(tmp_path: Path) -> None:
                 call(path)
 
 
+def test_a_tag_that_is_not_utf8_does_not_stop_the_video(tmp_path: Path) -> None:
+    """An old file's Latin-1 title (here one byte of an MKV title made 0xF7): the frames read
+    as PyAV gives them, the tag with a replacement character."""
+    path = tmp_path / "latin1.mkv"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["title"] = "TITLEXYZ"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(index_image(i, 64, 48), format="bgr24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    data = bytearray(path.read_bytes())
+    data[data.index(b"TITLEXYZ") + 1] = 0xF7
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnicodeDecodeError):
+        av.open(str(path)).close()  # PyAV's default: strict
+    with av.open(str(path), metadata_errors="replace") as container:
+        reference = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(reference) == 5
+    assert count_frames(path) == 5 and len(scan_video(path)["pts_time"]) == 5
+    with VideoReader(path) as reader:
+        assert len(reader) == 5
+        for i, frame in reader.iter_frames():
+            np.testing.assert_array_equal(frame, reference[i])
+        np.testing.assert_array_equal(reader.frame_at(3), reference[3])
+    assert ImagesLoader(str(path)).fps == 25.0
+
+
 def test_close_twice_and_closed_use(clip_dir: Path) -> None:
     clip = get_clip("cfr_h264", clip_dir)
     reader = VideoReader(clip.path)

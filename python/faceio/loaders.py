@@ -254,7 +254,8 @@ class ImagesLoader(ImageIO):
         if self._fps is None:
             import av
 
-            with av.open(str(self._location)) as container:
+            # As the video reader opens files: a tag that is not UTF-8 is no reason to fail.
+            with av.open(str(self._location), metadata_errors="replace") as container:
                 stream = container.streams.video[0]
                 self._fps = float(stream.average_rate or stream.guessed_rate or 25.0)
         return self._fps

@@ -39,7 +39,9 @@ def open_video(
     if os.path.isdir(path):
         raise ValueError(f"'{path}' is a directory, not a video file")
     try:
-        container = av.open(path, mode="r")
+        # A tag that is not UTF-8 (old AVI or MKV files with Latin-1 titles) is read with
+        # replacement characters: faceio reads no tag, and the frames are what matter.
+        container = av.open(path, mode="r", metadata_errors="replace")
     except av.FFmpegError as err:
         raise ValueError(f"'{path}' is not a readable video file: {err}") from err
     try:
