@@ -968,9 +968,9 @@ def test_a_tag_that_is_not_utf8_does_not_stop_the_video(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[data.index(b"TITLEXYZ") + 1] = 0xF7
     path.write_bytes(bytes(data))
-    with pytest.raises(UnicodeDecodeError):
-        av.open(str(path)).close()  # PyAV's default: strict
-    with av.open(str(path), metadata_errors="replace") as container:
+    # PyAV up to 18 decodes tags strictly unless told otherwise (19 escapes them).
+    tags = {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
+    with av.open(str(path), **tags) as container:
         reference = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
     assert len(reference) == 5
     assert count_frames(path) == 5 and len(scan_video(path)["pts_time"]) == 5

@@ -252,10 +252,9 @@ class ImagesLoader(ImageIO):
         if not self._is_video:
             return 25.0
         if self._fps is None:
-            import av
+            from faceio.video.stream import open_container
 
-            # As the video reader opens files: a tag that is not UTF-8 is no reason to fail.
-            with av.open(str(self._location), metadata_errors="replace") as container:
+            with open_container(str(self._location)) as container:
                 stream = container.streams.video[0]
                 self._fps = float(stream.average_rate or stream.guessed_rate or 25.0)
         return self._fps

@@ -5,17 +5,33 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from typing import Any
 
 import av
 
 from faceio.video.traits import SEQUENTIAL_THREADS
 
-__all__ = ["decode_packet", "frame_stamp", "open_video"]
+__all__ = ["decode_packet", "frame_stamp", "open_container", "open_video"]
 
 logger = logging.getLogger(__name__)
 
 # Demuxers that PyAV/FFmpeg can open but which hold still images or text, not videos.
 _IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
+
+
+# A tag that is not UTF-8 (old AVI or MKV files with Latin-1 titles) must not fail the file:
+# faceio reads no tag, and the frames are what matter. PyAV up to 18 decodes tags strictly
+# unless told otherwise; PyAV 19 dropped the option and decodes them with surrogate escapes.
+_TAG_OPTIONS: dict[str, Any] = (
+    {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
+)
+
+
+def open_container(path: str) -> av.container.InputContainer:
+    """Open ``path`` for reading with PyAV, whatever bytes its tags hold."""
+    # The options' dict hides which overload of av.open this is: the one for reading.
+    container: av.container.InputContainer = av.open(path, mode="r", **_TAG_OPTIONS)
+    return container
 
 
 def open_video(
@@ -39,9 +55,7 @@ def open_video(
     if os.path.isdir(path):
         raise ValueError(f"'{path}' is a directory, not a video file")
     try:
-        # A tag that is not UTF-8 (old AVI or MKV files with Latin-1 titles) is read with
-        # replacement characters: faceio reads no tag, and the frames are what matter.
-        container = av.open(path, mode="r", metadata_errors="replace")
+        container = open_container(path)
     except av.FFmpegError as err:
         raise ValueError(f"'{path}' is not a readable video file: {err}") from err
     try:
