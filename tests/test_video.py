@@ -982,6 +982,41 @@ def test_a_tag_that_is_not_utf8_does_not_stop_the_video(tmp_path: Path) -> None:
     assert ImagesLoader(str(path)).fps == 25.0
 
 
+def test_frames_a_damaged_stream_never_outputs(clip_dir: Path, tmp_path: Path) -> None:
+    """Two packets' data replaced by garbage: the frames of the index that never decode are
+    left out by iteration, dense or sparse alike, and frame_at names the frame and the file."""
+    from faceio import FaceioError
+
+    clip = get_clip("cfr_h264", clip_dir)
+    path = tmp_path / "damaged.mkv"
+    with av.open(str(clip.path)) as source, av.open(str(path), mode="w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        packets = [p for p in source.demux(video=0) if p.dts is not None]
+        for number, packet in enumerate(packets):
+            if number in (20, 33):
+                garbage = av.Packet(b"\xff" * 4 + bytes(range(200)))
+                garbage.pts, garbage.dts = packet.pts, packet.dts
+                garbage.time_base = packet.time_base
+                packet = garbage
+            packet.stream = stream
+            out.mux(packet)
+    with VideoReader(path) as reader:
+        assert len(reader) == len(clip.reference)
+        dense = dict(reader.iter_frames())
+        missing = sorted(set(range(len(reader))) - set(dense))
+        assert 20 in missing and 33 in missing, missing
+        for index, frame in dense.items():
+            if index < 20:
+                np.testing.assert_array_equal(frame, clip.reference[index])
+        with pytest.raises(FaceioError, match=r"Frame 20 of .*damaged\.mkv.* never outputs"):
+            reader.frame_at(20)
+        kept = {0, 20, 33, max(dense)}
+        sparse = dict(reader.iter_frames(skip=set(range(len(reader))) - kept))
+        assert sorted(sparse) == [0, max(dense)]
+        for index, frame in sparse.items():
+            np.testing.assert_array_equal(frame, dense[index])
+
+
 def test_close_twice_and_closed_use(clip_dir: Path) -> None:
     clip = get_clip("cfr_h264", clip_dir)
     reader = VideoReader(clip.path)

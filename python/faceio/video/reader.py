@@ -52,6 +52,7 @@ import av
 import numpy as np
 
 from faceio._progress import progress_bar
+from faceio.errors import FaceioError
 
 # Called through their modules, so that replacing a module's function reaches every caller.
 from faceio.video import batch, convert, scan
@@ -213,6 +214,9 @@ class VideoReader:
             If ``index`` is outside ``[0, frame_count)``.
         ValueError
             If the reader is closed.
+        faceio.FaceioError
+            If the decoder never outputs the frame (a stream damaged there; the index counts
+            the frames the file holds, iteration leaves out those that never decode).
         """
         self._require_open()
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
@@ -414,8 +418,10 @@ class VideoReader:
         self._restart()
         frame = self._decode_to(index, None)
         if frame is None:
-            raise RuntimeError(
-                f"Frame {index} of '{self.path}' is in the index but is never output by the decoder"
+            raise _NeverOutputError(
+                f"Frame {index} of '{self.path}' is in the index but the decoder never outputs "
+                "it (the stream is damaged there: sequential iteration leaves it out)",
+                self.path,
             )
         return frame
 
@@ -607,10 +613,14 @@ class VideoReader:
             for start in range(0, len(kept), per_batch):
                 part = kept[start : start + per_batch]
                 try:
-                    frames: Iterable[np.ndarray] = reader.frames_at(part)
-                except _SizeChangedError:  # cannot be one array: one at a time, as decoded
-                    frames = (reader.frame_at(index) for index in part)
-                for index, frame in zip(part, frames, strict=True):
+                    pairs: Iterable[tuple[int, np.ndarray]] = zip(
+                        part, reader.frames_at(part), strict=True
+                    )
+                except (_SizeChangedError, _NeverOutputError):
+                    # Frames of another size cannot be one array, and a frame the decoder never
+                    # outputs is left out, as sequential iteration leaves it out: one at a time.
+                    pairs = _one_by_one(reader, part)
+                for index, frame in pairs:
                     if pbar is not None:
                         pbar.update(1)
                     # A copy: a row kept by the caller must not hold the whole batch.
@@ -650,6 +660,19 @@ class VideoReader:
 
 class _SizeChangedError(ValueError):
     """A frame of a batch is not of the stream's size (the stream changes size)."""
+
+
+class _NeverOutputError(FaceioError):
+    """A frame of the index that the decoder never outputs (a damaged stream)."""
+
+
+def _one_by_one(reader: VideoReader, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, frame_at(index))``, leaving out the frames never output."""
+    for index in indices:
+        try:
+            yield index, reader.frame_at(index)
+        except _NeverOutputError:
+            logger.debug("Frame %d of '%s' is never output: left out", index, reader.path)
 
 
 class _Ratio(Protocol):
