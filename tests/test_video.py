@@ -797,11 +797,34 @@ def test_legacy_float_seconds_meta(clip_dir: Path) -> None:
         check(reader, clip, [30, 2])
 
 
-def test_invalid_meta_falls_back_to_scan(clip_dir: Path) -> None:
+def test_invalid_meta_falls_back_to_scan(clip_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     clip = get_clip("cfr_h264", clip_dir)
-    for bad in ({"pts_time": [3, 2, 1], "keyframes": [0]}, {"keyframes": [0]}, {}):
+    count = len(clip.reference)
+    good = scan_video(clip.path)
+    bads: list[Any] = [
+        {"pts_time": [3, 2, 1], "keyframes": [0]},
+        {"keyframes": [0]},
+        {},
+        # Bools are not stamps, and FFmpeg's stamps fit 64 bits.
+        {"pts_time": [True] * 3, "keyframes": [0]},
+        {"pts_time": good["pts_time"], "keyframes": [False]},
+        {"pts_time": [*good["pts_time"][:-1], 2**63], "keyframes": [0]},
+        {"pts_time": [*good["pts_time"][:-1], 1e30], "keyframes": [0]},
+        {"pts_time": ["0", "1"], "keyframes": [0]},
+    ]
+    for bad in bads:
+        caplog.clear()
         with VideoReader(clip.path, video_meta_data=bad) as reader:
-            assert reader.frame_count == len(clip.reference)
+            assert reader.frame_count == count, bad
+            assert reader.video_meta_data == good
+            np.testing.assert_array_equal(reader.frame_at(count - 1), clip.reference[-1])
+        assert not bad or "Ignoring" in caplog.text, bad
+    # numpy's numbers are numbers: taken, not scanned again.
+    caplog.clear()
+    numpy_meta = {k: list(np.array(v, dtype=np.int64)) for k, v in good.items()}
+    with VideoReader(clip.path, video_meta_data=numpy_meta) as reader:
+        assert reader.video_meta_data == good
+    assert "Ignoring" not in caplog.text
 
 
 def test_count_frames(clip_dir: Path) -> None:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import numbers
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from typing import Any, Literal
+
+import numpy as np
 
 __all__ = ["VideoIndex"]
 
@@ -79,6 +82,8 @@ class VideoIndex:
         try:
             raw_pts: list[Any] = list(meta["pts_time"])  # floats come from older tools
             raw_keys = list(meta["keyframes"])
+            _check_numbers(raw_pts, "pts_time")
+            _check_numbers(raw_keys, "keyframes")
             if any(isinstance(val, float) and not val.is_integer() for val in raw_pts):
                 if not time_base:
                     raise ValueError("float timestamps need a stream time base")
@@ -86,6 +91,8 @@ class VideoIndex:
             else:
                 pts = [int(val) for val in raw_pts]
             keys = sorted({int(val) for val in raw_keys})
+            if pts and not _INT64[0] <= min(pts) <= max(pts) <= _INT64[1]:
+                raise ValueError("pts_time holds a timestamp outside 64 bits")
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             logger.warning("Ignoring invalid video_meta_data for '%s' (%s)", path, err)
             return None
@@ -134,3 +141,14 @@ def _first_positions(pts: Sequence[int]) -> dict[int, int]:
     for index, stamp in enumerate(pts):
         position.setdefault(stamp, index)
     return position
+
+
+# The timestamps FFmpeg keeps (int64_t).
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_numbers(values: list[Any], name: str) -> None:
+    """Raise TypeError unless every value is a real number (numpy's too), not a bool."""
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} holds {value!r}, not a number")
