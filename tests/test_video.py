@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 
-from faceio import video
+from faceio import FaceioError, video
 from faceio.loaders import ImagesLoader
 from faceio.video import (
     VIDEO_EXTENSIONS,
@@ -429,7 +429,7 @@ def test_cache_never_changes_what_is_returned(clip_dir: Path) -> None:
             for i in order:
                 try:
                     out.append(read_index(reader.frame_at(i)))
-                except RuntimeError as err:
+                except FaceioError as err:  # a frame no decoding reaches with this index
                     out.append(type(err).__name__)
         return out
 
@@ -1008,7 +1008,6 @@ def test_a_tag_that_is_not_utf8_does_not_stop_the_video(tmp_path: Path) -> None:
 def test_frames_a_damaged_stream_never_outputs(clip_dir: Path, tmp_path: Path) -> None:
     """Two packets' data replaced by garbage: the frames of the index that never decode are
     left out by iteration, dense or sparse alike, and frame_at names the frame and the file."""
-    from faceio import FaceioError
 
     clip = get_clip("cfr_h264", clip_dir)
     path = tmp_path / "damaged.mkv"
@@ -1083,6 +1082,24 @@ def test_fps_and_len(clip_dir: Path) -> None:
         assert len(reader) == reader.frame_count == 60
         assert reader.fps == pytest.approx(25.0)
         assert "60 frames" in repr(reader)
+
+
+def test_fps_of_a_variable_rate_stream_with_no_average(tmp_path: Path) -> None:
+    """MPEG-TS keeps no average rate; FFmpeg's guess is then its time base's ticks (2,000 a
+    second here). fps is the frames' mean rate, over the span of their timestamps."""
+    path = tmp_path / "vfr.ts"
+    spec = replace(SPECS["vfr_h264"], ext=".ts")
+    encode(path, spec)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert not stream.average_rate
+        time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
+        stamps = sorted(f.pts for f in container.decode(stream))
+    mean = (len(stamps) - 1) / float((stamps[-1] - stamps[0]) * time_base)
+    with VideoReader(path) as reader:
+        assert reader.fps == pytest.approx(mean)
+        assert 10 < reader.fps < 40  # the stamps step 15 to 90 ms
+        assert reader.duration == pytest.approx(len(stamps) / mean)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ class VideoReader:
         container, stream = open_video(self.path)
         try:
             self._traits = VideoTraits.of(container, stream)
-            self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            declared = _fraction(stream.average_rate)
+            guessed = _fraction(stream.guessed_rate)
             codec = stream.codec_context
             self._width, self._height, self._codec = int(codec.width), int(codec.height), codec.name
             time_base = _fraction(stream.time_base)
@@ -142,6 +143,7 @@ class VideoReader:
             raise ValueError(f"'{self.path}' contains no video frames")
         self._index = index
         self._seeks = SeekMemory(preroll=preroll)
+        self._fps = _mean_rate(declared, guessed, index.pts, time_base)
         self._duration = _duration(index.pts, time_base, self._fps)
 
     # ------------------------------------------------------------------ properties
@@ -160,7 +162,11 @@ class VideoReader:
 
     @property
     def fps(self) -> float:
-        """float: Average frame rate reported by the container (0.0 when unknown)."""
+        """float: Average frame rate the container reports, else the index's mean.
+
+        The mean is frames over the span of their timestamps, for a container that keeps no
+        average rate; 0.0 when unknown.
+        """
         return self._fps
 
     @property
@@ -702,3 +708,24 @@ def _duration(pts: Sequence[int], time_base: Fraction | None, fps: float) -> flo
         span = (max(pts) - min(pts)) * time_base
         return float(span * count / (count - 1))
     return count / fps if fps > 0 else 0.0
+
+
+def _mean_rate(
+    declared: Fraction | None,
+    guessed: Fraction | None,
+    pts: Sequence[int],
+    time_base: Fraction | None,
+) -> float:
+    """Frames a second: the container's average rate, else the index's mean, else FFmpeg's.
+
+    FFmpeg's guess for a variable-rate stream with no average is the time base's tick rate
+    (2,000 for an MPEG-TS stamped in milliseconds), so the index's mean comes before it.
+    """
+    if declared:
+        return float(declared)
+    count = len(pts)
+    if count > 1 and time_base:
+        span = (max(pts) - min(pts)) * time_base
+        if span > 0:
+            return float((count - 1) / span)
+    return float(guessed or 0.0)
