@@ -250,6 +250,54 @@ def test_import_writes_a_change_of_type_or_order(tmp_path: Path) -> None:
         assert str(faceio._core.png_read_meta((tmp_path / "p.png").read_bytes())) == str(payload)
 
 
+_ODD_FIELDS: dict[str, Callable[[dict[str, Any]], object]] = {
+    # Fields the schema leaves untyped, holding what JSON would change or cannot hold.
+    "tuple_x": lambda h: h["alignments"].__setitem__("x", (1, 2)),
+    "bytes_name": lambda h: h["source"].__setitem__("original_filename", b"abc.png"),
+    "complex_index": lambda h: h["source"].__setitem__("face_index", 1 + 2j),
+    "surrogate_name": lambda h: h["source"].__setitem__("original_filename", "a\udcffb.png"),
+    "tuple_interpolator": lambda h: h["alignments"]["mask"]["components"].__setitem__(
+        "interpolator", (3,)
+    ),
+    "mask_none": lambda h: h["alignments"].__setitem__("mask", None),
+}
+
+
+def test_export_then_import_restores_odd_headers_and_names_byte_for_byte(tmp_path: Path) -> None:
+    """Headers with odd values in untyped fields, and a file name that is not UTF-8: export
+    writes every record (none fails the run), and importing it into the files, their headers
+    changed meanwhile, gives back the very bytes."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for name, change in _ODD_FIELDS.items():
+        header = make_header(rng, "a_0.png", "a.jpg", False).to_dict()
+        change(header)
+        payload = str(header).encode("utf-8", "surrogatepass")
+        (folder / f"{name}.png").write_bytes(faceio.png_write_meta(png(), payload))
+    odd_name = os.fsdecode(b"b\xff.png")
+    (folder / odd_name).write_bytes(png(make_header(rng, "b_0.png", "b.jpg", False)))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = tmp_path / "odd.jsonl"
+    run("export", folder, "-o", out, code=0)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["file"] for r in records) == sorted(before)
+    assert not any("error" in r for r in records)
+    for path in folder.iterdir():
+        faceio.update_existing_metadata(str(path), {"changed": 1})
+    assert "imported 7 headers" in run("import", out, folder, code=0).stdout
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_import_writes_a_payload_that_is_a_string_as_a_string(tmp_path: Path) -> None:
+    (tmp_path / "s.png").write_bytes(png({"a": 1}))
+    jsonl = tmp_path / "s.jsonl"
+    jsonl.write_text(json.dumps({"file": "s.png", "payload": "world"}) + "\n")
+    run("import", jsonl, tmp_path, code=0)
+    assert faceio._core.png_read_meta((tmp_path / "s.png").read_bytes()) == "world"
+    run("verify", tmp_path, code=1)  # a readable header, not a face
+
+
 # one record per real file ---------------------------------------------------------------------
 
 

@@ -44,8 +44,20 @@ def reason(err: BaseException, path: str | None = None) -> str:
 
 
 def json_line(record: Any) -> str:
-    """One compact JSON line (no newline), non-ASCII text kept as it is."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """One compact JSON line (no newline), non-ASCII text kept as it is.
+
+    A line whose text holds a lone surrogate (a file name's undecodable bytes, as
+    ``os.fsdecode`` keeps them, or one escaped in a header) has no UTF-8 form: it is written
+    with every non-ASCII character escaped, which JSON reads back the same.
+    """
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    if line.isascii():
+        return line
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+    return line
 
 
 def table(rows: Sequence[tuple[str, ...]], indent: int = 2, titled: bool = False) -> list[str]:

@@ -123,6 +123,13 @@ def _write(
         if bar is not None:
             bar.update()
         record = _record(entry, meta, links.get(entry.name))
+        try:
+            line = json_line(record)
+            if isinstance(meta, dict) and meta.get("itxt") is not None and "error" not in record:
+                line = seal(line, meta["itxt"])
+        except (TypeError, ValueError) as err:  # a value with no JSON or digest form
+            record = {"file": entry.name, "error": f"cannot export its header: {err}"}
+            line = json_line(record)
         if "error" in record:
             counts["failed"] += 1
             say(bar, f"faceio export: {entry.path}: {record['error']}", sys.stderr)
@@ -130,9 +137,6 @@ def _write(
             counts["without"] += 1
         else:
             counts["faces"] += 1
-        line = json_line(record)
-        if isinstance(meta, dict) and meta.get("itxt") is not None and "error" not in record:
-            line = seal(line, meta["itxt"])
         out.write(line)
         out.write("\n")
     return counts

@@ -176,7 +176,9 @@ def _write_header(job: _Job) -> tuple[str, str | None]:
         if is_tiff(job.path):
             _write_tiff(job.path, job.payload)
         else:
-            update_existing_metadata(job.path, str(job.payload).encode("utf-8"))
+            # repr: a payload that is a str is written as the literal of one (for the rest,
+            # str and repr are the same, dicts included).
+            update_existing_metadata(job.path, repr(job.payload).encode("utf-8"))
     except FileNotFoundError:
         return job.name, "missing"
     except (OSError, ValueError, TypeError) as err:

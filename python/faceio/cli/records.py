@@ -26,6 +26,7 @@ import marshal
 import re
 from typing import Any
 
+from faceio import _core
 from faceio.cli._faces import plain_face
 from faceio.header import PNGHeader, is_face_header
 
@@ -36,6 +37,20 @@ _DIGEST = ',"digest":"'
 
 # The file name at the start of a line as export writes it (a JSON string).
 _NAME = re.compile(r'\{"file":("(?:[^"\\]|\\.)*")')
+
+# A face header's fields that hold arrays, maps or a mask's bytes (checked on their own):
+# every other field is a scalar, which the readable form keeps only if JSON gives it back as
+# it was.
+_ARRAY_FIELDS = frozenset(
+    {"mask"}
+    | {
+        name
+        for _, _, fields in _core.HEADER_SCHEMA
+        for name, kind, _, _ in fields
+        if kind != "value"
+    }
+)
+_JSON_ATOMS = frozenset({str, int, float, bool, type(None)})
 
 # Keys that mark a tagged value in the generic JSON form of a non-face payload.
 _TAGS = ("__bytes__", "__tuple__", "__set__", "__complex__", "__dict__")
@@ -85,6 +100,12 @@ def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not all(isinstance(m["mask"], bytes) for m in masks.values()):
         return None
+    # The fields the schema leaves untyped must be JSON's own values, or JSON changes them.
+    scalars = [v for k, v in alignments.items() if k not in _ARRAY_FIELDS]
+    scalars += [v for k, v in source.items() if k != "source_frame_dims"]
+    scalars += [v for m in masks.values() for k, v in m.items() if k not in _ARRAY_FIELDS]
+    if not all(type(v) in _JSON_ATOMS for v in scalars):
+        return None
     arrays = [source["source_frame_dims"]]
     if not plain:
         arrays += [alignments["landmarks_xy"], *identity.values()]
@@ -93,7 +114,7 @@ def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     out_masks = {k: {**m, "mask": _b64(m["mask"])} for k, m in masks.items()}
     out_alignments = dict(alignments)
-    if "mask" in alignments:
+    if alignments.get("mask") is not None:  # None stays None, as it is stored
         out_alignments["mask"] = out_masks
     return {"alignments": out_alignments, "source": source}
 
