@@ -445,6 +445,23 @@ def test_export_parquet_reads_back(
     assert frame["error_type"].to_list() == expect.column("error_type").to_pylist()
 
 
+def test_export_parquet_of_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """The name's undecodable byte is written escaped, as read_meta_table writes paths."""
+    rng = np.random.default_rng(3)
+    payload = _face_payload(rng, 0)
+    good = insert_before_idat(encode_png(rng), itxt_rule(payload))
+    folder = tmp_path / "names"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(good)
+    (folder / os.fsdecode(b"b\xff.png")).write_bytes(good)
+    out = tmp_path / "names.parquet"
+    _run("export", "--format", "parquet", "-o", out, folder, code=0)
+    back = pq.read_table(out)
+    assert back.column("path").to_pylist() == ["a.png", "b\\udcff.png"]
+    assert back.column("header_bytes").to_pylist() == [len(payload)] * 2
+    assert not Path(f"{out}.part").exists()
+
+
 def test_export_parquet_needs_a_file(folder: tuple[Path, dict[str, int | None]]) -> None:
     proc = _run("export", "--format", "parquet", folder[0], code=2)
     assert "-o" in proc.stderr

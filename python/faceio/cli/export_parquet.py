@@ -21,7 +21,7 @@ def write_parquet(listing: FolderListing, entries: list[FolderEntry], out_path: 
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        from faceio.arrow import _read_files_table, meta_schema
+        from faceio.arrow import _read_files_table, meta_schema, text_array
     except ImportError as err:
         raise UsageError(
             f"--format parquet needs pyarrow: pip install 'faceio[arrow]' ({err})"
@@ -41,15 +41,20 @@ def write_parquet(listing: FolderListing, entries: list[FolderEntry], out_path: 
         keys = pa.array([place[p] for p in table.column("path").to_pylist()])
         table = table.take(pc.sort_indices(keys))
     names = [e.name for e in readable] if not unlisted else [e.name for e in entries]
-    table = table.set_column(0, meta_schema().field("path"), pa.array(names, pa.string()))
+    # A name's undecodable bytes (kept by os.fsdecode as lone surrogates) written escaped.
+    table = table.set_column(0, meta_schema().field("path"), text_array(names))
     part = f"{out_path}.part"
+    done = False
     try:
         pq.write_table(table, part)
         os.replace(part, out_path)
+        done = True
     except OSError as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(part)
         raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
+    finally:
+        if not done:  # failed or interrupted (Ctrl-C): no partial file is left
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
     bad = table.column("error_type").is_valid()
     failed = int(pc.sum(bad).as_py() or 0)
     faces = int(
