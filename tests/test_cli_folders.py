@@ -298,6 +298,27 @@ def test_import_writes_a_payload_that_is_a_string_as_a_string(tmp_path: Path) ->
     run("verify", tmp_path, code=1)  # a readable header, not a face
 
 
+def test_a_line_that_is_not_utf8_spoils_only_itself(tmp_path: Path) -> None:
+    """600 edited records (more than a chunk of the reader), one line of bad bytes among
+    them and one CRLF line: every other record is written, the bad line named."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    lines = []
+    for i in range(600):
+        (folder / f"f{i:03d}.png").write_bytes(png({"n": 0}))
+        lines.append(json.dumps({"file": f"f{i:03d}.png", "payload": {"n": i + 1}}).encode())
+    lines.insert(300, b'{"file": "f000.png", "payload": "\xff"}')
+    lines[10] += b"\r"
+    jsonl = tmp_path / "many.jsonl"
+    jsonl.write_bytes(b"\n".join(lines) + b"\n")
+    proc = run("import", jsonl, folder, code=1)
+    assert "imported 600 headers" in proc.stdout
+    assert "line 301: not UTF-8 text" in proc.stdout
+    for i in range(600):
+        meta = faceio._core.png_read_meta((folder / f"f{i:03d}.png").read_bytes())
+        assert meta == {"n": i + 1}
+
+
 # one record per real file ---------------------------------------------------------------------
 
 

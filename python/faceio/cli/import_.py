@@ -203,7 +203,7 @@ def _target(folder: str, name: str) -> tuple[str, tuple[int, int] | None, str | 
 
 
 def _import_jobs(
-    source: IO[str], folder: str, problems: list[tuple[str, str]], counts: Counter[str]
+    source: IO[bytes], folder: str, problems: list[tuple[str, str]], counts: Counter[str]
 ) -> Iterator[_Job]:
     """Yield the writes an export file asks for; bad lines and missing files go to ``problems``.
 
@@ -211,7 +211,13 @@ def _import_jobs(
     later would silently undo an edit of the earlier. The first one is written.
     """
     seen: dict[tuple[int, int], tuple[str, int]] = {}
-    for number, line in enumerate(source, 1):
+    for number, raw in enumerate(source, 1):
+        # Decoded line by line: a byte that is not UTF-8 spoils its own line only.
+        try:
+            line = raw.decode("utf-8").replace("\r\n", "\n")
+        except UnicodeDecodeError as err:
+            problems.append((f"line {number}", f"not UTF-8 text ({err.reason})"))
+            continue
         if not line.strip():
             continue
         sealed = unedited(line)
@@ -250,10 +256,10 @@ def _import_jobs(
         yield job._replace(path=path)
 
 
-def _open_source(jsonl: str) -> IO[str]:
-    """Open the export file; a missing file or a folder is a usage error."""
+def _open_source(jsonl: str) -> IO[bytes]:
+    """Open the export file (its lines decoded one at a time); missing, or a folder: usage."""
     try:
-        return open(jsonl, encoding="utf-8")
+        return open(jsonl, "rb")
     except FileNotFoundError:
         raise UsageError(f"{jsonl}: no such file") from None
     except IsADirectoryError:
@@ -313,8 +319,6 @@ def run(args: argparse.Namespace) -> int:
                     if bar is not None:
                         bar.update()
                     report()
-    except UnicodeDecodeError as err:
-        problems.append((args.jsonl, f"not UTF-8 text ({err.reason})"))
     finally:
         if bar is not None:
             bar.close()
