@@ -255,6 +255,13 @@ def test_show_bad_file(face_dir: Path, name: str, reason: str) -> None:
     assert str(face_dir / name) in line and reason in line
 
 
+def test_show_refuses_a_named_pipe_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "face.png"
+    os.mkfifo(fifo)
+    proc = run("show", fifo, code=1)  # run() times out after 60 s: a hang fails the test
+    assert "named pipe" in proc.stderr and str(fifo) in proc.stderr
+
+
 # verify --------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from faceio.cli._output import NO_HEADER, json_line, reason, table
 from faceio.cli.records import header_record, seal
 from faceio.errors import FaceioError
 from faceio.header import MaskAlignmentsFile, PNGHeader, is_face_header
+from faceio.image import _read_bytes
 
 _INTERPOLATORS = {0: "nearest", 1: "linear", 2: "cubic", 3: "area", 4: "lanczos4"}
 
@@ -103,8 +104,9 @@ def _render_payload(name: str, payload: Any) -> list[str]:
 def _read(path: str) -> dict[str, Any] | None:
     """Read one file's stored metadata, or say why not (``None``: a bad file, exit status 1)."""
     try:
-        with open(path, "rb") as f:
-            meta = file_meta(path, f.read())
+        # A named pipe or device is refused before it is read (a plain open waits for a pipe's
+        # writer forever).
+        meta = file_meta(path, _read_bytes(path))
     except FileNotFoundError:
         problem = "no such file"
     except IsADirectoryError:
