@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -317,6 +318,31 @@ def test_a_line_that_is_not_utf8_spoils_only_itself(tmp_path: Path) -> None:
     for i in range(600):
         meta = faceio._core.png_read_meta((folder / f"f{i:03d}.png").read_bytes())
         assert meta == {"n": i + 1}
+
+
+def test_export_writes_through_a_symlink_and_into_a_pipe(tmp_path: Path) -> None:
+    """-o a symlink: the link stays, its target gets the export. -o a named pipe: the pipe
+    stays a pipe and its reader gets the export (renaming over it would make it a file)."""
+    import threading
+
+    faces(tmp_path / "f", GOOD[:2])
+    run("export", tmp_path / "f", "-o", tmp_path / "plain.jsonl", code=0)
+    expected = (tmp_path / "plain.jsonl").read_bytes()
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(tmp_path / "real" / "out.jsonl")
+    run("export", tmp_path / "f", "-o", link, code=0)
+    assert link.is_symlink() and (tmp_path / "real" / "out.jsonl").read_bytes() == expected
+    assert not list(tmp_path.glob("**/*.part"))
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    run("export", tmp_path / "f", "-o", fifo, code=0)
+    reader.join(timeout=30)
+    assert got == [expected]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
 # one record per real file ---------------------------------------------------------------------

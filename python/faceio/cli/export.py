@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import stat
 import sys
 from collections import Counter
 from typing import IO, Any
@@ -36,13 +37,30 @@ def _check_output(out_path: str) -> None:
         raise UsageError(f"{out_path}: is a folder, not a file")
 
 
-def _open_output(out_path: str) -> IO[str]:
-    """Open the file the export is written to until it is complete (``OUT.jsonl.part``)."""
-    part = f"{out_path}.part"
+def output_target(out_path: str) -> tuple[str, bool]:
+    """Give where an export goes, and whether through ``TARGET.part`` renamed when complete.
+
+    A symlink's target is written (the link stays a link). A device or named pipe
+    (``/dev/null``, ``/dev/stdout``) is written straight into: renaming over it would replace
+    it with a file.
+    """
+    target = os.path.realpath(out_path) if os.path.islink(out_path) else out_path
     try:
-        return open(part, "w", encoding="utf-8")
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target, True
     except OSError as err:
-        raise UsageError(f"{out_path}: cannot write {part} ({err.strerror or err})") from None
+        raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
+    return target, stat.S_ISREG(mode)
+
+
+def _open_output(target: str, via_part: bool) -> IO[str]:
+    """Open the file the export is written to (``TARGET.part`` until it is complete)."""
+    path = f"{target}.part" if via_part else target
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"{target}: cannot write {path} ({err.strerror or err})") from None
 
 
 def one_per_file(listing: FolderListing) -> tuple[list[FolderEntry], dict[str, list[str]]]:
@@ -155,25 +173,29 @@ def run(args: argparse.Namespace) -> int:
         from faceio.cli.export_parquet import write_parquet
 
         return write_parquet(listing, entries, out_path)
+    target, via_part = out_path, False
     if not to_stdout:
         _check_output(out_path)
+        target, via_part = output_target(out_path)
     # A partial export never takes the output's name: write beside it, rename when complete.
-    out: IO[str] = sys.stdout if to_stdout else _open_output(out_path)
+    out: IO[str] = sys.stdout if to_stdout else _open_output(target, via_part)
     done = False
     bar = terminal_bar(len(entries), not args.quiet, "export")
     try:
         counts = _write(out, entries, links, bar)
         if not to_stdout:
             out.close()
-            os.replace(f"{out_path}.part", out_path)
+            if via_part:
+                os.replace(f"{target}.part", target)
             done = True
     finally:
         if bar is not None:
             bar.close()
         if not to_stdout and not done:
             out.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{out_path}.part")
+            if via_part:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{target}.part")
     where = "stdout" if to_stdout else out_path
     notes = [f"{counts['without']:,} without header", f"{counts['failed']:,} unreadable"]
     linked = sum(map(len, links.values()))

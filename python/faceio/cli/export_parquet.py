@@ -43,16 +43,20 @@ def write_parquet(listing: FolderListing, entries: list[FolderEntry], out_path: 
     names = [e.name for e in readable] if not unlisted else [e.name for e in entries]
     # A name's undecodable bytes (kept by os.fsdecode as lone surrogates) written escaped.
     table = table.set_column(0, meta_schema().field("path"), text_array(names))
-    part = f"{out_path}.part"
+    from faceio.cli.export import output_target
+
+    target, via_part = output_target(out_path)
+    part = f"{target}.part" if via_part else target
     done = False
     try:
         pq.write_table(table, part)
-        os.replace(part, out_path)
+        if via_part:
+            os.replace(part, target)
         done = True
     except OSError as err:
         raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
     finally:
-        if not done:  # failed or interrupted (Ctrl-C): no partial file is left
+        if not done and via_part:  # failed or interrupted (Ctrl-C): no partial file left
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
     bad = table.column("error_type").is_valid()
