@@ -46,10 +46,12 @@ class _Job(NamedTuple):
 
 
 def _safe_name(name: str) -> bool:
-    """Check for a path inside the folder: import never writes outside the folder it was given.
+    """Check for a name inside the folder: a record cannot name a path outside it.
 
     A record names a file directly in the folder, or (from ``export -r``) a path below it with
-    ``/`` between the parts; no part may be empty, ``.`` or ``..``.
+    ``/`` between the parts; no part may be empty, ``.`` or ``..``. A symlink in the folder
+    (to a file, or to a folder on the way) is written through, as every faceio writer writes
+    through one and as export read through it: its target is the face the name stands for.
     """
     if not name or "\0" in name or os.path.isabs(name):
         return False
