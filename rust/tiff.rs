@@ -12,9 +12,11 @@ const TYPE_ASCII: u16 = 2;
 const DATA_OFFSET_TAGS: [u16; 4] = [273, 288, 324, 513];
 /// Tags that point at further IFDs, whose own offsets this writer would have to follow.
 const IFD_POINTER_TAGS: [u16; 4] = [330, 34665, 34853, 40965];
-/// Sub-IFDs looked into, at most, and how deep (a sub-IFD's own pointers, its next IFD).
+/// Sub-IFDs looked into, at most, how deep (a sub-IFD's own pointers, its next IFD), and how
+/// many offsets their entries may hold in all: a file past these is refused, not half checked.
 const MAX_SUB_IFDS: usize = 64;
 const MAX_SUB_DEPTH: usize = 4;
+const MAX_SUB_OFFSETS: usize = 1 << 20;
 
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -124,6 +126,56 @@ fn entries_at(tiff: &[u8], offset: usize, n: usize) -> Vec<Entry> {
         .collect()
 }
 
+/// The sub-IFDs still to look into, with bounded work on a hostile file: each offset queued
+/// once, at most [`MAX_SUB_IFDS`] of them, [`MAX_SUB_DEPTH`] deep, and at most
+/// [`MAX_SUB_OFFSETS`] offsets read in all (one array of a million pointers shared by
+/// thousands of entries would otherwise take gigabytes or hours).
+struct SubWalk<'a> {
+    tiff: &'a [u8],
+    queued: Vec<u32>,
+    todo: Vec<(u32, usize)>,
+    budget: usize,
+}
+
+impl<'a> SubWalk<'a> {
+    fn new(tiff: &'a [u8]) -> Self {
+        SubWalk {
+            tiff,
+            queued: Vec::new(),
+            todo: Vec::new(),
+            budget: MAX_SUB_OFFSETS,
+        }
+    }
+
+    /// The offsets an entry holds, counted against the budget.
+    fn offsets(&mut self, e: &Entry) -> Result<Vec<u32>> {
+        self.budget = self
+            .budget
+            .checked_sub(e.count as usize)
+            .ok_or_else(|| Error::tiff(e.at as u64, "sub-IFDs hold too many offsets to check"))?;
+        offsets_of(self.tiff, e)
+    }
+
+    /// Queue the sub-IFD at `p`, `depth` levels below the main IFD (`at`: where it is named).
+    fn queue(&mut self, p: u32, depth: usize, at: usize) -> Result<()> {
+        if self.queued.contains(&p) {
+            return Ok(());
+        }
+        if depth > MAX_SUB_DEPTH {
+            return Err(Error::tiff(
+                at as u64,
+                format!("sub-IFDs nested more than {MAX_SUB_DEPTH} deep"),
+            ));
+        }
+        if self.queued.len() >= MAX_SUB_IFDS {
+            return Err(Error::tiff(at as u64, "too many sub-IFDs (more than 64)"));
+        }
+        self.queued.push(p);
+        self.todo.push((p, depth));
+        Ok(())
+    }
+}
+
 /// Refuse a file whose sub-IFDs (SubIFDs, Exif, GPS, Interoperability; their own sub-IFDs and
 /// next IFDs, a few levels deep) keep anything at or past the main IFD's end: the rewrite moves
 /// those bytes 12 on, and the offsets held inside sub-IFDs are not rewritten, so their values
@@ -138,23 +190,17 @@ fn check_sub_ifds(tiff: &[u8], ifd: &Ifd) -> Result<()> {
             ),
         ))
     };
-    let mut todo: Vec<(u32, usize)> = Vec::new();
+    let mut walk = SubWalk::new(tiff);
     for e in ifd
         .entries
         .iter()
         .filter(|e| IFD_POINTER_TAGS.contains(&e.tag))
     {
-        todo.extend(offsets_of(tiff, e)?.into_iter().map(|p| (p, 1)));
+        for p in walk.offsets(e)? {
+            walk.queue(p, 1, e.at)?;
+        }
     }
-    let mut seen = Vec::new();
-    while let Some((offset, depth)) = todo.pop() {
-        if seen.contains(&offset) {
-            continue;
-        }
-        if seen.len() >= MAX_SUB_IFDS {
-            return Err(Error::tiff(0, "too many sub-IFDs (more than 64)"));
-        }
-        seen.push(offset);
+    while let Some((offset, depth)) = walk.todo.pop() {
         let start = offset as usize;
         if start >= ifd.end {
             return refuse(start, format!("a sub-IFD at byte {start}"));
@@ -184,19 +230,19 @@ fn check_sub_ifds(tiff: &[u8], ifd: &Ifd) -> Result<()> {
             }
             let data = DATA_OFFSET_TAGS.contains(&e.tag) || IFD_POINTER_TAGS.contains(&e.tag);
             if data && matches!(e.kind, 3 | 4 | 13) {
-                for p in offsets_of(tiff, &e)? {
+                for p in walk.offsets(&e)? {
                     if p as usize >= ifd.end {
                         return refuse(e.at, format!("the data of tag {} of a sub-IFD", e.tag));
                     }
-                    if IFD_POINTER_TAGS.contains(&e.tag) && depth < MAX_SUB_DEPTH {
-                        todo.push((p, depth + 1));
+                    if IFD_POINTER_TAGS.contains(&e.tag) {
+                        walk.queue(p, depth + 1, e.at)?;
                     }
                 }
             }
         }
         let next = le32(tiff, end - 4);
-        if next != 0 && depth < MAX_SUB_DEPTH {
-            todo.push((next, depth + 1));
+        if next != 0 {
+            walk.queue(next, depth + 1, end - 4)?;
         }
     }
     Ok(())

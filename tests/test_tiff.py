@@ -211,3 +211,39 @@ def test_a_sub_ifd_reaching_past_the_main_ifd_is_refused() -> None:
     assert _exif_comment(data) == comment
     with pytest.raises(TiffFormatError, match="sub-IFD"):
         faceio.tiff_write_meta(data, {"face": 1})
+
+
+def _ifd(entries: list[tuple[int, int, int, int]], next_ifd: int = 0) -> bytes:
+    body = b"".join(struct.pack("<HHII", *e) for e in entries)
+    return struct.pack("<H", len(entries)) + body + struct.pack("<I", next_ifd)
+
+
+def test_sub_ifds_pointing_many_times_at_one_array_are_refused_at_once() -> None:
+    """A hostile file: a sub-IFD of 300 SubIFDs entries, each an array of 100,000 pointers
+    back to it (400 KB). The walk refuses it within a bounded number of offsets, instead of
+    queueing 30 million of them."""
+    count, entries = 100_000, 300
+    array_at = 8
+    sub_at = array_at + 4 * count
+    sub = _ifd([(330, 4, count, array_at)] * entries)
+    main_at = sub_at + len(sub)
+    main = _ifd([(256, 4, 1, 1), (257, 4, 1, 1), (34665, 4, 1, sub_at)])
+    data = b"II*\0" + struct.pack("<I", main_at) + struct.pack("<I", sub_at) * count + sub + main
+    with pytest.raises(TiffFormatError, match="too many offsets"):
+        faceio.tiff_write_meta(data, {"a": 1})
+
+
+def test_sub_ifds_nested_past_the_walk_are_refused() -> None:
+    """A chain of sub-IFDs (each naming the next) five deep, the last after the main IFD:
+    refused, not left half checked (its bytes would move, its link would not)."""
+    one = 2 + 12 + 4
+    subs_at = [8 + i * one for i in range(4)]
+    main_at = 8 + 4 * one
+    main = _ifd([(256, 4, 1, 1), (257, 4, 1, 1), (34665, 4, 1, subs_at[0])])
+    last_at = main_at + len(main)
+    chain = [subs_at[1], subs_at[2], subs_at[3], last_at]
+    subs = b"".join(_ifd([(0x9000 + i, 7, 4, 0)], chain[i]) for i in range(4))
+    last = _ifd([(0x9286, 7, 8, last_at + one)]) + b"COMMENT!"
+    data = b"II*\0" + struct.pack("<I", main_at) + subs + main + last
+    with pytest.raises(TiffFormatError, match="nested more than 4 deep"):
+        faceio.tiff_write_meta(data, {"a": 1})
