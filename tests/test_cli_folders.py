@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -343,6 +345,22 @@ def test_export_writes_through_a_symlink_and_into_a_pipe(tmp_path: Path) -> None
     reader.join(timeout=30)
     assert got == [expected]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_export_to_dev_stdout_writes_to_stdout_as_the_shell_opened_it(tmp_path: Path) -> None:
+    """-o /dev/stdout (a link only the system follows): into a pipe, and appended to a file a
+    shell opened with >> (a rename over the file would lose what it held)."""
+    faces(tmp_path / "f", GOOD[:2])
+    run("export", tmp_path / "f", "-o", tmp_path / "plain.jsonl", code=0)
+    expected = (tmp_path / "plain.jsonl").read_text()
+    assert run("export", tmp_path / "f", "-o", "/dev/stdout", code=0).stdout == expected
+    log = tmp_path / "all.jsonl"
+    log.write_text("EARLIER LINE\n")
+    with open(log, "a") as appended:
+        command = [sys.executable, "-m", "faceio", "export", str(tmp_path / "f")]
+        proc = subprocess.run([*command, "-o", "/dev/stdout"], stdout=appended, timeout=60)
+    assert proc.returncode == 0
+    assert log.read_text() == "EARLIER LINE\n" + expected
 
 
 # one record per real file ---------------------------------------------------------------------

@@ -37,21 +37,33 @@ def _check_output(out_path: str) -> None:
         raise UsageError(f"{out_path}: is a folder, not a file")
 
 
-def output_target(out_path: str) -> tuple[str, bool]:
+def output_target(out_path: str) -> tuple[str, bool] | None:
     """Give where an export goes, and whether through ``TARGET.part`` renamed when complete.
 
-    A symlink's target is written (the link stays a link). A device or named pipe
-    (``/dev/null``, ``/dev/stdout``) is written straight into: renaming over it would replace
-    it with a file.
+    A symlink's target is written (the link stays a link). A device or named pipe is written
+    straight into: renaming over it would replace it with a file. So is a link that only the
+    system follows (``/dev/fd/N``, whose text is no path). ``None``: the output is this
+    process's standard output (``-o /dev/stdout``), written as for ``-o -``, so that a shell's
+    ``>>`` still appends.
     """
-    target = os.path.realpath(out_path) if os.path.islink(out_path) else out_path
     try:
-        mode = os.stat(target).st_mode
-    except FileNotFoundError:
-        return target, True
+        info = os.stat(out_path)
+    except FileNotFoundError:  # a new file, or a dangling link: its target is made
+        return (os.path.realpath(out_path) if os.path.islink(out_path) else out_path), True
     except OSError as err:
         raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
-    return target, stat.S_ISREG(mode)
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no usable stdout
+        if os.path.samestat(info, os.fstat(sys.stdout.fileno())):
+            return None
+    if not stat.S_ISREG(info.st_mode):
+        return out_path, False
+    if os.path.islink(out_path):
+        target = os.path.realpath(out_path)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.stat(target), info):
+                return target, True
+        return out_path, False
+    return out_path, True
 
 
 def _open_output(target: str, via_part: bool) -> IO[str]:
@@ -176,7 +188,11 @@ def run(args: argparse.Namespace) -> int:
     target, via_part = out_path, False
     if not to_stdout:
         _check_output(out_path)
-        target, via_part = output_target(out_path)
+        output = output_target(out_path)
+        if output is None:
+            to_stdout = True
+        else:
+            target, via_part = output
     # A partial export never takes the output's name: write beside it, rename when complete.
     out: IO[str] = sys.stdout if to_stdout else _open_output(target, via_part)
     done = False
@@ -196,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
             if via_part:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{target}.part")
-    where = "stdout" if to_stdout else out_path
+    where = "stdout" if args.output == "-" else out_path
     notes = [f"{counts['without']:,} without header", f"{counts['failed']:,} unreadable"]
     linked = sum(map(len, links.values()))
     if linked:

@@ -45,11 +45,13 @@ def write_parquet(listing: FolderListing, entries: list[FolderEntry], out_path: 
     table = table.set_column(0, meta_schema().field("path"), text_array(names))
     from faceio.cli.export import output_target
 
-    target, via_part = output_target(out_path)
+    where = output_target(out_path)
+    target, via_part = where if where is not None else (out_path, False)
     part = f"{target}.part" if via_part else target
     done = False
     try:
-        pq.write_table(table, part)
+        # -o /dev/stdout: written to this process's stdout, as the shell opened it.
+        pq.write_table(table, sys.stdout.buffer if where is None else part)
         if via_part:
             os.replace(part, target)
         done = True
