@@ -1100,6 +1100,9 @@ def test_fps_of_a_variable_rate_stream_with_no_average(tmp_path: Path) -> None:
         assert reader.fps == pytest.approx(mean)
         assert 10 < reader.fps < 40  # the stamps step 15 to 90 ms
         assert reader.duration == pytest.approx(len(stamps) / mean)
+    # The loader (faceswap's convert writes its output at this rate) says the same.
+    assert ImagesLoader(str(path)).fps == pytest.approx(mean)
+    assert ImagesLoader(str(path), fast_count=True).fps == pytest.approx(mean)
 
 
 @dataclass(frozen=True)
@@ -1124,8 +1127,8 @@ class _AVRational:
     ],
 )
 def test_time_base_from_any_pyav(value: Any, expected: Fraction | None) -> None:
-    from faceio.video.reader import _fraction
+    from faceio.video.stream import fraction
 
-    result = _fraction(value)
+    result = fraction(value)
     assert result == expected
     assert result is None or type(result) is Fraction

@@ -252,11 +252,18 @@ class ImagesLoader(ImageIO):
         if not self._is_video:
             return 25.0
         if self._fps is None:
-            from faceio.video.stream import open_container
+            from faceio.video import scan_video
+            from faceio.video.stream import fraction, mean_rate, open_container
 
             with open_container(str(self._location)) as container:
                 stream = container.streams.video[0]
-                self._fps = float(stream.average_rate or stream.guessed_rate or 25.0)
+                declared, guessed = fraction(stream.average_rate), fraction(stream.guessed_rate)
+                time_base = fraction(stream.time_base)
+            pts: list[int] = []
+            if not declared:  # as VideoReader.fps: the mean of the stamps, not FFmpeg's guess
+                meta = self._video_meta or scan_video(str(self._location))
+                pts = meta["pts_time"]
+            self._fps = mean_rate(declared, guessed, pts, time_base) or 25.0
         return self._fps
 
     @property

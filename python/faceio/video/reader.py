@@ -46,7 +46,6 @@ import os
 from collections.abc import Iterable, Iterator, Sequence, Set
 from fractions import Fraction
 from types import TracebackType
-from typing import Protocol
 
 import av
 import numpy as np
@@ -59,7 +58,7 @@ from faceio.video import batch, convert, scan
 from faceio.video.cache import DEFAULT_CACHE_BYTES, FrameCache
 from faceio.video.decoder import AGAIN, Decoder, SeekMemory
 from faceio.video.index import MetaData, VideoIndex
-from faceio.video.stream import open_video
+from faceio.video.stream import fraction, mean_rate, open_video
 from faceio.video.traits import VideoTraits
 
 __all__ = ["VideoReader"]
@@ -120,11 +119,11 @@ class VideoReader:
         container, stream = open_video(self.path)
         try:
             self._traits = VideoTraits.of(container, stream)
-            declared = _fraction(stream.average_rate)
-            guessed = _fraction(stream.guessed_rate)
+            declared = fraction(stream.average_rate)
+            guessed = fraction(stream.guessed_rate)
             codec = stream.codec_context
             self._width, self._height, self._codec = int(codec.width), int(codec.height), codec.name
-            time_base = _fraction(stream.time_base)
+            time_base = fraction(stream.time_base)
             index = VideoIndex.from_meta(
                 video_meta_data,
                 time_base,
@@ -143,7 +142,7 @@ class VideoReader:
             raise ValueError(f"'{self.path}' contains no video frames")
         self._index = index
         self._seeks = SeekMemory(preroll=preroll)
-        self._fps = _mean_rate(declared, guessed, index.pts, time_base)
+        self._fps = mean_rate(declared, guessed, index.pts, time_base)
         self._duration = _duration(index.pts, time_base, self._fps)
 
     # ------------------------------------------------------------------ properties
@@ -681,26 +680,6 @@ def _one_by_one(reader: VideoReader, indices: list[int]) -> Iterator[tuple[int, 
             logger.debug("Frame %d of '%s' is never output: left out", index, reader.path)
 
 
-class _Ratio(Protocol):
-    """A rational PyAV hands out: ``Fraction`` or ``None`` up to PyAV 18, ``AVRational`` from 19."""
-
-    @property
-    def numerator(self) -> int: ...
-
-    @property
-    def denominator(self) -> int: ...
-
-
-def _fraction(value: _Ratio | None) -> Fraction | None:
-    """``value`` as a ``Fraction``; ``None`` when unset (PyAV 19 gives a falsy 0/1 instead).
-
-    A zero denominator, which a damaged file can declare and PyAV 19 passes on, is unset too.
-    """
-    if value is None or not value.numerator or not value.denominator:
-        return None
-    return Fraction(value.numerator, value.denominator)
-
-
 def _duration(pts: Sequence[int], time_base: Fraction | None, fps: float) -> float:
     """Seconds from the first timestamp to the end of the last frame (see ``duration``)."""
     count = len(pts)
@@ -708,24 +687,3 @@ def _duration(pts: Sequence[int], time_base: Fraction | None, fps: float) -> flo
         span = (max(pts) - min(pts)) * time_base
         return float(span * count / (count - 1))
     return count / fps if fps > 0 else 0.0
-
-
-def _mean_rate(
-    declared: Fraction | None,
-    guessed: Fraction | None,
-    pts: Sequence[int],
-    time_base: Fraction | None,
-) -> float:
-    """Frames a second: the container's average rate, else the index's mean, else FFmpeg's.
-
-    FFmpeg's guess for a variable-rate stream with no average is the time base's tick rate
-    (2,000 for an MPEG-TS stamped in milliseconds), so the index's mean comes before it.
-    """
-    if declared:
-        return float(declared)
-    count = len(pts)
-    if count > 1 and time_base:
-        span = (max(pts) - min(pts)) * time_base
-        if span > 0:
-            return float((count - 1) / span)
-    return float(guessed or 0.0)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Any
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any, Protocol
 
 import av
 
 from faceio.video.traits import SEQUENTIAL_THREADS
 
-__all__ = ["decode_packet", "frame_stamp", "open_container", "open_video"]
+__all__ = [
+    "Ratio",
+    "decode_packet",
+    "fraction",
+    "frame_stamp",
+    "mean_rate",
+    "open_container",
+    "open_video",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +104,48 @@ def decode_packet(packet: av.Packet[av.VideoStream], path: str) -> list[av.Video
     except av.InvalidDataError as err:
         logger.debug("Undecodable packet in '%s' (pts %s): %s", path, packet.pts, err)
         return []
+
+
+class Ratio(Protocol):
+    """A rational PyAV hands out: ``Fraction`` or ``None`` up to PyAV 18, ``AVRational`` from 19."""
+
+    @property
+    def numerator(self) -> int:
+        """int: The numerator."""
+        ...
+
+    @property
+    def denominator(self) -> int:
+        """int: The denominator."""
+        ...
+
+
+def fraction(value: Ratio | None) -> Fraction | None:
+    """``value`` as a ``Fraction``; ``None`` when unset (PyAV 19 gives a falsy 0/1 instead).
+
+    A zero denominator, which a damaged file can declare and PyAV 19 passes on, is unset too.
+    """
+    if value is None or not value.numerator or not value.denominator:
+        return None
+    return Fraction(value.numerator, value.denominator)
+
+
+def mean_rate(
+    declared: Fraction | None,
+    guessed: Fraction | None,
+    pts: Sequence[int],
+    time_base: Fraction | None,
+) -> float:
+    """Frames a second: the container's average rate, else the index's mean, else FFmpeg's.
+
+    FFmpeg's guess for a variable-rate stream with no average is the time base's tick rate
+    (2,000 for an MPEG-TS stamped in milliseconds), so the index's mean comes before it.
+    """
+    if declared:
+        return float(declared)
+    count = len(pts)
+    if count > 1 and time_base:
+        span = (max(pts) - min(pts)) * time_base
+        if span > 0:
+            return float((count - 1) / span)
+    return float(guessed or 0.0)
