@@ -59,7 +59,8 @@ def _kind() -> str:
     whose Unicode tables and decimal digit limit (which a caller may change at any time)
     decide its row: a row read under other ones is not used.
     """
-    digits = sys.get_int_max_str_digits()
+    # CPython before 3.10.7 has no digit limit (and no function to ask for it).
+    digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()
     return f"{_KIND} unicode {unicodedata.unidata_version} int-digits {digits}"
 
 
