@@ -215,6 +215,8 @@ fn through_links(path: &Path) -> io::Result<PathBuf> {
     for _ in 0..40 {
         match fs::symlink_metadata(&at) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                #[cfg(unix)]
+                may_follow(&at, &meta)?;
                 let link = fs::read_link(&at)?;
                 at = match at.parent() {
                     Some(dir) if link.is_relative() => dir.join(link),
@@ -230,6 +232,27 @@ fn through_links(path: &Path) -> io::Result<PathBuf> {
     return Err(io::Error::from_raw_os_error(libc::ELOOP));
     #[cfg(not(unix))]
     return Err(io::Error::other("too many levels of symbolic links"));
+}
+
+/// Refuse to follow `link` where Linux's `fs.protected_symlinks` would: in a sticky folder
+/// that anyone may write to (`/tmp`), a link owned by neither this user nor the folder's
+/// owner. Links are followed here by hand, so the kernel's own check never runs; without
+/// this, anyone could plant a link in `/tmp` under a name a save is about to write.
+#[cfg(unix)]
+fn may_follow(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match link.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let folder = fs::metadata(dir)?;
+    let shared_sticky = folder.mode() & 0o1002 == 0o1002;
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if shared_sticky && meta.uid() != me && meta.uid() != folder.uid() {
+        return Err(io::Error::from_raw_os_error(libc::EACCES));
+    }
+    Ok(())
 }
 
 /// The file a path finally names: symlinks are followed so the link stays a link.

@@ -346,3 +346,29 @@ fn a_write_through_a_symlink_keeps_the_link() {
     assert!(write_file(&dir.join("loop1.png"), b"x").is_err());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_by_another_user_in_a_shared_sticky_folder_is_not_followed() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid takes nothing and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // giving a link to another user takes root
+    }
+    let dir = folder("sticky");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = dir.join("victim.png");
+    fs::write(&victim, b"victim").unwrap();
+    let planted = dir.join("planted.png");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+    let err = write_file(&planted, b"new").unwrap_err();
+    assert_eq!(err.kind, crate::error::ErrorKind::Io, "{err}");
+    assert_eq!(fs::read(&victim).unwrap(), b"victim");
+    // This user's own link there is followed, as the kernel follows it.
+    let own = dir.join("own.png");
+    std::os::unix::fs::symlink(&victim, &own).unwrap();
+    write_file(&own, b"mine").unwrap();
+    assert_eq!(fs::read(&victim).unwrap(), b"mine");
+    fs::remove_dir_all(&dir).unwrap();
+}
