@@ -361,6 +361,14 @@ def test_export_to_dev_stdout_writes_to_stdout_as_the_shell_opened_it(tmp_path: 
         proc = subprocess.run([*command, "-o", "/dev/stdout"], stdout=appended, timeout=60)
     assert proc.returncode == 0
     assert log.read_text() == "EARLIER LINE\n" + expected
+    # Any descriptor the caller opened: /dev/fd/N, appended to as well.
+    other = tmp_path / "fd.jsonl"
+    other.write_text("OLD\n")
+    with open(other, "a") as appended:
+        fd = appended.fileno()
+        proc = subprocess.run([*command, "-o", f"/dev/fd/{fd}"], pass_fds=(fd,), timeout=60)
+    assert proc.returncode == 0
+    assert other.read_text() == "OLD\n" + expected
 
 
 # one record per real file ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import stat
 import sys
 from collections import Counter
@@ -37,24 +38,44 @@ def _check_output(out_path: str) -> None:
         raise UsageError(f"{out_path}: is a folder, not a file")
 
 
-def output_target(out_path: str) -> tuple[str, bool] | None:
+# A link to one of this process's open descriptors: the shell's /dev/stdout, /dev/fd/3, or
+# /proc/self/fd/3 (the text of such a link names no file that could be written beside).
+_STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_DESCRIPTOR_LINK = re.compile(r"/(?:dev/fd|proc/(self|thread-self|\d+)/fd)/(\d+)")
+
+
+def _descriptor(out_path: str) -> int | None:
+    """Give the open descriptor that ``out_path`` names through its links, if it names one."""
+    path = os.path.abspath(out_path)
+    for _ in range(40):  # as the system, which gives up after 40 links
+        if path in _STANDARD_STREAMS:
+            return _STANDARD_STREAMS[path]
+        match = _DESCRIPTOR_LINK.fullmatch(path)
+        if match and match.group(1) in (None, "self", "thread-self", str(os.getpid())):
+            return int(match.group(2))
+        if not os.path.islink(path):
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    return None
+
+
+def output_target(out_path: str) -> tuple[str, bool] | int:
     """Give where an export goes, and whether through ``TARGET.part`` renamed when complete.
 
     A symlink's target is written (the link stays a link). A device or named pipe is written
-    straight into: renaming over it would replace it with a file. So is a link that only the
-    system follows (``/dev/fd/N``, whose text is no path). ``None``: the output is this
-    process's standard output (``-o /dev/stdout``), written as for ``-o -``, so that a shell's
-    ``>>`` still appends.
+    straight into: renaming over it would replace it with a file. An int: ``out_path`` names
+    one of this process's open descriptors (``/dev/stdout``, ``/dev/fd/3``), which is written
+    to as the shell opened it, so that ``>>`` still appends.
     """
+    descriptor = _descriptor(out_path)
+    if descriptor is not None:
+        return descriptor
     try:
         info = os.stat(out_path)
     except FileNotFoundError:  # a new file, or a dangling link: its target is made
         return (os.path.realpath(out_path) if os.path.islink(out_path) else out_path), True
     except OSError as err:
         raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # no usable stdout
-        if os.path.samestat(info, os.fstat(sys.stdout.fileno())):
-            return None
     if not stat.S_ISREG(info.st_mode):
         return out_path, False
     if os.path.islink(out_path):
@@ -64,6 +85,15 @@ def output_target(out_path: str) -> tuple[str, bool] | None:
                 return target, True
         return out_path, False
     return out_path, True
+
+
+def open_descriptor(out_path: str, descriptor: int, mode: str) -> IO[Any]:
+    """Open a copy of an open descriptor to write the export to (closing it leaves ours)."""
+    try:
+        copy = os.dup(descriptor)
+    except OSError as err:
+        raise UsageError(f"{out_path}: cannot write ({err.strerror or err})") from None
+    return os.fdopen(copy, mode, encoding=None if "b" in mode else "utf-8")
 
 
 def _open_output(target: str, via_part: bool) -> IO[str]:
@@ -186,15 +216,16 @@ def run(args: argparse.Namespace) -> int:
 
         return write_parquet(listing, entries, out_path)
     target, via_part = out_path, False
+    out: IO[str] = sys.stdout
     if not to_stdout:
         _check_output(out_path)
         output = output_target(out_path)
-        if output is None:
-            to_stdout = True
+        if isinstance(output, int):
+            out = open_descriptor(out_path, output, "w")
         else:
+            # A partial export never takes the output's name: write beside it, then rename.
             target, via_part = output
-    # A partial export never takes the output's name: write beside it, rename when complete.
-    out: IO[str] = sys.stdout if to_stdout else _open_output(target, via_part)
+            out = _open_output(target, via_part)
     done = False
     bar = terminal_bar(len(entries), not args.quiet, "export")
     try:
@@ -212,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
             if via_part:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{target}.part")
-    where = "stdout" if args.output == "-" else out_path
+    where = "stdout" if to_stdout else out_path
     notes = [f"{counts['without']:,} without header", f"{counts['failed']:,} unreadable"]
     linked = sum(map(len, links.values()))
     if linked:

@@ -43,15 +43,18 @@ def write_parquet(listing: FolderListing, entries: list[FolderEntry], out_path: 
     names = [e.name for e in readable] if not unlisted else [e.name for e in entries]
     # A name's undecodable bytes (kept by os.fsdecode as lone surrogates) written escaped.
     table = table.set_column(0, meta_schema().field("path"), text_array(names))
-    from faceio.cli.export import output_target
+    from faceio.cli.export import open_descriptor, output_target
 
     where = output_target(out_path)
-    target, via_part = where if where is not None else (out_path, False)
+    target, via_part = (out_path, False) if isinstance(where, int) else where
     part = f"{target}.part" if via_part else target
     done = False
     try:
-        # -o /dev/stdout: written to this process's stdout, as the shell opened it.
-        pq.write_table(table, sys.stdout.buffer if where is None else part)
+        if isinstance(where, int):  # -o /dev/stdout, /dev/fd/N: as the shell opened it
+            with open_descriptor(out_path, where, "wb") as sink:
+                pq.write_table(table, sink)
+        else:
+            pq.write_table(table, part)
         if via_part:
             os.replace(part, target)
         done = True
