@@ -253,16 +253,22 @@ class ImagesLoader(ImageIO):
             return 25.0
         if self._fps is None:
             from faceio.video import scan_video
-            from faceio.video.stream import fraction, mean_rate, open_container
+            from faceio.video.stream import fraction, mean_rate, open_video
 
-            with open_container(str(self._location)) as container:
-                stream = container.streams.video[0]
+            # The stream the reader reads (cover art is not it).
+            container, stream = open_video(str(self._location))
+            with container:
                 declared, guessed = fraction(stream.average_rate), fraction(stream.guessed_rate)
                 time_base = fraction(stream.time_base)
             pts: list[int] = []
             if not declared:  # as VideoReader.fps: the mean of the stamps, not FFmpeg's guess
-                meta = self._video_meta or scan_video(str(self._location))
-                pts = meta["pts_time"]
+                if self._video_meta is None:  # kept: the load reads by it, not scanning again
+                    scanned = scan_video(str(self._location))
+                    self._video_meta = {
+                        "pts_time": scanned["pts_time"],
+                        "keyframes": scanned["keyframes"],
+                    }
+                pts = self._video_meta["pts_time"]
             self._fps = mean_rate(declared, guessed, pts, time_base) or 25.0
         return self._fps
 
