@@ -86,6 +86,27 @@ def test_16bit_gray_with_alpha_channel(tmp_path: Path, rng: np.random.Generator)
     np.testing.assert_array_equal(image, np.repeat(expected[:, :, None], 3, axis=2))
 
 
+def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path: Path) -> None:
+    """A phone's JPEG stores its pixels landscape and says "turn 90 degrees" in EXIF:
+    read_image and read_image_batch turn it as cv2.imread (faceswap's reader) does."""
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:10, :20] = 255
+    image[20:, 30:] = (0, 0, 255)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    # An APP1 segment: "Exif", then a TIFF IFD with Orientation (tag 0x0112) = 6.
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
+    app1 = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+    data = encoded.tobytes()
+    data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(data)
+    expected = cv2.imread(str(path))
+    assert expected.shape == (60, 40, 3)  # turned
+    np.testing.assert_array_equal(read_image(path, raise_error=True), expected)
+    np.testing.assert_array_equal(faceio.read_image_batch([path, path])[1], expected)
+
+
 def test_float_is_clipped_and_scaled(tmp_path: Path, rng: np.random.Generator) -> None:
     img = (rng.random((16, 12, 3)) * 1.6 - 0.3).astype(np.float32)
     image = read_image(write(tmp_path / "f.tiff", img), raise_error=True)

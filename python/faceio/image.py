@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 _METADATA_EXTENSIONS = (".png", ".tif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def encode_image(
@@ -198,18 +199,26 @@ def _to_bgr_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """
     if image.ndim == 2:
         image = image[:, :, None]
+    # The channels kept (gray stays one until it is 8-bit: a 16-bit image is scaled on a
+    # third of the pixels, and its float copy is a third the size).
     channels = image.shape[2]
-    if channels == 1 or channels == 2:  # gray or gray + alpha
-        image = np.repeat(image[:, :, :1], 3, axis=2)
-    elif channels >= 4:
-        image = image[:, :, :3]
-    if image.dtype == np.uint8:
-        return np.ascontiguousarray(image)
-    if np.issubdtype(image.dtype, np.floating):
-        scaled = np.clip(np.nan_to_num(image.astype(np.float32), nan=0.0), 0.0, 1.0) * 255
-    else:
-        scaled = image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max) * 255
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    gray = channels in (1, 2)  # gray or gray + alpha
+    image = image[:, :, :1] if gray else image[:, :, :3]
+    if image.dtype != np.uint8:
+        # In place on one float32 copy: the same operations, in the same order, as
+        # astype(float32) / dtype_max * 255, then clipped (no full-size temporaries besides).
+        scaled = image.astype(np.float32)
+        if np.issubdtype(image.dtype, np.floating):
+            np.nan_to_num(scaled, copy=False, nan=0.0)
+            np.clip(scaled, 0.0, 1.0, out=scaled)
+        else:
+            scaled /= np.float32(np.iinfo(image.dtype).max)
+        scaled *= 255
+        np.clip(scaled, 0, 255, out=scaled)
+        image = scaled.astype(np.uint8)
+    if gray:
+        return np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image)
 
 
 def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
@@ -237,8 +246,12 @@ def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
             raise type(err)(
                 f"Unable to read image '{filename}': {err}", path=filename, offset=err.offset
             ) from err
+    # A JPEG is decoded as cv2.imread decodes it (faceswap's reader): its EXIF orientation
+    # applied, as a phone's photo is meant to be seen. Other files keep their depth and alpha
+    # for the conversion below.
+    flags = cv2.IMREAD_COLOR if data.startswith(_JPEG_SIGNATURE) else cv2.IMREAD_UNCHANGED
     try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as err:  # its limits, such as a header claiming too many pixels
         reason = (str(err).strip().splitlines() or ["no reason given"])[-1]
         raise ValueError(f"Unable to read image '{filename}': OpenCV refused it: {reason}") from err
@@ -297,7 +310,8 @@ def read_image(
     """Read an image file as 3-channel BGR ``uint8``.
 
     The file is read once and decoded (8-bit RGB/RGBA PNGs by the Rust core, anything else by
-    OpenCV with ``IMREAD_UNCHANGED``); the result is converted as docs/format.md ("Pixels")
+    OpenCV with ``IMREAD_UNCHANGED``, a JPEG as ``cv2.imread`` decodes it, turned as its EXIF
+    orientation says); the result is converted as docs/format.md ("Pixels")
     says: grayscale becomes BGR, an alpha channel is dropped, 16-bit (any integer type whose
     maximum is not 255) is scaled by ``value / dtype_max * 255`` and float is clipped to 0..1
     then multiplied by 255, truncated to ``uint8``. Paths with spaces or non-ASCII characters
