@@ -242,6 +242,23 @@ def test_batch_size_mismatch(tmp_path: Path, shapes: list[tuple[int, int]], odd:
     assert no_faceio_threads()
 
 
+def test_batch_without_memory_names_its_first_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One buffer is sized for the batch from its first file: when it cannot be had (a large
+    first image, or one whose header claims a size), the MemoryError says which file set it."""
+    from faceio import _core
+
+    paths = [write(tmp_path / f"{i}.png", np.zeros((8, 8, 3), np.uint8)) for i in range(3)]
+
+    def no_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(_core, "decode_png_batch", no_memory)
+    with pytest.raises(MemoryError, match=r"3 images.*of the size of the first, '.*0\.png'"):
+        faceio.read_image_batch(paths)
+
+
 def test_batch_failed_file(tmp_path: Path) -> None:
     paths = make_batch(tmp_path, 12)
     Path(paths[4]).write_bytes(b"garbage")

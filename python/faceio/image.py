@@ -430,15 +430,13 @@ def read_image_batch(
         empty = np.empty((0, 0, 0, 3), dtype=np.uint8)
         return (empty, []) if with_metadata else empty
     classes = header_classes_tuple() if with_metadata else None
-    pixels, height, width, status, problems, headers = _core.decode_png_batch(paths, classes)
+    pixels, height, width, status, problems, headers = _batch_buffer(paths, classes, None)
     first = None
     if pixels is None:
         # The first file is not one the core decodes: OpenCV gives the batch its size.
         first = _decode(_read_bytes(paths[0]), paths[0])
         size = first.shape[:2]
-        pixels, height, width, status, problems, headers = _core.decode_png_batch(
-            paths, classes, size
-        )
+        pixels, height, width, status, problems, headers = _batch_buffer(paths, classes, size)
     if pixels is None:  # pragma: no cover - the core always allocates when given a size
         raise RuntimeError("faceio internal error: no batch buffer for a sized batch")
     batch = np.frombuffer(pixels, dtype=np.uint8).reshape(len(paths), height, width, 3)
@@ -450,6 +448,26 @@ def read_image_batch(
     if with_metadata:
         return batch, cast("list[Metadata]", headers)
     return batch
+
+
+def _batch_buffer(paths: list[str], classes: Any, size: tuple[int, int] | None) -> Any:
+    """Call the core's batch decode, which sizes one buffer for all from the first file.
+
+    Raises
+    ------
+    MemoryError
+        If that buffer cannot be had, naming the batch and its first file (whose header may
+        also claim a size its pixels do not have).
+    """
+    try:
+        if size is None:
+            return _core.decode_png_batch(paths, classes)
+        return _core.decode_png_batch(paths, classes, size)
+    except MemoryError as err:
+        raise MemoryError(
+            f"Unable to read {len(paths):,} images: no memory for a batch of that many of the "
+            f"size of the first, '{paths[0]}'"
+        ) from err
 
 
 # What decode_png_batch says of each file (its status bytes).
