@@ -143,21 +143,8 @@ impl ConvError {
     /// The Python exception: for a data fault a `MetadataSyntaxError` naming `path` (when the
     /// payload came from a file) and the payload offset, with Python's exception as its cause.
     pub fn into_pyerr(self, py: Python<'_>, path: Option<&Path>) -> PyErr {
-        match self.into_data_error(path) {
-            Ok((err, cause)) => {
-                let err = to_pyerr(py, err);
-                err.set_cause(py, Some(cause));
-                err
-            }
-            Err(err) => err,
-        }
-    }
-
-    /// A data fault as the core's error (the message `into_pyerr` gives) and Python's
-    /// exception behind it; anything else as the Python exception it is.
-    pub fn into_data_error(self, path: Option<&Path>) -> Result<(Error, PyErr), PyErr> {
         let (offset, message, cause) = match self {
-            ConvError::Py(err) => return Err(err),
+            ConvError::Py(err) => return err,
             ConvError::Data {
                 offset,
                 message,
@@ -173,7 +160,9 @@ impl ConvError {
         if let Some(path) = path {
             err = err.with_path(path);
         }
-        Ok((err, cause))
+        let err = to_pyerr(py, err);
+        err.set_cause(py, Some(cause));
+        err
     }
 }
 

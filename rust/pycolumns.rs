@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use crate::colbuf::{Column, Packed, RowError};
 use crate::columns::{self, Outcome};
 use crate::convert::{parsed_to_py, resolve_names, schema_error, to_pyerr};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// The rows Python refused to build: their exceptions as `read_image_meta_batch` raises them
 /// (with Python's own error as the cause), by row.
@@ -42,14 +42,13 @@ pub fn resolve(
                 return Ok(o);
             };
             if let Err(e) = parsed_to_py(py, &parsed) {
+                if !e.is_data() {
+                    return Err(e.into_pyerr(py, None)); // MemoryError, KeyboardInterrupt...
+                }
                 let path = names.get(i).map(PathBuf::as_path);
-                let (err, cause) = e.into_data_error(path)?;
-                // The row is packed as failed; its exception is this one, built now.
-                let mut row = Error::new(err.kind, err.offset, err.message.clone());
-                row.path = err.path.clone();
-                let exc = to_pyerr(py, err);
-                exc.set_cause(py, Some(cause));
-                refused.insert(i, exc);
+                refused.insert(i, e.into_pyerr(py, path));
+                // Packed as a failed row, whose exception is the one kept in `refused`.
+                let row = Error::new(ErrorKind::Syntax, None, "refused by Python (see `refused`)");
                 return Ok(Outcome::Failed(row));
             }
             resolve_names(py, &mut parsed)?;
