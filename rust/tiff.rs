@@ -168,7 +168,10 @@ impl<'a> SubWalk<'a> {
             ));
         }
         if self.queued.len() >= MAX_SUB_IFDS {
-            return Err(Error::tiff(at as u64, "too many sub-IFDs (more than 64)"));
+            return Err(Error::tiff(
+                at as u64,
+                format!("too many sub-IFDs (more than {MAX_SUB_IFDS})"),
+            ));
         }
         self.queued.push(p);
         self.todo.push((p, depth));
@@ -371,13 +374,7 @@ pub fn write_description(tiff: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
             push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
             placed = true;
         }
-        push_entry(
-            &mut out,
-            e.tag,
-            e.kind,
-            e.count,
-            moved_value(tiff, &ifd, e)?,
-        );
+        push_entry(&mut out, e.tag, e.kind, e.count, moved_value(&ifd, e)?);
     }
     if !placed {
         push_entry(&mut out, TAG_DESCRIPTION, TYPE_ASCII, count, desc_value);
@@ -489,23 +486,11 @@ fn check_apart(ifd: &Ifd) -> Result<()> {
 
 /// An existing entry's 4 value bytes in the new file: an out-of-line value's offset and inline
 /// data offsets move 12 bytes on when they point past the IFD.
-fn moved_value(tiff: &[u8], ifd: &Ifd, e: &Entry) -> Result<[u8; 4]> {
+fn moved_value(ifd: &Ifd, e: &Entry) -> Result<[u8; 4]> {
     let len = e.byte_len()?;
     let mut value = e.value;
     if len > 4 {
         value = shifted(e.offset(), ifd.end, e.at, e.tag)?.to_le_bytes();
-    }
-    if IFD_POINTER_TAGS.contains(&e.tag) {
-        let pointers = offsets_of(tiff, e)?;
-        if pointers.iter().any(|&p| p as usize >= ifd.end) {
-            return Err(Error::tiff(
-                e.at as u64,
-                format!(
-                    "tag {} at byte {}: sub-IFDs after the main IFD are not supported",
-                    e.tag, e.at
-                ),
-            ));
-        }
     }
     if DATA_OFFSET_TAGS.contains(&e.tag) && matches!(e.kind, 3 | 4) && len <= 4 {
         shift_offsets(&mut value[..len as usize], e, ifd.end)?;
