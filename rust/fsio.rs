@@ -255,11 +255,6 @@ fn may_follow(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
-/// The file a path finally names: symlinks are followed so the link stays a link.
-pub fn resolve(path: &Path) -> io::Result<PathBuf> {
-    fs::canonicalize(path)
-}
-
 /// Rewrite the regular file `path` as `edit` turns its bytes, atomically and durably, keeping
 /// its owner (where the process may set it), extended attributes and mode, setuid and setgid
 /// bits included. A symlink stays a symlink (its target is rewritten). A file with several hard
@@ -267,7 +262,8 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
 /// rename-based update (docs/format.md, "Placement"). Errors name `path`.
 pub fn update_file(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<()> {
     let run = || -> Result<()> {
-        let target = resolve(path)?;
+        // The link chain followed as write_file follows it (a planted link refused alike).
+        let target = through_links(path)?;
         let (file, meta) = open_regular(&target)?;
         let data = read_all(&file, &meta)?;
         let new = edit(&data)?;

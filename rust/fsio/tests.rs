@@ -366,6 +366,8 @@ fn a_link_planted_by_another_user_in_a_shared_sticky_folder_is_not_followed() {
     std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
     let err = write_file(&planted, b"new").unwrap_err();
     assert_eq!(err.kind, crate::error::ErrorKind::Io, "{err}");
+    let err = update_file(&planted, new_bytes).unwrap_err();
+    assert_eq!(err.kind, crate::error::ErrorKind::Io, "{err}");
     assert_eq!(fs::read(&victim).unwrap(), b"victim");
     // This user's own link there is followed, as the kernel follows it.
     let own = dir.join("own.png");
