@@ -81,7 +81,7 @@ def _same(current: Any, payload: Any) -> bool:
 
 def _tiff_header(path: str) -> tuple[bytes, Any]:
     """Read a TIFF (links followed): its bytes and its header, or :data:`_ABSENT`."""
-    with open(os.path.realpath(path), "rb") as f:
+    with open(path, "rb") as f:
         data = f.read()
     try:
         return data, tiff_read_meta(data)
@@ -131,7 +131,7 @@ def _write_tiff(path: str, payload: Any) -> None:
             "only into a TIFF without one"
         )
     # tiff_write_meta refuses, naming the field, a value JSON cannot hold (mask bytes).
-    _core.write_file(os.path.realpath(path), tiff_write_meta(data, payload))
+    _core.write_file(path, tiff_write_meta(data, payload))  # it writes through a symlink
 
 
 def _parse(job: _Job, problems: list[tuple[str, str]]) -> _Job | None:
