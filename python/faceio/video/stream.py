@@ -19,7 +19,6 @@ __all__ = [
     "fraction",
     "frame_stamp",
     "mean_rate",
-    "open_container",
     "open_video",
 ]
 
@@ -35,13 +34,6 @@ _IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
 _TAG_OPTIONS: dict[str, Any] = (
     {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
 )
-
-
-def open_container(path: str) -> av.container.InputContainer:
-    """Open ``path`` for reading with PyAV, whatever bytes its tags hold."""
-    # The options' dict hides which overload of av.open this is: the one for reading.
-    container: av.container.InputContainer = av.open(path, mode="r", **_TAG_OPTIONS)
-    return container
 
 
 def open_video(
@@ -65,7 +57,8 @@ def open_video(
     if os.path.isdir(path):
         raise ValueError(f"'{path}' is a directory, not a video file")
     try:
-        container = open_container(path)
+        # The options' dict hides which overload of av.open this is: the one for reading.
+        container: av.container.InputContainer = av.open(path, mode="r", **_TAG_OPTIONS)
     except av.FFmpegError as err:
         raise ValueError(f"'{path}' is not a readable video file: {err}") from err
     try:
