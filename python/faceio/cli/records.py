@@ -101,10 +101,9 @@ def _face_json(payload: dict[str, Any]) -> dict[str, Any] | None:
     if not all(isinstance(m["mask"], bytes) for m in masks.values()):
         return None
     # The fields the schema leaves untyped must be JSON's own values, or JSON changes them.
-    scalars = [v for k, v in alignments.items() if k not in _ARRAY_FIELDS]
-    scalars += [v for k, v in source.items() if k != "source_frame_dims"]
-    scalars += [v for m in masks.values() for k, v in m.items() if k not in _ARRAY_FIELDS]
-    if not all(type(v) in _JSON_ATOMS for v in scalars):
+    fields = [*alignments.items(), *source.items()]
+    fields += [item for m in masks.values() for item in m.items()]
+    if not all(type(v) in _JSON_ATOMS for k, v in fields if k not in _ARRAY_FIELDS):
         return None
     arrays = [source["source_frame_dims"]]
     if not plain:
