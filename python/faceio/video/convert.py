@@ -8,6 +8,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from faceio.video.traits import PYAV_MAJOR
+
 __all__ = ["to_bgr", "to_bgr_into"]
 
 # One swscale context per thread, reused from frame to frame (creating one per frame, as
@@ -22,7 +24,7 @@ _BGR = av.VideoFormat("bgr24")
 _ONE_THREAD_PIXELS = 200_000
 # ``reformat`` takes ``threads`` from PyAV 17 on; older ones convert on swscale's default (one
 # thread), and are passed nothing, so that faceio keeps working with every PyAV it allows.
-_HAS_THREADS = int(av.__version__.split(".")[0]) >= 17
+_HAS_THREADS = PYAV_MAJOR >= 17
 
 
 def _reformatter() -> VideoReformatter:

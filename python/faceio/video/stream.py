@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import av
 
-from faceio.video.traits import SEQUENTIAL_THREADS
+from faceio.video.traits import PYAV_MAJOR, SEQUENTIAL_THREADS
 
 __all__ = [
     "Ratio",
@@ -31,9 +31,7 @@ _IMAGE_FORMATS = frozenset({"image2", "tty", "gif", "apng"})
 # A tag that is not UTF-8 (old AVI or MKV files with Latin-1 titles) must not fail the file:
 # faceio reads no tag, and the frames are what matter. PyAV up to 18 decodes tags strictly
 # unless told otherwise; PyAV 19 dropped the option and decodes them with surrogate escapes.
-_TAG_OPTIONS: dict[str, Any] = (
-    {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
-)
+_TAG_OPTIONS: dict[str, Any] = {"metadata_errors": "replace"} if PYAV_MAJOR < 19 else {}
 
 
 def open_video(

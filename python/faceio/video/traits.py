@@ -24,7 +24,10 @@ from dataclasses import dataclass
 
 import av
 
-__all__ = ["SEQUENTIAL_THREADS", "START_THREADS", "VideoTraits"]
+__all__ = ["PYAV_MAJOR", "SEQUENTIAL_THREADS", "START_THREADS", "VideoTraits"]
+
+#: PyAV's major version: its API differs between releases faceio allows (``av>=12``).
+PYAV_MAJOR = int(av.__version__.split(".")[0])
 
 #: Decoder threads for whole-file decoding (iteration, indexing by decoding): frame and slice.
 SEQUENTIAL_THREADS = "AUTO"
