@@ -86,9 +86,10 @@ def test_16bit_gray_with_alpha_channel(tmp_path: Path, rng: np.random.Generator)
     np.testing.assert_array_equal(image, np.repeat(expected[:, :, None], 3, axis=2))
 
 
-def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path: Path) -> None:
-    """A phone's JPEG stores its pixels landscape and says "turn 90 degrees" in EXIF:
-    read_image and read_image_batch turn it as cv2.imread (faceswap's reader) does."""
+def test_a_jpeg_keeps_its_stored_pixels_whatever_its_exif_orientation(tmp_path: Path) -> None:
+    """A phone's JPEG stores its pixels landscape and says "turn 90 degrees" in EXIF. faceswap's
+    read_image decodes with IMREAD_UNCHANGED, which does not turn it (cv2.imread would):
+    read_image and read_image_batch give the pixels as stored."""
     image = np.zeros((40, 60, 3), np.uint8)
     image[:10, :20] = 255
     image[20:, 30:] = (0, 0, 255)
@@ -101,8 +102,9 @@ def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path: Path) -> None:
     data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
     path = tmp_path / "phone.jpg"
     path.write_bytes(data)
-    expected = cv2.imread(str(path))
-    assert expected.shape == (60, 40, 3)  # turned
+    assert cv2.imread(str(path)).shape == (60, 40, 3)  # the orientation is there, and read
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert expected.shape == (40, 60, 3)
     np.testing.assert_array_equal(read_image(path, raise_error=True), expected)
     np.testing.assert_array_equal(faceio.read_image_batch([path, path])[1], expected)
 

@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 _METADATA_EXTENSIONS = (".png", ".tif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def encode_image(
@@ -246,12 +245,10 @@ def _decode(data: bytes, filename: str) -> npt.NDArray[np.uint8]:
             raise type(err)(
                 f"Unable to read image '{filename}': {err}", path=filename, offset=err.offset
             ) from err
-    # A JPEG is decoded as cv2.imread decodes it (faceswap's reader): its EXIF orientation
-    # applied, as a phone's photo is meant to be seen. Other files keep their depth and alpha
-    # for the conversion below.
-    flags = cv2.IMREAD_COLOR if data.startswith(_JPEG_SIGNATURE) else cv2.IMREAD_UNCHANGED
+    # As faceswap decodes (docs/format.md, "Pixels"): depth and alpha kept for the conversion
+    # below, and an EXIF orientation not applied.
     try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as err:  # its limits, such as a header claiming too many pixels
         reason = (str(err).strip().splitlines() or ["no reason given"])[-1]
         raise ValueError(f"Unable to read image '{filename}': OpenCV refused it: {reason}") from err
@@ -310,12 +307,11 @@ def read_image(
     """Read an image file as 3-channel BGR ``uint8``.
 
     The file is read once and decoded (8-bit RGB/RGBA PNGs by the Rust core, anything else by
-    OpenCV with ``IMREAD_UNCHANGED``, a JPEG as ``cv2.imread`` decodes it, turned as its EXIF
-    orientation says); the result is converted as docs/format.md ("Pixels")
-    says: grayscale becomes BGR, an alpha channel is dropped, 16-bit (any integer type whose
-    maximum is not 255) is scaled by ``value / dtype_max * 255`` and float is clipped to 0..1
-    then multiplied by 255, truncated to ``uint8``. Paths with spaces or non-ASCII characters
-    work.
+    OpenCV with ``IMREAD_UNCHANGED``, as faceswap decodes it: a JPEG's EXIF orientation is not
+    applied); the result is converted as docs/format.md ("Pixels") says: grayscale becomes
+    BGR, an alpha channel is dropped, 16-bit (any integer type whose maximum is not 255) is
+    scaled by ``value / dtype_max * 255`` and float is clipped to 0..1 then multiplied by 255,
+    truncated to ``uint8``. Paths with spaces or non-ASCII characters work.
 
     Parameters
     ----------
