@@ -6,6 +6,7 @@ pub mod colbuf;
 pub mod columns;
 pub mod decode;
 pub mod error;
+pub mod exif;
 pub mod face;
 pub mod fsio;
 pub mod imagesize;
