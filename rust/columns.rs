@@ -159,9 +159,12 @@ impl Source for Prefix<'_> {
 fn read_blob(name: &Path, data: &[u8], whole: bool, limits: &Limits) -> Outcome {
     let mut src = Prefix { data, wanted: 0 };
     let read = meta::read_text(&mut src, meta::is_png_name(name), limits);
-    // A read that failed after asking past the prefix may succeed on more bytes: ask for them.
-    // (A PNG walk asks for a chunk's header, then the whole chunk: each round gets further.)
-    if !whole && read.is_err() && src.wanted > data.len() as u64 {
+    // A read that asked past the prefix may end otherwise on more bytes: ask for them. That is
+    // a failure, or a walk that found the end of the data before what it looks for (a JPEG's
+    // Exif segments after SOF, a WebP's EXIF chunk: docs/format.md, "Image sizes and EXIF
+    // orientation"). A PNG walk asks for a chunk's header, then the whole chunk: each round
+    // gets further.
+    if !whole && src.wanted > data.len() as u64 {
         return Outcome::Need(src.wanted);
     }
     outcome(read, limits, name)

@@ -144,7 +144,11 @@ mod tests {
                 v.to_be_bytes()
             }
         };
-        let mut out = if little { b"II".to_vec() } else { b"MM".to_vec() };
+        let mut out = if little {
+            b"II".to_vec()
+        } else {
+            b"MM".to_vec()
+        };
         out.extend(u16b(42));
         out.extend(u32b(8));
         out.extend(u16b(entries.len() as u16));
@@ -191,7 +195,10 @@ mod tests {
 
     #[test]
     fn first_entry_wins_and_order_marks() {
-        let b = block(true, &[(274, 3, 1, short(true, 1)), (274, 3, 1, short(true, 6))]);
+        let b = block(
+            true,
+            &[(274, 3, 1, short(true, 1)), (274, 3, 1, short(true, 6))],
+        );
         assert_eq!(orientation(&b), Some(1));
         // Any mark but "II" reads big-endian: "IM" with big-endian data is read.
         let mut b = block(false, &[(274, 3, 1, short(false, 6))]);

@@ -1,7 +1,19 @@
 //! Image width and height from file headers, without decoding: PNG, JPEG, BMP, TIFF, WebP.
+//!
+//! The size is the one `cv2.imread` gives, as faceswap's `read_image_meta` reports it: where
+//! OpenCV turns an image by its EXIF Orientation (JPEG, WebP, PNG, TIFF), the Orientation is
+//! read too and 5-8 swap width and height. Which Orientation OpenCV honours in each format, and
+//! what it ignores, is in docs/format.md, "Image sizes and EXIF orientation"; the Exif block
+//! itself is read by [`crate::exif`].
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::exif;
+use crate::png::chunk_crc;
 use crate::source::Source;
+
+/// The largest PNG eXIf chunk OpenCV reads (libpng's limit on a chunk it keeps); a larger one
+/// makes OpenCV refuse the whole file. Also the largest WebP EXIF chunk read here.
+const EXIF_MAX: u32 = 8_000_000;
 
 /// The container formats whose size can be read from the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +58,34 @@ fn bad(at: u64, msg: String) -> Error {
     Error::new(ErrorKind::Unsupported, Some(at), msg)
 }
 
-/// Width and height of a non-PNG image (PNG sizes come with the metadata walk).
+/// The bytes `[at, at + len)`, or `None` when the data ends first.
+fn get<S: Source>(src: &mut S, at: u64, len: usize) -> Result<Option<&[u8]>> {
+    let b = src.read_at(at, len)?;
+    Ok((b.len() == len).then_some(b))
+}
+
+/// The size `cv2.imread` gives an image stored `(width, height)` whose EXIF Orientation is
+/// `orientation`: width and height swapped for the transposing ones.
+fn as_turned((w, h): (u32, u32), orientation: Option<u16>) -> (u32, u32) {
+    if exif::swaps(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
+/// Width and height of an image (for a PNG, one read as its content says, not by its name),
+/// as `cv2.imread` gives them: turned as its EXIF Orientation says where OpenCV turns it
+/// (docs/format.md, "Image sizes and EXIF orientation").
 pub fn size<S: Source>(src: &mut S, format: Format) -> Result<(u32, u32)> {
     match format {
         Format::Png => {
             let ihdr = need(src, 16, 8, "PNG IHDR")?;
-            Ok((
+            let stored = (
                 u32::from_be_bytes([ihdr[0], ihdr[1], ihdr[2], ihdr[3]]),
                 u32::from_be_bytes([ihdr[4], ihdr[5], ihdr[6], ihdr[7]]),
-            ))
+            );
+            Ok(as_turned(stored, png_orientation(src)?))
         }
         Format::Jpeg => jpeg_size(src),
         Format::Bmp => {
@@ -77,35 +108,123 @@ pub fn size<S: Source>(src: &mut S, format: Format) -> Result<(u32, u32)> {
     }
 }
 
+/// The end of a JPEG walk at the end of the file: the size if SOF was read, else an error.
+fn ended(
+    stored: Option<(u32, u32)>,
+    orientation: Option<u16>,
+    at: u64,
+    what: &str,
+) -> Result<(u32, u32)> {
+    match stored {
+        Some(s) => Ok(as_turned(s, orientation)),
+        None => Err(bad(at, format!("truncated {what} at byte {at}"))),
+    }
+}
+
+/// What marks an APP1 segment as an Exif block.
+const JPEG_EXIF: &[u8] = b"Exif\0\0";
+
+fn is_sof(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
+}
+
+/// The SOF size, turned by the first Exif APP1 segment (before SOS) that holds an Orientation.
+///
+/// Up to SOF a marker that is not where the lengths say, or a file that ends, is an error (the
+/// caller may decode the file instead); after SOF, the walk goes on only to find an Orientation
+/// in a later APP1 segment, and a file that ends before SOS (which OpenCV cannot read) keeps
+/// what was found.
 fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let mut pos = 2u64;
+    let mut stored: Option<(u32, u32)> = None;
+    let mut orientation: Option<u16> = None;
     loop {
-        let b = need(src, pos, 2, "JPEG marker")?;
-        if b[0] != 0xFF {
+        if let (Some(s), Some(_)) = (stored, orientation) {
+            return Ok(as_turned(s, orientation));
+        }
+        // The marker, the segment's length and (for SOF) its first 5 bytes in one request, so
+        // that a reader of a file's first bytes asks for more once a segment, not three times.
+        // A file that is whole goes on to SOS and beyond: this never asks past its end.
+        let mut head = [0u8; 9];
+        let n = {
+            let b = src.read_at(pos, head.len())?;
+            head[..b.len()].copy_from_slice(b);
+            b.len()
+        };
+        if n < 2 {
+            return ended(stored, orientation, pos, "JPEG marker");
+        }
+        if head[0] != 0xFF {
             return Err(bad(pos, format!("expected a JPEG marker at byte {pos}")));
         }
-        let m = b[1];
-        if m == 0xFF {
-            pos += 1; // fill byte
-            continue;
-        }
+        let m = head[1];
         match m {
+            0xFF => pos += 1, // fill byte
             0xD8 | 0x01 | 0xD0..=0xD7 => pos += 2,
             0xD9 | 0xDA => {
-                return Err(bad(pos, format!("no SOF marker before byte {pos} in JPEG")));
-            }
-            0xC0..=0xCF if !matches!(m, 0xC4 | 0xC8 | 0xCC) => {
-                let f = need(src, pos + 4, 5, "JPEG SOF segment")?;
-                let h = u32::from(u16::from_be_bytes([f[1], f[2]]));
-                let w = u32::from(u16::from_be_bytes([f[3], f[4]]));
-                return Ok((w, h));
+                return match stored {
+                    Some(s) => Ok(as_turned(s, orientation)),
+                    None => Err(bad(pos, format!("no SOF marker before byte {pos} in JPEG"))),
+                };
             }
             _ => {
-                let l = need(src, pos + 2, 2, "JPEG segment length")?;
-                pos += 2 + u64::from(u16::from_be_bytes([l[0], l[1]]));
+                if n < 4 {
+                    return ended(stored, orientation, pos + 2, "JPEG segment length");
+                }
+                let length = u16::from_be_bytes([head[2], head[3]]);
+                let body = pos + 4;
+                if is_sof(m) && stored.is_none() {
+                    if n < 9 {
+                        return Err(bad(
+                            body,
+                            format!("truncated JPEG SOF segment at byte {body}"),
+                        ));
+                    }
+                    let h = u32::from(u16::from_be_bytes([head[5], head[6]]));
+                    let w = u32::from(u16::from_be_bytes([head[7], head[8]]));
+                    stored = Some((w, h));
+                } else if m == 0xE1 && orientation.is_none() {
+                    let len = usize::from(length).saturating_sub(2);
+                    if len >= JPEG_EXIF.len() && get(src, body, JPEG_EXIF.len())? == Some(JPEG_EXIF)
+                    {
+                        if let Some(segment) = get(src, body, len)? {
+                            orientation = exif::orientation(&segment[JPEG_EXIF.len()..]);
+                        }
+                    }
+                }
+                pos += 2 + u64::from(length);
             }
         }
     }
+}
+
+/// The Orientation of a PNG read by its content: that of the first eXIf chunk (before or
+/// after the pixels) that libpng takes, which is one with a good CRC, at least 4 bytes and a
+/// TIFF mark (`II*\0` or `MM\0*`); later eXIf chunks are duplicates it ignores.
+fn png_orientation<S: Source>(src: &mut S) -> Result<Option<u16>> {
+    let mut pos = 8u64;
+    // Each chunk moves the walk at least 12 bytes on, and it ends with the data.
+    while let Some(head) = get(src, pos, 8)? {
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let kind = [head[4], head[5], head[6], head[7]];
+        if &kind == b"IEND" || length > crate::limits::PNG_MAX_LENGTH {
+            break;
+        }
+        if &kind == b"eXIf" && (4..=EXIF_MAX).contains(&length) {
+            let len = length as usize; // at most EXIF_MAX
+            let Some(chunk) = get(src, pos + 8, len + 4)? else {
+                break;
+            };
+            let (data, crc) = chunk.split_at(len);
+            let good = chunk_crc(b"eXIf", data).to_be_bytes() == crc
+                && (data.starts_with(b"II*\0") || data.starts_with(b"MM\0*"));
+            if good {
+                return Ok(exif::orientation(data));
+            }
+        }
+        pos += 12 + u64::from(length);
+    }
+    Ok(None)
 }
 
 fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
@@ -131,8 +250,25 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let n = usize::from(u16_at(need(src, ifd, 2, "TIFF IFD")?, 0));
     let entries = need(src, ifd + 2, 12 * n, "TIFF IFD")?.to_vec();
     let (mut w, mut hgt) = (None, None);
+    // libtiff's Orientation: the first entry with tag 274 decides, even one it cannot take.
+    let mut orientation: Option<Option<u16>> = None;
     for e in entries.chunks_exact(12) {
         let tag = u16_at(e, 0);
+        if tag == 274 && orientation.is_none() {
+            let value = match u16_at(e, 2) {
+                1 => Some(i64::from(e[8])),
+                6 => Some(i64::from(e[8] as i8)),
+                3 => Some(i64::from(u16_at(e, 8))),
+                8 => Some(i64::from(u16_at(e, 8) as i16)),
+                4 => Some(i64::from(u32_at(e, 8))),
+                9 => Some(i64::from(u32_at(e, 8) as i32)),
+                _ => None,
+            };
+            // One value, of an integer type, 1-8: libtiff ignores the tag otherwise.
+            let valid = value.filter(|v| u32_at(e, 4) == 1 && (1..=8).contains(v));
+            orientation = Some(valid.and_then(|v| u16::try_from(v).ok()));
+            continue;
+        }
         if (tag == 256 || tag == 257) && u32_at(e, 4) != 1 {
             // With several values the field holds an offset, not the size: let OpenCV decide.
             return Err(bad(
@@ -152,13 +288,13 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
         }
     }
     match (w, hgt) {
-        (Some(w), Some(h)) => Ok((w, h)),
+        (Some(w), Some(h)) => Ok(as_turned((w, h), orientation.flatten())),
         _ => Err(bad(ifd, "TIFF IFD lacks ImageWidth/ImageLength".into())),
     }
 }
 
 fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
-    let h = need(src, 0, 30, "WebP header")?;
+    let h = need(src, 0, 30, "WebP header")?.to_vec();
     let u24 = |i: usize| u32::from(h[i]) | u32::from(h[i + 1]) << 8 | u32::from(h[i + 2]) << 16;
     match &h[12..16] {
         b"VP8 " if h[23..26] == [0x9d, 0x01, 0x2a] => Ok((
@@ -169,9 +305,52 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
             let bits = u32::from_le_bytes([h[21], h[22], h[23], h[24]]);
             Ok(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
         }
-        b"VP8X" => Ok((u24(24) + 1, u24(27) + 1)),
+        b"VP8X" => {
+            let stored = (u24(24) + 1, u24(27) + 1);
+            let riff_end = 8 + u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
+            let vp8x = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+            // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
+            let orientation = if h[20] & 0x08 != 0 {
+                webp_orientation(src, 20 + vp8x + (vp8x & 1), riff_end)?
+            } else {
+                None
+            };
+            Ok(as_turned(stored, orientation))
+        }
         _ => Err(bad(12, "unrecognised WebP chunk layout".into())),
     }
+}
+
+/// The Orientation of the first EXIF chunk of an extended WebP, as libwebp's demuxer (which
+/// OpenCV asks for it) finds it: the chunks from `pos` must fill the RIFF exactly, each whole,
+/// with at most one top-level image chunk, or the demuxer fails and OpenCV turns nothing.
+fn webp_orientation<S: Source>(src: &mut S, mut pos: u64, riff_end: u64) -> Result<Option<u16>> {
+    let mut exif: Option<(u64, u32)> = None;
+    let mut images = 0u32;
+    // Each chunk moves the walk at least 8 bytes on, and it ends with the data.
+    while pos < riff_end {
+        let Some(head) = get(src, pos, 8)? else {
+            return Ok(None);
+        };
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        match &head[..4] {
+            b"VP8 " | b"VP8L" => images += 1,
+            b"EXIF" if exif.is_none() => exif = Some((pos + 8, size)),
+            _ => {}
+        }
+        let size = u64::from(size);
+        pos += 8 + size + (size & 1);
+        if pos > riff_end {
+            return Ok(None);
+        }
+    }
+    let Some((at, size)) = exif.filter(|_| images <= 1 && pos == riff_end) else {
+        return Ok(None);
+    };
+    if size > EXIF_MAX {
+        return Ok(None);
+    }
+    Ok(get(src, at, size as usize)?.and_then(exif::orientation))
 }
 
 #[cfg(test)]
@@ -201,5 +380,235 @@ mod tests {
         w.extend_from_slice(&[9, 0, 0, 19, 0, 0]);
         assert_eq!(sniff(&w), Some(Format::WebP));
         assert_eq!(size(&mut MemSource(&w), Format::WebP).unwrap(), (10, 20));
+    }
+
+    /// A little-endian Exif block whose IFD0 holds one Orientation entry.
+    fn exif_block(value: u16) -> Vec<u8> {
+        let mut b = b"II*\0".to_vec();
+        b.extend(8u32.to_le_bytes());
+        b.extend(1u16.to_le_bytes());
+        b.extend([0x12, 0x01, 3, 0]);
+        b.extend(1u32.to_le_bytes());
+        b.extend(u32::from(value).to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b
+    }
+
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend((body.len() as u16 + 2).to_be_bytes());
+        s.extend(body);
+        s
+    }
+
+    fn app1_exif(value: u16) -> Vec<u8> {
+        segment(0xE1, &[b"Exif\0\0".as_slice(), &exif_block(value)].concat())
+    }
+
+    /// SOI, `before`, SOF0 of 200 x 300, `after`, SOS, EOI.
+    fn jpeg(before: &[Vec<u8>], after: &[Vec<u8>]) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8];
+        before.iter().for_each(|s| j.extend(s));
+        j.extend(segment(0xC0, &[8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0]));
+        after.iter().for_each(|s| j.extend(s));
+        j.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        j.extend([0x12, 0x34, 0xFF, 0xD9]);
+        j
+    }
+
+    fn jpeg_size_of(j: &[u8]) -> (u32, u32) {
+        size(&mut MemSource(j), Format::Jpeg).unwrap()
+    }
+
+    #[test]
+    fn jpeg_exif_orientation_turns_the_size() {
+        for v in 0..=9 {
+            let want = if (5..=8).contains(&v) {
+                (300, 200)
+            } else {
+                (200, 300)
+            };
+            assert_eq!(jpeg_size_of(&jpeg(&[app1_exif(v)], &[])), want, "{v}");
+            // An APP1 after SOF (before SOS) counts too.
+            assert_eq!(jpeg_size_of(&jpeg(&[], &[app1_exif(v)])), want, "{v}");
+        }
+        // Only "Exif\0\0" APP1 segments, and the first that holds an Orientation.
+        let xmp = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x/>");
+        let other = segment(
+            0xE1,
+            &[b"Exif\0\0".as_slice(), b"II*\0\x08\0\0\0\0\0"].concat(),
+        );
+        assert_eq!(
+            jpeg_size_of(&jpeg(&[xmp, other, app1_exif(6)], &[])),
+            (300, 200)
+        );
+        assert_eq!(
+            jpeg_size_of(&jpeg(&[app1_exif(1)], &[app1_exif(6)])),
+            (200, 300)
+        );
+        let app2 = segment(0xE2, &[b"Exif\0\0".as_slice(), &exif_block(6)].concat());
+        assert_eq!(jpeg_size_of(&jpeg(&[app2], &[])), (200, 300));
+        let no_prefix = segment(0xE1, &[b"Exif\0X".as_slice(), &exif_block(6)].concat());
+        assert_eq!(jpeg_size_of(&jpeg(&[no_prefix], &[])), (200, 300));
+        // After SOS it is not looked at.
+        let mut late = jpeg(&[], &[]);
+        let eoi = late.len() - 2;
+        late.splice(eoi..eoi, app1_exif(6));
+        assert_eq!(jpeg_size_of(&late), (200, 300));
+    }
+
+    #[test]
+    fn jpeg_walk_after_sof_ends_quietly() {
+        let sof_end = |j: &[u8]| j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap() + 13;
+        // A file that ends after SOF keeps the Orientation found before it.
+        let j = jpeg(&[app1_exif(6)], &[]);
+        assert_eq!(jpeg_size_of(&j[..sof_end(&j)]), (300, 200));
+        let j = jpeg(&[], &[app1_exif(6)]);
+        let end = sof_end(&j);
+        assert_eq!(jpeg_size_of(&j[..end]), (200, 300));
+        for cut in end..j.len() {
+            let s = jpeg_size_of(&j[..cut]);
+            assert!(s == (200, 300) || s == (300, 200), "{cut}");
+        }
+        // A file cut off before SOF's size is an error, as before.
+        for cut in 0..end - 4 {
+            assert!(
+                size(&mut MemSource(&j[..cut]), Format::Jpeg).is_err(),
+                "{cut}"
+            );
+        }
+        // Stray bytes where a marker should be: an error (the caller decodes the file).
+        let mut junk = jpeg(&[], &[]);
+        junk.splice(end..end, [0x00, 0x12]);
+        assert!(size(&mut MemSource(&junk), Format::Jpeg).is_err());
+    }
+
+    #[test]
+    fn png_by_content_takes_the_first_exif_chunk_libpng_keeps() {
+        let chunk = |kind: &[u8; 4], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend(kind);
+            c.extend(data);
+            c.extend(chunk_crc(kind, data).to_be_bytes());
+            c
+        };
+        let png = |chunks: &[Vec<u8>]| {
+            let mut p = crate::png::SIGNATURE.to_vec();
+            let mut ihdr = 7u32.to_be_bytes().to_vec();
+            ihdr.extend(5u32.to_be_bytes());
+            ihdr.extend([8, 2, 0, 0, 0]);
+            p.extend(chunk(b"IHDR", &ihdr));
+            chunks.iter().for_each(|c| p.extend(c));
+            p.extend(chunk(b"IEND", b""));
+            p
+        };
+        let size_of = |p: &[u8]| size(&mut MemSource(p), Format::Png).unwrap();
+        let idat = chunk(b"IDAT", b"x");
+        assert_eq!(size_of(&png(std::slice::from_ref(&idat))), (7, 5));
+        let e6 = chunk(b"eXIf", &exif_block(6));
+        assert_eq!(size_of(&png(&[e6.clone(), idat.clone()])), (5, 7));
+        assert_eq!(size_of(&png(&[idat.clone(), e6.clone()])), (5, 7));
+        // A later eXIf is a duplicate libpng drops; a bad CRC or mark is dropped itself.
+        let e1 = chunk(b"eXIf", &exif_block(1));
+        assert_eq!(size_of(&png(&[e1, e6.clone()])), (7, 5));
+        let mut bad_crc = chunk(b"eXIf", &exif_block(1));
+        let last = bad_crc.len() - 1;
+        bad_crc[last] ^= 1;
+        assert_eq!(size_of(&png(&[bad_crc, e6.clone()])), (5, 7));
+        let prefixed = chunk(b"eXIf", &[b"Exif\0\0".as_slice(), &exif_block(1)].concat());
+        assert_eq!(size_of(&png(&[prefixed, e6.clone()])), (5, 7));
+        // Nothing after IEND, nothing in a chunk that runs past the end.
+        let mut after = png(&[idat]);
+        after.extend(&e6);
+        assert_eq!(size_of(&after), (7, 5));
+        let whole = png(&[e6]);
+        assert_eq!(size_of(&whole[..whole.len() - 20]), (7, 5));
+    }
+
+    #[test]
+    fn webp_exif_chunk_as_the_demuxer_finds_it() {
+        let chunk = |kind: &[u8; 4], data: &[u8]| {
+            let mut c = kind.to_vec();
+            c.extend((data.len() as u32).to_le_bytes());
+            c.extend(data);
+            if data.len() % 2 == 1 {
+                c.push(0);
+            }
+            c
+        };
+        let webp = |flags: u8, chunks: &[Vec<u8>]| {
+            let mut vp8x = vec![flags, 0, 0, 0];
+            vp8x.extend([9, 0, 0, 19, 0, 0]); // 10 x 20
+            let mut body = b"WEBP".to_vec();
+            body.extend(chunk(b"VP8X", &vp8x));
+            chunks.iter().for_each(|c| body.extend(c));
+            let mut w = b"RIFF".to_vec();
+            w.extend((body.len() as u32).to_le_bytes());
+            w.extend(body);
+            w
+        };
+        let size_of = |w: &[u8]| size(&mut MemSource(w), Format::WebP).unwrap();
+        let image = chunk(b"VP8L", b"\x2f\0\0\0\0");
+        let e6 = chunk(b"EXIF", &exif_block(6));
+        assert_eq!(size_of(&webp(0x08, &[image.clone(), e6.clone()])), (20, 10));
+        assert_eq!(size_of(&webp(0x08, &[e6.clone(), image.clone()])), (20, 10));
+        // Without the flag, with two images, or with a chunk cut off: no Exif.
+        assert_eq!(size_of(&webp(0, &[image.clone(), e6.clone()])), (10, 20));
+        let two = webp(0x08, &[image.clone(), image.clone(), e6.clone()]);
+        assert_eq!(size_of(&two), (10, 20));
+        let mut cut = webp(0x08, &[image.clone(), e6.clone()]);
+        cut.truncate(cut.len() - 2);
+        assert_eq!(size_of(&cut), (10, 20));
+        // Only the first EXIF chunk is looked at.
+        let e1 = chunk(b"EXIF", &exif_block(1));
+        assert_eq!(size_of(&webp(0x08, &[image, e1, e6])), (10, 20));
+    }
+
+    #[test]
+    fn tiff_orientation_as_libtiff_takes_it() {
+        // (tag, type, count, value bytes) entries after ImageWidth 40, ImageLength 20.
+        let tiff = |extra: &[(u16, u16, u32, [u8; 4])]| {
+            let mut entries = vec![
+                (256u16, 3u16, 1u32, [40, 0, 0, 0]),
+                (257, 3, 1, [20, 0, 0, 0]),
+            ];
+            entries.extend_from_slice(extra);
+            let mut t = b"II*\0".to_vec();
+            t.extend(8u32.to_le_bytes());
+            t.extend((entries.len() as u16).to_le_bytes());
+            for (tag, kind, count, value) in entries {
+                t.extend(tag.to_le_bytes());
+                t.extend(kind.to_le_bytes());
+                t.extend(count.to_le_bytes());
+                t.extend(value);
+            }
+            t.extend(0u32.to_le_bytes());
+            t
+        };
+        let size_of = |t: &[u8]| size(&mut MemSource(t), Format::Tiff).unwrap();
+        for v in 0..=9u8 {
+            let want = if (5..=8).contains(&v) {
+                (20, 40)
+            } else {
+                (40, 20)
+            };
+            for kind in [1, 3, 4, 6, 8, 9] {
+                assert_eq!(size_of(&tiff(&[(274, kind, 1, [v, 0, 0, 0])])), want);
+            }
+        }
+        // Types it refuses, a count other than 1, a negative or too large value: ignored.
+        for (kind, count, value) in [
+            (2u16, 1u32, [6u8, 0, 0, 0]),
+            (5, 1, [6, 0, 0, 0]),
+            (3, 2, [6, 0, 6, 0]),
+            (8, 1, [0xFA, 0xFF, 0, 0]),
+            (4, 1, [6, 0, 1, 0]),
+        ] {
+            assert_eq!(size_of(&tiff(&[(274, kind, count, value)])), (40, 20));
+        }
+        // The first Orientation entry decides, even one that is ignored.
+        let first = |a: [u8; 4], b: [u8; 4]| size_of(&tiff(&[(274, 3, 1, a), (274, 3, 1, b)]));
+        assert_eq!(first([6, 0, 0, 0], [1, 0, 0, 0]), (20, 40));
+        assert_eq!(first([9, 0, 0, 0], [6, 0, 0, 0]), (40, 20));
     }
 }
