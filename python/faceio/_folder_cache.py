@@ -48,8 +48,9 @@ FACT_COLUMNS = [
 
 # Names the cache's rows: a cache written by another faceio version is not used (what a column
 # holds may have changed without its type changing); raise the number for such a change
-# between versions.
-_KIND = f"faceio-folder/1 faceio {__version__}"
+# between versions. 2: a JPEG, WebP or TIFF's width and height are turned as its EXIF
+# orientation says (docs/format.md, "Image sizes and EXIF orientation").
+_KIND = f"faceio-folder/2 faceio {__version__}"
 
 
 def _kind() -> str:

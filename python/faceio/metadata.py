@@ -312,7 +312,11 @@ def verify_png(image: bytes) -> None:
 
 
 def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str, int]:
-    """Width and height of an image whose header faceio cannot read, by decoding it."""
+    """Width and height of an image whose header faceio cannot read, by decoding it.
+
+    Decoded as faceswap's reader decodes it (``cv2.imread``'s ``IMREAD_COLOR``): turned as its
+    EXIF orientation says (docs/format.md, "Image sizes and EXIF orientation").
+    """
     import cv2
     import numpy as np
 
@@ -322,7 +326,7 @@ def _size_by_decoding(path: StrPath, cause: UnsupportedFormatError) -> dict[str,
     # _read_bytes, not np.fromfile: it refuses a named pipe instead of waiting on it forever.
     data = np.frombuffer(_read_bytes(name), dtype=np.uint8)
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except cv2.error as err:  # its own limits: a few bytes may claim 60000 x 60000 pixels
         reason = (str(err).strip().splitlines() or ["no reason given"])[-1]
         raise UnsupportedFormatError(
@@ -341,7 +345,9 @@ def read_image_meta(filename: StrPath) -> dict[str, Any]:
     """Read an image's size and, for a face PNG, its faceswap metadata.
 
     Only the bytes needed are read: for a PNG, the signature, IHDR and the faceswap chunk. Other
-    formats (JPEG, BMP, TIFF, WebP) give their size from their headers; anything else is decoded
+    formats (JPEG, BMP, TIFF, WebP) give their size from their headers, as ``cv2.imread`` (the
+    decode faceswap sizes them by) gives it: turned as their EXIF orientation says where OpenCV
+    turns them (docs/format.md, "Image sizes and EXIF orientation"); anything else is decoded
     with OpenCV.
 
     Parameters
