@@ -4,7 +4,9 @@ Each target gets its own folder, ``OUT/<target>/``:
 
 - ``png_meta``: the bundled sample faces, a small face written by faceio, and the same header
   in each text-chunk form the reader takes (tEXt, zTXt, compressed iTXt), after the first
-  IDAT, twice, and not at all;
+  IDAT, twice, and not at all; images with an EXIF Orientation for the header reader by
+  content (a JPEG's APP1 in both byte orders, before and after SOF; a PNG's eXIf; a WebP's
+  EXIF chunk; a TIFF's tag 274), and a bare Exif block;
 - ``literal``: the payload texts of those faces, and short texts with every kind of value;
 - ``tiff_rewrite``: TIFFs that OpenCV encodes (colour, grey, alpha, several strips), one
   that already has a description, one with its IFD first, and one with an Exif IFD;
@@ -220,6 +222,69 @@ def exif_tiff() -> bytes:
     return b"II*\0" + struct.pack("<I", main_at) + exif + ifd + struct.pack("<I", 0) + pixels
 
 
+def exif_block(orientation: int, little: bool = True) -> bytes:
+    """Return an Exif block: a TIFF header and IFD0 with an XResolution and an Orientation.
+
+    The XResolution's rational follows the IFD, so the walk reads a value outside IFD0 first.
+    """
+    e = "<" if little else ">"
+    ifd = struct.pack(e + "H", 2)
+    ifd += struct.pack(e + "HHII", 282, 5, 1, 8 + 2 + 24 + 4)
+    ifd += struct.pack(e + "HHIHH", 274, 3, 1, orientation, 0)
+    ifd += struct.pack(e + "I", 0) + struct.pack(e + "II", 72, 1)
+    return (b"II" if little else b"MM") + struct.pack(e + "HI", 42, 8) + ifd
+
+
+def oriented_seeds() -> list[bytes]:
+    """Return images whose EXIF Orientation (6) turns their size, in each format that has one."""
+    img = image(12, 7, 3)
+    jpg = encode(".jpg", img)
+    sof = jpg.index(b"\xff\xc0")
+    sof_end = sof + 2 + struct.unpack(">H", jpg[sof + 2 : sof + 4])[0]
+    app1 = [
+        b"\xff\xe1" + struct.pack(">H", 8 + len(block)) + b"Exif\0\0" + block
+        for block in (exif_block(6), exif_block(6, little=False))
+    ]
+    png = encode(".png", img)
+    webp = encode(".webp", img)
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes((8, 0, 0, 0))
+    height, width = img.shape[:2]
+    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    block = exif_block(6)
+    body = b"WEBP" + vp8x + webp[12:] + b"EXIF" + struct.pack("<I", len(block)) + block
+    return [
+        jpg[:2] + app1[0] + jpg[2:],
+        jpg[:sof_end] + app1[1] + jpg[sof_end:],
+        with_chunk(png, chunk(b"eXIf", exif_block(6))),
+        b"RIFF" + struct.pack("<I", len(body)) + body,
+        tiff_with_orientation(img),
+        block,
+    ]
+
+
+def tiff_with_orientation(img: npt.NDArray[np.unsignedinteger[Any]]) -> bytes:
+    """Return an uncompressed TIFF of ``img`` (8-bit, 3 channels) with Orientation 6."""
+    height, width = img.shape[:2]
+    pixels = img.tobytes()
+    tags = [
+        (256, 3, 1, width),
+        (257, 3, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, None),
+        (274, 3, 1, 6),
+        (277, 3, 1, 3),
+        (278, 3, 1, height),
+        (279, 4, 1, len(pixels)),
+    ]
+    strip = 8 + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        ifd += struct.pack("<HHII", tag, kind, count, strip if value is None else value)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + pixels
+
+
 def png_meta_seeds(face: bytes) -> list[bytes]:
     """Return the PNG walker's seeds: real faces and the header in every chunk form."""
     text = payload_of(face)
@@ -237,7 +302,7 @@ def png_meta_seeds(face: bytes) -> list[bytes]:
     ]
     seeds += [with_chunk(face, form) for form in forms]
     seeds.append(with_chunk(face, chunk(b"tEXt", b"Comment\0hi") + forms[1] + forms[0]))
-    return seeds
+    return seeds + oriented_seeds()
 
 
 def encode_face() -> bytes:

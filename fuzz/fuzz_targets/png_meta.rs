@@ -1,13 +1,16 @@
 //! The PNG chunk walker and header reader: `png::read_meta` over bytes, `png::verify`,
-//! `png::put_meta_chunk`, and the payload parse behind `png_read_meta`, with small limits.
+//! `png::put_meta_chunk`, and the payload parse behind `png_read_meta`, with small limits; and
+//! the header reader of a file not named `.png` (`meta::read_text` by content: the JPEG, PNG,
+//! WebP, TIFF and BMP sizes, with their Exif walks), and `exif::orientation` over the bytes.
 //!
 //! Properties: no panic; a header put into a PNG the walker reads is found again, with the same
-//! size; a PNG that verifies still verifies after the header is put in.
+//! size; a PNG that verifies still verifies after the header is put in; a size read by content
+//! is never 0.
 #![no_main]
 
 use _core::limits::Limits;
 use _core::source::MemSource;
-use _core::{meta, png};
+use _core::{exif, meta, png};
 use libfuzzer_sys::fuzz_target;
 
 /// Small limits, so that a decompression bomb costs little and the limit checks are reached.
@@ -27,6 +30,13 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(data: &[u8]) {
+    if let Ok((width, height, _)) = meta::read_text(&mut MemSource(data), false, &LIMITS) {
+        assert!(
+            width > 0 && height > 0,
+            "a size of {width}x{height} read by content"
+        );
+    }
+    let _ = exif::orientation(data);
     let read = png::read_meta(&mut MemSource(data), &LIMITS);
     let _ = meta::parse_face_payload(data, &LIMITS);
     let verified = png::verify(data).is_ok();
