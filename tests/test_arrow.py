@@ -414,6 +414,43 @@ def test_bytes_reader_checks_its_arguments() -> None:
         _core.read_meta_columns_from_bytes(["a.png"], [], [True])
 
 
+def test_sizes_are_turned_as_the_batch_reader_turns_them(tmp_path: Path) -> None:
+    """A photo whose EXIF Orientation is 6 has the turned size in its row, from a path and from
+    bytes, whatever prefix of the file the bytes reader is first given."""
+    from tests import test_orientation as t
+
+    files = {
+        "exif_before_sof.jpg": t.jpeg((t.app1_exif(t.oriented(6)),)),
+        "exif_after_sof.jpg": t.jpeg(after_sof=(t.app1_exif(t.oriented(6, little=False)),)),
+        "no_exif.jpg": t.jpeg(),
+        "exif.webp": t.webp_with_exif(t.oriented(8)),
+        "png_content.jpg": t.png_with_exif(t.oriented(5)),
+    }
+    paths = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    rows = faceio.read_meta_table(paths).to_pylist()
+    for path, row in zip(paths, rows, strict=True):
+        want = t.imread_size(Path(path))
+        assert {"width": row["width"], "height": row["height"]} == want, path
+        assert row["error"] is None
+    assert [r["width"] for r in rows] == [t.HEIGHT, t.HEIGHT, t.WIDTH, t.HEIGHT, t.HEIGHT]
+    for path, row in zip(paths, rows, strict=True):
+        blob = Path(path).read_bytes()
+        for cut in (0, 30, 200, len(blob) // 2):
+            data, whole, rounds = blob[:cut], False, 0
+            while True:
+                table, needs = _bytes_table([path], [data], [whole])
+                if not needs:
+                    break
+                need = needs[0][1]
+                assert len(data) < need <= len(blob), (path, cut)
+                data, whole, rounds = blob[:need], need >= len(blob), rounds + 1
+                assert rounds < 20
+            assert table.to_pylist() == [row], (path, cut)
+
+
 # faceio export --format parquet ---------------------------------------------------------------
 
 
