@@ -108,19 +108,6 @@ pub fn size<S: Source>(src: &mut S, format: Format) -> Result<(u32, u32)> {
     }
 }
 
-/// The end of a JPEG walk at the end of the file: the size if SOF was read, else an error.
-fn ended(
-    stored: Option<(u32, u32)>,
-    orientation: Option<u16>,
-    at: u64,
-    what: &str,
-) -> Result<(u32, u32)> {
-    match stored {
-        Some(s) => Ok(as_turned(s, orientation)),
-        None => Err(bad(at, format!("truncated {what} at byte {at}"))),
-    }
-}
-
 /// What marks an APP1 segment as an Exif block.
 const JPEG_EXIF: &[u8] = b"Exif\0\0";
 
@@ -128,12 +115,47 @@ fn is_sof(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
 }
 
+/// The largest piece of a JPEG scanned for a marker in one request.
+const SCAN_MAX: usize = 64 * 1024;
+
+/// The next marker from `pos` as libjpeg's `next_marker` finds it between two segments: bytes
+/// other than 0xFF are skipped, then any run of 0xFF fill bytes, and an `FF 00` pair (a
+/// stuffed zero) is skipped as garbage too. Gives the marker code and the position after it,
+/// or `None` when the data ends first. Each byte is looked at once; the pieces asked for start
+/// small (the marker is nearly always right at `pos`) and double, so that a long run of garbage
+/// costs few requests and a short one asks for little past it.
+fn next_marker<S: Source>(src: &mut S, mut pos: u64) -> Result<Option<(u8, u64)>> {
+    let mut after_ff = false;
+    let mut want = 9usize;
+    loop {
+        let piece = src.read_at(pos, want)?;
+        if piece.is_empty() {
+            return Ok(None);
+        }
+        for (i, &c) in piece.iter().enumerate() {
+            if after_ff {
+                match c {
+                    0xFF => {}
+                    0x00 => after_ff = false,
+                    m => return Ok(Some((m, pos + i as u64 + 1))),
+                }
+            } else {
+                after_ff = c == 0xFF;
+            }
+        }
+        pos += piece.len() as u64;
+        want = (want * 2).min(SCAN_MAX);
+    }
+}
+
 /// The SOF size, turned by the first Exif APP1 segment (before SOS) that holds an Orientation.
 ///
-/// Up to SOF a marker that is not where the lengths say, or a file that ends, is an error (the
-/// caller may decode the file instead); after SOF, the walk goes on only to find an Orientation
-/// in a later APP1 segment, and a file that ends before SOS (which OpenCV cannot read) keeps
-/// what was found.
+/// Markers are found as libjpeg finds them (stray bytes and fill bytes between segments are
+/// skipped: [`next_marker`]), and a segment libjpeg skips whose length is below 2 moves the
+/// walk only past its length, as in libjpeg. Whatever makes libjpeg give up before SOS is an
+/// error here (the caller may decode the file instead): the data ending before SOS, EOI or a
+/// second SOI or SOF before SOS, a marker libjpeg does not know, a table segment shorter than
+/// its length field.
 fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let mut pos = 2u64;
     let mut stored: Option<(u32, u32)> = None;
@@ -142,47 +164,53 @@ fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
         if let (Some(s), Some(_)) = (stored, orientation) {
             return Ok(as_turned(s, orientation));
         }
-        // The marker, the segment's length and (for SOF) its first 5 bytes in one request, so
-        // that a reader of a file's first bytes asks for more once a segment, not three times.
-        // A file that is whole goes on to SOS and beyond: this never asks past its end.
-        let mut head = [0u8; 9];
-        let n = {
-            let b = src.read_at(pos, head.len())?;
-            head[..b.len()].copy_from_slice(b);
-            b.len()
+        let Some((m, at)) = next_marker(src, pos)? else {
+            return Err(bad(
+                pos,
+                format!("JPEG data ends at byte {pos}, before SOS"),
+            ));
         };
-        if n < 2 {
-            return ended(stored, orientation, pos, "JPEG marker");
-        }
-        if head[0] != 0xFF {
-            return Err(bad(pos, format!("expected a JPEG marker at byte {pos}")));
-        }
-        let m = head[1];
         match m {
-            0xFF => pos += 1, // fill byte
-            0xD8 | 0x01 | 0xD0..=0xD7 => pos += 2,
-            0xD9 | 0xDA => {
+            0x01 | 0xD0..=0xD7 => pos = at, // no length, nothing to read
+            0xDA => {
                 return match stored {
                     Some(s) => Ok(as_turned(s, orientation)),
-                    None => Err(bad(pos, format!("no SOF marker before byte {pos} in JPEG"))),
+                    None => Err(bad(at, format!("no SOF marker before byte {at} in JPEG"))),
                 };
             }
-            _ => {
-                if n < 4 {
-                    return ended(stored, orientation, pos + 2, "JPEG segment length");
+            0xC8 => return Err(bad(at, format!("JPEG marker 0xC8 at byte {at}"))),
+            0xC0..=0xCF | 0xDB | 0xDC | 0xDD | 0xE0..=0xEF | 0xFE => {
+                // The segment's length and (for SOF) its first 5 bytes in one request.
+                let mut head = [0u8; 7];
+                let n = {
+                    let b = src.read_at(at, head.len())?;
+                    head[..b.len()].copy_from_slice(b);
+                    b.len()
+                };
+                if n < 2 {
+                    return Err(bad(
+                        at,
+                        format!("truncated JPEG segment length at byte {at}"),
+                    ));
                 }
-                let length = u16::from_be_bytes([head[2], head[3]]);
-                let body = pos + 4;
-                if is_sof(m) && stored.is_none() {
-                    if n < 9 {
+                let length = u16::from_be_bytes([head[0], head[1]]);
+                let body = at + 2;
+                if is_sof(m) {
+                    if stored.is_some() {
+                        return Err(bad(at, format!("a second SOF marker at byte {at} in JPEG")));
+                    }
+                    if n < 7 {
                         return Err(bad(
                             body,
                             format!("truncated JPEG SOF segment at byte {body}"),
                         ));
                     }
-                    let h = u32::from(u16::from_be_bytes([head[5], head[6]]));
-                    let w = u32::from(u16::from_be_bytes([head[7], head[8]]));
+                    let h = u32::from(u16::from_be_bytes([head[3], head[4]]));
+                    let w = u32::from(u16::from_be_bytes([head[5], head[6]]));
                     stored = Some((w, h));
+                } else if length < 2 && matches!(m, 0xC4 | 0xCC | 0xDB | 0xDD) {
+                    // libjpeg reads tables (or refuses the marker) and fails on these.
+                    return Err(bad(at, format!("JPEG marker {m:#04X} of length {length}")));
                 } else if m == 0xE1 && orientation.is_none() {
                     let len = usize::from(length).saturating_sub(2);
                     if len >= JPEG_EXIF.len() && get(src, body, JPEG_EXIF.len())? == Some(JPEG_EXIF)
@@ -192,7 +220,15 @@ fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
                         }
                     }
                 }
-                pos += 2 + u64::from(length);
+                // A length below 2 covers only itself, as libjpeg's skip_variable takes it.
+                pos = at + u64::from(length.max(2));
+            }
+            // EOI, a second SOI, or a marker libjpeg does not know: it fails before SOS.
+            _ => {
+                return Err(bad(
+                    at,
+                    format!("JPEG marker {m:#04X} before SOS at byte {at}"),
+                ))
             }
         }
     }
@@ -262,6 +298,18 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
                 8 => Some(i64::from(u16_at(e, 8) as i16)),
                 4 => Some(i64::from(u32_at(e, 8))),
                 9 => Some(i64::from(u32_at(e, 8) as i32)),
+                // LONG8 and SLONG8: 8 bytes, which in a classic TIFF are out of line, at the
+                // offset the entry holds; one that is not all in the file is ignored.
+                16 | 17 => get(src, u64::from(u32_at(e, 8)), 8)?.map(|b| {
+                    let b: [u8; 8] = b.try_into().unwrap_or_default();
+                    let v = if le {
+                        u64::from_le_bytes(b)
+                    } else {
+                        u64::from_be_bytes(b)
+                    };
+                    // Past 1..=8 either way: only the range check below matters.
+                    i64::try_from(v).unwrap_or(-1)
+                }),
                 _ => None,
             };
             // One value, of an integer type, 1-8: libtiff ignores the tag otherwise.
@@ -310,8 +358,11 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
             let riff_end = 8 + u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
             let vp8x = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
             // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
-            let orientation = if h[20] & 0x08 != 0 {
-                webp_orientation(src, 20 + vp8x + (vp8x & 1), riff_end)?
+            // A flag it does not know makes it refuse the file.
+            let flags = h[20];
+            let orientation = if flags & !WEBP_FLAGS == 0 && flags & 0x08 != 0 {
+                let animation = flags & WEBP_ANIMATION != 0;
+                webp_orientation(src, 20 + vp8x + (vp8x & 1), riff_end, animation)?
             } else {
                 None
             };
@@ -321,20 +372,66 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     }
 }
 
+/// The VP8X flags libwebp's demuxer knows (ICC, alpha, Exif, XMP, animation); a file with any
+/// other bit set is one it refuses.
+const WEBP_FLAGS: u8 = 0x3E;
+/// The VP8X flag of an animation.
+const WEBP_ANIMATION: u8 = 0x02;
+
 /// The Orientation of the first EXIF chunk of an extended WebP, as libwebp's demuxer (which
-/// OpenCV asks for it) finds it: the chunks from `pos` must fill the RIFF exactly, each whole,
-/// with at most one top-level image chunk, or the demuxer fails and OpenCV turns nothing.
-fn webp_orientation<S: Source>(src: &mut S, mut pos: u64, riff_end: u64) -> Result<Option<u16>> {
+/// OpenCV asks for it) finds it, or `None` where the demuxer fails and OpenCV turns nothing:
+/// the chunks from `pos` must fill the RIFF exactly, each whole, with no second VP8X. A still
+/// file (no animation flag) holds one image, a VP8 or VP8L chunk right after at most one ALPH
+/// (ALPH before VP8L is refused), and no ANIM before it; an animation holds no top-level image
+/// and at least one ANMF frame after an ANIM. An ANMF before any ANIM is refused in both.
+fn webp_orientation<S: Source>(
+    src: &mut S,
+    mut pos: u64,
+    riff_end: u64,
+    animation: bool,
+) -> Result<Option<u16>> {
     let mut exif: Option<(u64, u32)> = None;
-    let mut images = 0u32;
+    // The image: none yet, an ALPH waiting for its VP8, or whole.
+    #[derive(PartialEq)]
+    enum Image {
+        None,
+        Alpha,
+        Whole,
+    }
+    let mut image = Image::None;
+    let mut anim = false;
+    let mut frames = 0u32;
     // Each chunk moves the walk at least 8 bytes on, and it ends with the data.
     while pos < riff_end {
         let Some(head) = get(src, pos, 8)? else {
             return Ok(None);
         };
         let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        match &head[..4] {
-            b"VP8 " | b"VP8L" => images += 1,
+        let kind = [head[0], head[1], head[2], head[3]];
+        if image == Image::Alpha && &kind != b"VP8 " {
+            // ALPH then VP8L, or ALPH then anything but an image: refused, or a frame cut short.
+            return Ok(None);
+        }
+        match &kind {
+            b"ALPH" | b"VP8 " | b"VP8L" => {
+                if animation || anim || image == Image::Whole {
+                    return Ok(None);
+                }
+                image = if &kind == b"ALPH" {
+                    Image::Alpha
+                } else {
+                    Image::Whole
+                };
+            }
+            b"VP8X" => return Ok(None),
+            b"ANMF" if !anim => return Ok(None),
+            b"ANMF" => frames += 1,
+            b"ANIM" => {
+                if size < 6 {
+                    return Ok(None);
+                }
+                anim = true;
+            }
             b"EXIF" if exif.is_none() => exif = Some((pos + 8, size)),
             _ => {}
         }
@@ -344,7 +441,12 @@ fn webp_orientation<S: Source>(src: &mut S, mut pos: u64, riff_end: u64) -> Resu
             return Ok(None);
         }
     }
-    let Some((at, size)) = exif.filter(|_| images <= 1 && pos == riff_end) else {
+    let whole = if animation {
+        frames > 0
+    } else {
+        image == Image::Whole
+    };
+    let Some((at, size)) = exif.filter(|_| whole && pos == riff_end) else {
         return Ok(None);
     };
     if size > EXIF_MAX {
@@ -361,7 +463,10 @@ mod tests {
     #[test]
     fn jpeg_walks_to_sof() {
         let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB];
-        j.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 8, 0x01, 0x2C, 0x00, 0xC8, 3]);
+        j.extend_from_slice(&[
+            0xFF, 0xC0, 0x00, 0x0B, 8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0,
+        ]);
+        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02]);
         assert_eq!(sniff(&j), Some(Format::Jpeg));
         assert_eq!(size(&mut MemSource(&j), Format::Jpeg).unwrap(), (200, 300));
         assert!(size(&mut MemSource(&j[..9]), Format::Jpeg).is_err());
@@ -458,29 +563,73 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_walk_after_sof_ends_quietly() {
+    fn jpeg_walk_ends_as_libjpeg_ends() {
         let sof_end = |j: &[u8]| j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap() + 13;
-        // A file that ends after SOF keeps the Orientation found before it.
+        // With SOF and an Orientation both found, the walk stops there.
         let j = jpeg(&[app1_exif(6)], &[]);
         assert_eq!(jpeg_size_of(&j[..sof_end(&j)]), (300, 200));
+        // Otherwise data that ends before SOS is an error, as libjpeg fails on it.
         let j = jpeg(&[], &[app1_exif(6)]);
-        let end = sof_end(&j);
-        assert_eq!(jpeg_size_of(&j[..end]), (200, 300));
-        for cut in end..j.len() {
-            let s = jpeg_size_of(&j[..cut]);
-            assert!(s == (200, 300) || s == (300, 200), "{cut}");
-        }
-        // A file cut off before SOF's size is an error, as before.
-        for cut in 0..end - 4 {
+        let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        for cut in 0..sos {
             assert!(
                 size(&mut MemSource(&j[..cut]), Format::Jpeg).is_err(),
                 "{cut}"
             );
         }
-        // Stray bytes where a marker should be: an error (the caller decodes the file).
-        let mut junk = jpeg(&[], &[]);
-        junk.splice(end..end, [0x00, 0x12]);
-        assert!(size(&mut MemSource(&junk), Format::Jpeg).is_err());
+        // Found both: the rest is not read.
+        assert_eq!(jpeg_size_of(&j[..sos]), (300, 200));
+        let j = jpeg(&[], &[]);
+        let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        assert!(size(&mut MemSource(&j[..sos + 1]), Format::Jpeg).is_err());
+        assert_eq!(jpeg_size_of(&j[..sos + 2]), (200, 300));
+        // EOI, a second SOI or SOF, an unknown marker before SOS: libjpeg gives up.
+        for bad in [
+            vec![0xFF, 0xD9],
+            vec![0xFF, 0xD8],
+            vec![0xFF, 0xF0, 0, 2],
+            vec![0xFF, 0xC8, 0, 2],
+            vec![0xFF, 0xC4, 0, 0],
+            segment(0xC0, &[8, 0, 1, 0, 1, 1, 1, 0x11, 0]),
+        ] {
+            let j = jpeg(&[], &[bad.clone(), app1_exif(6)]);
+            assert!(size(&mut MemSource(&j), Format::Jpeg).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jpeg_markers_found_as_libjpeg_finds_them() {
+        let at_sof_end = |extra: &[u8]| {
+            let mut j = jpeg(&[], &[app1_exif(6)]);
+            let end = j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap() + 13;
+            j.splice(end..end, extra.iter().copied());
+            jpeg_size_of(&j)
+        };
+        for extra in [
+            b"".as_slice(),
+            b"\x00\x12\x34",             // stray bytes
+            b"\xFF\x00",                 // a stuffed zero
+            b"\xFF\xFF\xFF",             // fill bytes
+            b"\xFF\x00\xFF\xFF\x00\x12", // all of them
+            b"\xFF\xFE\x00\x00",         // COM of length 0: covers only its length
+            b"\xFF\xFE\x00\x01",         // and of length 1
+            b"\xFF\xE1\x00\x00",         // APP1 of length 0
+            b"\xFF\xDC\x00\x00",         // DNL of length 0
+            b"\xFF\x01",                 // TEM
+            b"\xFF\xD3",                 // RST3
+            b"\xFF\xC4\x00\x02",         // DHT of length 2
+        ] {
+            assert_eq!(at_sof_end(extra), (300, 200), "{extra:?}");
+        }
+        // Garbage before SOF is skipped too.
+        let j = jpeg(&[vec![0x00, 0x12, 0xFF, 0x00]], &[]);
+        assert_eq!(jpeg_size_of(&j), (200, 300));
+        // A long run of garbage is scanned through, and its end is an error.
+        let mut j = jpeg(&[], &[vec![0x55; 200_000], app1_exif(6)]);
+        assert_eq!(jpeg_size_of(&j), (300, 200));
+        let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        j.truncate(sos - 30);
+        assert!(size(&mut MemSource(&j), Format::Jpeg).is_err());
     }
 
     #[test]
@@ -561,7 +710,44 @@ mod tests {
         assert_eq!(size_of(&cut), (10, 20));
         // Only the first EXIF chunk is looked at.
         let e1 = chunk(b"EXIF", &exif_block(1));
-        assert_eq!(size_of(&webp(0x08, &[image, e1, e6])), (10, 20));
+        assert_eq!(
+            size_of(&webp(0x08, &[image.clone(), e1, e6.clone()])),
+            (10, 20)
+        );
+        // What libwebp's demuxer refuses, or not a still image: not turned.
+        let vp8 = chunk(b"VP8 ", b"");
+        let alph = chunk(b"ALPH", b"\0");
+        let anim = chunk(b"ANIM", &[0; 6]);
+        let anmf = chunk(b"ANMF", &[0; 16]);
+        let vp8x = chunk(b"VP8X", &[0; 10]);
+        for (flags, chunks) in [
+            (0x09, vec![image.clone(), e6.clone()]),
+            (0x88, vec![image.clone(), e6.clone()]),
+            (0x0A, vec![image.clone(), e6.clone()]),
+            (0x0A, vec![anim.clone(), e6.clone()]),
+            (0x0A, vec![anmf.clone(), anim.clone(), e6.clone()]),
+            (0x08, vec![anim.clone(), image.clone(), e6.clone()]),
+            (0x18, vec![alph.clone(), image.clone(), e6.clone()]),
+            (0x18, vec![alph.clone(), e6.clone(), vp8.clone()]),
+            (0x18, vec![alph.clone(), e6.clone()]),
+            (0x08, vec![e6.clone()]),
+            (0x08, vec![anmf.clone(), image.clone(), e6.clone()]),
+            (0x08, vec![vp8x, image.clone(), e6.clone()]),
+        ] {
+            assert_eq!(
+                size_of(&webp(flags, &chunks)),
+                (10, 20),
+                "{flags} {chunks:?}"
+            );
+        }
+        // ALPH right before VP8, and an ANIM after the image, are taken.
+        assert_eq!(size_of(&webp(0x18, &[alph, vp8, e6.clone()])), (20, 10));
+        assert_eq!(
+            size_of(&webp(0x08, &[image, anim.clone(), e6.clone()])),
+            (20, 10)
+        );
+        // An animation: its frames in ANMF chunks after ANIM.
+        assert_eq!(size_of(&webp(0x0A, &[anim, anmf, e6])), (20, 10));
     }
 
     #[test]
@@ -594,6 +780,21 @@ mod tests {
             };
             for kind in [1, 3, 4, 6, 8, 9] {
                 assert_eq!(size_of(&tiff(&[(274, kind, 1, [v, 0, 0, 0])])), want);
+            }
+            // LONG8 and SLONG8 hold the value at an offset: here, 8 bytes appended.
+            for kind in [16, 17] {
+                let mut t = tiff(&[(274, kind, 1, [0, 0, 0, 0])]);
+                let at = t.len() as u32;
+                let entry = 8 + 2 + 2 * 12 + 8;
+                t[entry..entry + 4].copy_from_slice(&at.to_le_bytes());
+                t.extend(u64::from(v).to_le_bytes());
+                assert_eq!(size_of(&t), want, "{kind} {v}");
+                let big = t.len() - 8;
+                t[big..].copy_from_slice(&(u64::from(v) | 1 << 40).to_le_bytes());
+                assert_eq!(size_of(&t), (40, 20), "{kind} {v}");
+                t.truncate(t.len() - 1);
+                t[big..].copy_from_slice(&u64::from(v).to_le_bytes()[..7]);
+                assert_eq!(size_of(&t), (40, 20), "{kind} {v}");
             }
         }
         // Types it refuses, a count other than 1, a negative or too large value: ignored.

@@ -502,3 +502,147 @@ def test_export_parquet_of_a_name_that_is_not_utf8(tmp_path: Path) -> None:
 def test_export_parquet_needs_a_file(folder: tuple[Path, dict[str, int | None]]) -> None:
     proc = _run("export", "--format", "parquet", folder[0], code=2)
     assert "-o" in proc.stderr
+
+
+# Layouts the review found faceio sizing otherwise than OpenCV: every reader gives OpenCV's size.
+
+
+def _opencv_size(path: Path) -> dict[str, int]:
+    """cv2.imread's shape, or cv2.imdecode's where imread refuses a turned TIFF."""
+    image = cv2.imread(str(path))
+    if image is None:
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    return {"width": image.shape[1], "height": image.shape[0]}
+
+
+def _all_readers_give_opencv_size(tmp_path: Path, name: str, data: bytes) -> dict[str, int]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    want = _opencv_size(path)
+    single, batch = t_sizes(path)
+    [row] = faceio.read_meta_table([str(path)]).to_pylist()
+    assert row["error"] is None, row["error"]
+    assert (single, batch, {"width": row["width"], "height": row["height"]}) == (want,) * 3
+    return want
+
+
+def t_sizes(path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    from tests import test_orientation as t
+
+    return t.sizes(path)
+
+
+def _after_sof(extra: bytes) -> bytes:
+    from tests import test_orientation as t
+
+    return t.jpeg(after_sof=(extra,))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b"\x00\x12\x34", b"\xff\xfe\x00\x00", b"\xff\xfe\x00\x01", b"\xff\xff\x00\x77"],
+    ids=["stray_bytes", "com_length_0", "com_length_1", "fill_stuffed_zero_stray"],
+)
+def test_jpeg_garbage_after_sof_is_skipped_as_libjpeg_skips_it(
+    tmp_path: Path, extra: bytes
+) -> None:
+    """Stray bytes, or a segment whose length is below 2, after SOF: libjpeg skips them."""
+    from tests import test_orientation as t
+
+    assert _all_readers_give_opencv_size(tmp_path, "a.jpg", _after_sof(extra)) == t.STORED
+
+
+@pytest.mark.parametrize("garbage", [b"\xff\x00", b"\x00\x12\x34", b"\xff\xff\xff\x00"])
+def test_jpeg_exif_after_a_stuffed_zero_turns_the_size(tmp_path: Path, garbage: bytes) -> None:
+    """An `FF 00` pair is garbage to libjpeg, not a marker: the Exif APP1 after it counts."""
+    from tests import test_orientation as t
+
+    data = _after_sof(garbage + t.app1_exif(t.oriented(6)))
+    assert _all_readers_give_opencv_size(tmp_path, "a.jpg", data) == t.TURNED
+
+
+def test_jpeg_that_ends_before_sos_is_not_sized(tmp_path: Path) -> None:
+    """A walk that meets the end of the data before SOS (as a segment length that jumps past
+    it does) gives an error, as OpenCV cannot read the file: never a size missing the Exif."""
+    from tests import test_orientation as t
+
+    whole = t.jpeg(after_sof=(t.segment(0xFE, b"x" * 10), t.app1_exif(t.oriented(6))))
+    com = whole.index(b"\xff\xfe")
+    # The comment's length now reaches past the end of the file.
+    data = whole[: com + 2] + b"\xff\xf0" + whole[com + 4 :]
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data)
+    assert cv2.imread(str(path)) is None
+    [row] = faceio.read_meta_table([str(path)]).to_pylist()
+    assert row["width"] is None and "before SOS" in row["error"]
+    with pytest.raises(Exception):  # noqa: B017 - whatever read_image_meta raises for cv2's None
+        faceio.read_image_meta(path)
+
+
+def _webp(flags: int, chunks: list[bytes]) -> bytes:
+    import struct
+
+    from tests import test_orientation as t
+
+    def ch(kind: bytes, data: bytes) -> bytes:
+        return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2)
+
+    ok, encoded = cv2.imencode(".webp", t._image(), [cv2.IMWRITE_WEBP_QUALITY, 101])
+    assert ok
+    image = encoded.tobytes()[12:]
+    exif = ch(b"EXIF", t.oriented(6))
+    parts = {b"IMAGE": image, b"EXIF": exif, b"ANIM": ch(b"ANIM", bytes(6))}
+    parts[b"ALPH"] = ch(b"ALPH", bytes(4))
+    # A 40 x 24 frame at (0, 0) holding the image.
+    parts[b"ANMF"] = ch(
+        b"ANMF",
+        bytes(6) + (39).to_bytes(3, "little") + (23).to_bytes(3, "little") + bytes(4) + image,
+    )
+    vp8x = bytes([flags, 0, 0, 0]) + (t.WIDTH - 1).to_bytes(3, "little")
+    vp8x += (t.HEIGHT - 1).to_bytes(3, "little")
+    body = b"WEBP" + ch(b"VP8X", vp8x) + b"".join(parts[c] for c in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("flags", "chunks", "turned"),
+    [
+        (0x09, [b"IMAGE", b"EXIF"], False),  # a reserved flag bit: the demuxer refuses it
+        (0x88, [b"IMAGE", b"EXIF"], False),
+        (0x08, [b"ANIM", b"IMAGE", b"EXIF"], False),  # ANIM before a still image
+        (0x18, [b"ALPH", b"IMAGE", b"EXIF"], False),  # ALPH before VP8L
+        (0x08, [b"ANMF", b"IMAGE", b"EXIF"], False),  # ANMF without ANIM
+        (0x08, [b"IMAGE", b"ANIM", b"EXIF"], True),  # ANIM after the image: accepted
+        (0x0A, [b"ANIM", b"ANMF", b"EXIF"], True),  # an animation: its first frame, turned
+        (0x08, [b"IMAGE", b"EXIF"], True),
+    ],
+)
+def test_webp_exif_counts_only_where_libwebps_demuxer_takes_the_file(
+    tmp_path: Path, flags: int, chunks: list[bytes], turned: bool
+) -> None:
+    from tests import test_orientation as t
+
+    want = t.TURNED if turned else t.STORED
+    assert _all_readers_give_opencv_size(tmp_path, "a.webp", _webp(flags, chunks)) == want
+
+
+@pytest.mark.parametrize("little", [True, False], ids=["II", "MM"])
+@pytest.mark.parametrize(
+    ("kind", "value", "turned"),
+    [(16, 6, True), (17, 8, True), (16, 2, False), (16, 6 | 1 << 40, False), (17, -6, False)],
+)
+def test_tiff_orientation_of_type_long8_is_taken_as_libtiff_takes_it(
+    tmp_path: Path, kind: int, value: int, turned: bool, little: bool
+) -> None:
+    """LONG8 and SLONG8 hold 8 bytes: in a classic TIFF, at the offset the entry gives."""
+    import struct
+
+    from tests import test_orientation as t
+
+    e = "<" if little else ">"
+    at = len(t.tiff_with_orientation((kind, 1, t.long(0, little)), little))
+    data = t.tiff_with_orientation((kind, 1, t.long(at, little)), little)
+    data += struct.pack(e + ("Q" if kind == 16 else "q"), value)
+    want = t.TURNED if turned else t.STORED
+    assert _all_readers_give_opencv_size(tmp_path, "a.tif", data) == want

@@ -357,9 +357,8 @@ def test_bmp_has_no_orientation(tmp_path: Path) -> None:
     assert sizes(path) == (STORED, STORED) == (imread_size(path),) * 2
 
 
-def test_a_header_faceio_cannot_follow_is_decoded_as_cv2_imread_decodes(tmp_path: Path) -> None:
-    """Stray bytes between two markers: libjpeg skips them, faceio's walk stops, and the file is
-    decoded for its size, turned as cv2.imread turns it."""
+def test_stray_bytes_before_sof_are_skipped_as_libjpeg_skips_them(tmp_path: Path) -> None:
+    """Stray bytes between two markers: libjpeg skips them, and so does faceio's walk."""
     path = tmp_path / "stray.jpg"
     path.write_bytes(HOSTILE["junk_bytes_before_sof"])
     assert imread_size(path) == TURNED
