@@ -4,10 +4,12 @@
 //! WebP, TIFF and BMP sizes, with their Exif walks), and `exif::orientation` over the bytes.
 //!
 //! Properties: no panic; a header put into a PNG the walker reads is found again, with the same
-//! size; a PNG that verifies still verifies after the header is put in; a size read by content
-//! is never 0.
+//! size; a PNG that verifies still verifies after the header is put in; the size of a JPEG
+//! read by content does not change when bytes are appended (the walk that gave it ended
+//! on what it found, never on the end of the data).
 #![no_main]
 
+use _core::imagesize::{sniff, Format};
 use _core::limits::Limits;
 use _core::source::MemSource;
 use _core::{exif, meta, png};
@@ -30,11 +32,20 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(data: &[u8]) {
-    if let Ok((width, height, _)) = meta::read_text(&mut MemSource(data), false, &LIMITS) {
-        assert!(
-            width > 0 && height > 0,
-            "a size of {width}x{height} read by content"
-        );
+    let by_content = |d: &[u8]| {
+        meta::read_text(&mut MemSource(d), false, &LIMITS)
+            .ok()
+            .map(|(w, h, _)| (w, h))
+    };
+    if let (Some(Format::Jpeg), Some(size)) = (sniff(data), by_content(data)) {
+        for tail in [&[0u8; 64][..], data] {
+            let longer = [data, tail].concat();
+            assert_eq!(
+                by_content(&longer),
+                Some(size),
+                "bytes appended change the size"
+            );
+        }
     }
     let _ = exif::orientation(data);
     let read = png::read_meta(&mut MemSource(data), &LIMITS);
