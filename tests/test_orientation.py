@@ -174,9 +174,9 @@ def test_jpeg_size_is_turned_as_cv2_imread_turns_it(
     assert want == (TURNED if value >= 5 else STORED)
     assert faceswap_size(path) == want
     assert sizes(path) == (want, want)
-    # The pixels faceio reads are that size too.
+    # The pixels come as stored, as faceswap's read_image (IMREAD_UNCHANGED) gives them.
     image = faceio.read_image(path, raise_error=True)
-    assert (image.shape[1], image.shape[0]) == (want["width"], want["height"])
+    assert (image.shape[1], image.shape[0]) == (STORED["width"], STORED["height"])
 
 
 def _hostile_jpegs() -> dict[str, bytes]:
