@@ -3,6 +3,11 @@
 An Arrow IPC stream, uncompressed, then a trailer: the stream's length, the CRC-32 of its bytes
 and ``FIOC`` (docs/format.md, "The scan cache", "The file"). :mod:`faceio._scan_cache` decides
 what goes in it; this module reads one (or says why it is not used) and writes one.
+
+Neither is held whole in memory: the file is read a record batch at a time, keeping of each
+only the columns the caller asked for (copied out, so that the batch's block is freed), and
+written a batch at a time; its batches are read again, one by one, when a new cache is written
+from it (:meth:`Loaded.batch`). 200,000 faces make 185 MiB of file, a scan needs 37 MiB of it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,18 +29,21 @@ import pyarrow.compute as pc
 from faceio._files import CACHE_NAME, CACHE_TMP_PREFIX, LEGACY_CACHE_NAMES
 
 __all__ = [
+    "BATCH_ROWS",
     "CACHE_FORMAT",
     "KEY_FIELDS",
     "MAX_BYTES_FLOOR",
     "MAX_BYTES_PER_FILE",
     "POOL",
     "TEMP_AGE_NS",
+    "Loaded",
+    "StaleCacheError",
+    "Writer",
     "discard",
     "load",
     "metadata",
     "open_temp",
     "sweep",
-    "write",
 ]
 
 _log = logging.getLogger("faceio.cache")
@@ -69,9 +78,9 @@ KEY_FIELDS = (
 MAX_BYTES_PER_FILE = 16 * 1024
 MAX_BYTES_FLOOR = 64 * 1024 * 1024
 
-# Rows per record batch written: any size reads as fast; a bound keeps each batch's offsets
-# far from 2 GiB.
-_BATCH_ROWS = 1 << 16
+#: Rows per record batch written: any size reads as fast; a bound keeps each batch's offsets
+#: far from 2 GiB, and bounds what is held at once while the file is read or written.
+BATCH_ROWS = 1 << 16
 
 # A cache's temporary file older than this (by its stamps, against the file system's clock)
 # was left by a killed writer and is removed. A live writer's file is older than its reads
@@ -81,9 +90,9 @@ TEMP_AGE_NS = 24 * 3600 * 10**9
 # sweep removes no other file, whatever its name looks like.
 _TEMP_NAME = re.compile(re.escape(CACHE_TMP_PREFIX) + r"[a-z0-9_]{8}\.tmp")
 
-# The cache's two large blocks (the file read, the merged rows) come from the C library's
-# allocator, which maps and unmaps them whole: 0.11-0.12 s each for 185 MiB, every time.
-# pyarrow's default (mimalloc) took 0.05-0.39 s for the same, most in a new process, where
+# The cache's large blocks (each record batch read, each written) come from the C library's
+# allocator, which maps and unmaps them whole: 0.11-0.12 s for 185 MiB, every time. pyarrow's
+# default (mimalloc) took 0.05-0.39 s for the same, most in a new process, where
 # `faceio scan --cache` runs.
 POOL = pa.system_memory_pool()
 
@@ -93,14 +102,93 @@ _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 _WRITE_OPTIONS = pa.ipc.IpcWriteOptions(use_threads=False)
 
 
-class _ForeignCacheError(Exception):
+class _ForeignCacheError(ValueError):
     """A cache file that is not this folder's cache of these rows, or is damaged."""
 
 
+class StaleCacheError(Exception):
+    """A cache file's batch, read again, is not what was read first (the file was changed)."""
+
+
+# Message kinds in a message's header (Arrow's format/Message.fbs, MessageHeader).
+_SCHEMA, _RECORD_BATCH = 1, 3
+_KINDS = {1: "schema", 2: "dictionary batch", 3: "record batch", 4: "tensor", 5: "sparse tensor"}
+
+
+@dataclass(eq=False)
+class Loaded:
+    """A cache file's rows as :func:`load` read them, and the file, open to read them again.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        Every row's keys and the columns asked for; every column when ``whole``.
+    whole : bool
+        Whether ``table`` holds every column: when the columns asked for are most of the
+        file's bytes, the batches are kept as read (a copy of most of them would free little).
+    starts : list of int
+        Each record batch's first row in ``table``, then the number of rows.
+    """
+
+    table: pa.Table
+    whole: bool
+    starts: list[int]
+    _schema: pa.Schema
+    _where: list[tuple[int, int]]  # each record batch message's offset in the file, length
+    _fd: int | None = None  # open unless whole
+
+    def batch(self, index: int) -> pa.Table:
+        """Give record batch ``index``'s rows, every column.
+
+        Unless ``whole``, read again from the file and checked as :func:`load` checked it, and
+        its keys against those then read: :class:`StaleCacheError` if it is not what was read
+        then (the file changed in place since, which faceio never does: it renames a new one
+        over it), or cannot be read again.
+        """
+        start, rows = self.starts[index], self.starts[index + 1] - self.starts[index]
+        if self.whole:
+            return self.table.slice(start, rows)
+        try:
+            table = self._read_again(index)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            raise StaleCacheError(f"changed since it was read ({err})") from None
+        keys = [f.name for f in KEY_FIELDS]
+        if not table.select(keys).equals(self.table.slice(start, rows).select(keys)):
+            raise StaleCacheError("changed since it was read (other keys)")
+        return table
+
+    def _read_again(self, index: int) -> pa.Table:
+        if self._fd is None:
+            raise _ForeignCacheError("closed")
+        offset, length = self._where[index]
+        message = pa.ipc.read_message(_read_into(self._fd, length, offset))
+        if message.type != "record batch" or _message_header(message.metadata.to_pybytes())[2]:
+            raise _ForeignCacheError("not the record batch first read")
+        # The message is in memory and its body stored as it is: no thread pool is needed.
+        batch = pa.ipc.read_record_batch(message, self._schema)
+        batch.validate(full=True)
+        return pa.Table.from_batches([batch]).replace_schema_metadata(None)
+
+    def close(self) -> None:
+        """Close the file (the rows stay)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def load(
-    path: str, schema: pa.Schema, kind: str, folder_id: bytes, files: int
-) -> tuple[pa.Table | None, str]:
-    """Read the cache file if it is wholly ours; else say why not (``""``: there is none)."""
+    path: str,
+    schema: pa.Schema,
+    kind: str,
+    folder_id: bytes,
+    files: int,
+    columns: Sequence[str],
+) -> tuple[Loaded | None, str]:
+    """Read the cache file if it is wholly ours; else say why not (``""``: there is none).
+
+    ``columns``: the columns of ``schema`` to hold besides the keys. The caller closes the
+    file of what is given (:meth:`Loaded.close`).
+    """
     try:
         # O_NOFOLLOW: a symlink is no cache of ours; O_NONBLOCK: a FIFO does not block the open.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -108,6 +196,7 @@ def load(
         return None, ""
     except OSError as err:
         return None, f"cannot open it ({err.strerror or err})"
+    loaded = None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -118,23 +207,25 @@ def load(
             return None, f"owned by another user (uid {st.st_uid})"
         if st.st_size > MAX_BYTES_FLOOR + MAX_BYTES_PER_FILE * files:
             return None, f"{st.st_size:,} bytes is too large for {files:,} files"
-        data = _read_whole(fd, st.st_size)
-        return _parse(data, schema, kind, folder_id), ""
+        loaded = _read(fd, st.st_size, schema, kind, folder_id, columns)
+        return loaded, ""
     except _ForeignCacheError as err:
         return None, str(err)
     except (OSError, ValueError, pa.ArrowException) as err:
         return None, f"not a readable cache file ({err})"
     finally:
-        os.close(fd)
+        if loaded is None or loaded.whole:
+            os.close(fd)
 
 
-def _read_whole(fd: int, size: int) -> pa.Buffer:
-    """Read ``size`` bytes of a file into one Arrow buffer.
+def _read_into(fd: int, size: int, offset: int) -> pa.Buffer:
+    """Read ``size`` bytes of a file from ``offset`` into one Arrow buffer.
 
     Arrow's buffers are aligned, so the columns are used in place (a ``bytes`` object's data
     is not, and the reader would copy them). :class:`_ForeignCacheError` if the file ends
     before.
     """
+    os.lseek(fd, offset, os.SEEK_SET)
     data = pa.allocate_buffer(size, memory_pool=POOL)
     view = memoryview(data)
     got = 0
@@ -146,41 +237,28 @@ def _read_whole(fd: int, size: int) -> pa.Buffer:
     return data
 
 
-def _parse(data: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
-    """Check a cache file's bytes and give its rows; :class:`_ForeignCacheError` if not ours."""
-    if data.size < _TRAILER.size:
-        raise _ForeignCacheError("too short to be a cache file")
-    length, crc, magic = _TRAILER.unpack(data[data.size - _TRAILER.size :].to_pybytes())
-    if magic != _MAGIC or length != data.size - _TRAILER.size:
-        raise _ForeignCacheError("not a faceio cache file (no trailer)")
-    stream = data[:length]
-    # Every byte but the trailer's, which are checked above: any damaged byte is refused.
-    if zlib.crc32(stream) != crc:
-        raise _ForeignCacheError("damaged: its CRC-32 does not match")
-    table = _read_stream(stream, schema, kind, folder_id)
-    # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may still
-    # have been made by someone else, and its columns are used in place.
-    table.validate(full=True)
-    if any(table.column(f.name).null_count for f in KEY_FIELDS):
-        raise _ForeignCacheError("a key is missing")
-    if pc.count_distinct(table.column("_name")).as_py() != table.num_rows:
-        raise _ForeignCacheError("a file name appears twice")
-    return table.replace_schema_metadata(None)
+def _read(
+    fd: int, size: int, schema: pa.Schema, kind: str, folder_id: bytes, columns: Sequence[str]
+) -> Loaded:
+    """Read and check a cache file a record batch at a time.
 
-
-def _read_stream(stream: pa.Buffer, schema: pa.Schema, kind: str, folder_id: bytes) -> pa.Table:
-    """Read the stream's rows, its schema and each message checked before any batch is read.
-
-    Message by message, so that nothing of a file that is not ours is unpacked: its schema and
-    metadata are checked first, and a record batch only when its body is stored as it is. A
-    compressed body (which the stream format allows and faceio never writes) would be unpacked
-    to whatever size it claims: 73 KB made 2.2 GiB.
+    :class:`_ForeignCacheError` if it is not ours. The trailer is checked first, the schema
+    and its metadata before any batch is read, each message's header before its body is
+    handed over (:class:`_Stream`), every batch when read, and the CRC-32 once the stream is
+    read: no row is given before all have passed.
     """
-    reader = pa.ipc.MessageReader.open_stream(stream)
-    first = reader.read_next_message()
-    if first.type != "schema":
-        raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
-    found = pa.ipc.read_schema(first)
+    if size < _TRAILER.size:
+        raise _ForeignCacheError("too short to be a cache file")
+    trailer = _read_into(fd, _TRAILER.size, size - _TRAILER.size).to_pybytes()
+    length, crc, magic = _TRAILER.unpack(trailer)
+    if magic != _MAGIC or length != size - _TRAILER.size:
+        raise _ForeignCacheError("not a faceio cache file (no trailer)")
+    stream = _Stream(fd, length)
+    # No thread pool: pyarrow's may still be finishing a task's cleanup at interpreter exit and
+    # abort the process (apache/arrow#34314; seen as an intermittent SIGABRT after
+    # `faceio scan --cache` had printed its summary).
+    reader = pa.ipc.open_stream(pa.PythonFile(stream, mode="r"), options=_READ_OPTIONS)
+    found = reader.schema
     meta = found.metadata or {}
     if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
         raise _ForeignCacheError("not a faceio cache of this format")
@@ -190,26 +268,149 @@ def _read_stream(stream: pa.Buffer, schema: pa.Schema, kind: str, folder_id: byt
         raise _ForeignCacheError("the cache of another folder")
     if not found.remove_metadata().equals(schema):
         raise _ForeignCacheError("its columns are not the rows' columns")
-    while True:
-        try:
-            message = reader.read_next_message()
-        except StopIteration:
-            break
-        if message.type != "record batch" or _compressed(message.metadata.to_pybytes()):
-            raise _ForeignCacheError(f"holds a {message.type} message that faceio never writes")
-    # Checked: now read (the bodies are used in place). No thread pool: pyarrow's may still be
-    # finishing a task's cleanup at interpreter exit and abort the process (apache/arrow#34314;
-    # seen as an intermittent SIGABRT after `faceio scan --cache` had printed its summary).
-    return pa.ipc.open_stream(stream, options=_READ_OPTIONS).read_all()
+    held = [f.name for f in KEY_FIELDS] + [n for n in schema.names if n in columns]
+    whole: bool | None = None
+    batches = []
+    for batch in reader:
+        # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may
+        # still have been made by someone else, and its columns are used in place.
+        batch.validate(full=True)
+        if any(batch.column(f.name).null_count for f in KEY_FIELDS):
+            raise _ForeignCacheError("a key is missing")
+        if whole is None:
+            wanted = sum(batch.column(n).nbytes for n in held)
+            whole = 2 * wanted >= batch.nbytes
+        # Else the columns held are copied out of the batch's block, which is then freed: a
+        # scan holds 37 MiB of the 185 MiB of 200,000 faces.
+        batches.append(batch if whole else _copied(batch.select(held)))
+    stream.finish()
+    if stream.crc != crc:
+        raise _ForeignCacheError("damaged: its CRC-32 does not match")
+    if len(stream.batches) != len(batches):
+        raise _ForeignCacheError("not an Arrow stream of rows")
+    whole = True if whole is None else whole
+    kept = schema if whole else pa.schema([schema.field(n) for n in held])
+    table = pa.Table.from_batches(batches, schema=kept)
+    if pc.count_distinct(table.column("_name")).as_py() != table.num_rows:
+        raise _ForeignCacheError("a file name appears twice")
+    starts = [0]
+    for batch in batches:
+        starts.append(starts[-1] + batch.num_rows)
+    return Loaded(table, whole, starts, found, stream.batches, None if whole else fd)
 
 
-def _compressed(metadata: bytes) -> bool:
-    """Whether a record batch message's header (a flatbuffer) gives its body a compression.
+def _copied(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Copy a batch's columns into blocks of their own, so that the one read can be freed."""
+    # Concatenating one array copies it: pyarrow has no other copy of an array in 14.
+    columns = [pa.concat_arrays([column], memory_pool=POOL) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
-    pyarrow tells a message's kind, not this, and unpacks a compressed body as it reads it. The
-    header is Arrow's ``Message`` table (format/Message.fbs): field 1 the header's kind (3, a
-    record batch), field 2 the ``RecordBatch`` table, whose field 3 is ``compression``, absent
-    in a stream written without one. Anything out of bounds is damage.
+
+class _Stream:
+    """The cache file's stream, as pyarrow's stream reader reads it (``read_buffer``).
+
+    It follows the stream's framing (Arrow's encapsulated messages: a continuation marker, the
+    metadata's length, the metadata, a flatbuffer that gives the message's kind and body
+    length, then the body) so that each message's header is checked before its body is handed
+    over: a schema first, then record batches stored as they are only. A compressed body, which
+    faceio never writes, would be unpacked to whatever size it claims (73 KB made 2.2 GiB).
+    It takes the CRC-32 of the bytes as they go by, and notes where each record batch lies, to
+    read it again.
+    """
+
+    closed = False
+
+    def __init__(self, fd: int, length: int) -> None:
+        self._fd = fd
+        self._length = length
+        self.pos = 0
+        self.crc = 0
+        #: Each record batch message's offset and length.
+        self.batches: list[tuple[int, int]] = []
+        self._messages = 0
+        self._start = 0  # where the current message began
+        self._head = bytearray()  # its prefix and metadata, as far as read
+        self._need = 8  # the prefix's length, then the prefix's and the metadata's
+        self._body = 0  # the bytes of its body still to come
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read_buffer(self, nbytes: int) -> pa.Buffer:
+        size = max(0, min(nbytes, self._length - self.pos))
+        data = _read_into(self._fd, size, self.pos)
+        self.crc = zlib.crc32(data, self.crc)
+        self._follow(memoryview(data), self.pos)
+        self.pos += size
+        return data
+
+    def read(self, nbytes: int = -1) -> bytes:
+        # pyarrow calls read_buffer; a file object has read.
+        size = self._length - self.pos if nbytes < 0 else nbytes
+        data: bytes = self.read_buffer(size).to_pybytes()
+        return data
+
+    def finish(self) -> None:
+        """Take what the reader left (nothing, after the end marker faceio writes) into the CRC."""
+        while self.pos < self._length:
+            self.read_buffer(1 << 20)
+
+    def _follow(self, data: memoryview, at: int) -> None:
+        """Follow the framing over ``data``, the stream's bytes from ``at`` on."""
+        while data and not self._ended:
+            if self._body:
+                n = min(self._body, len(data))
+                self._body -= n
+                data, at = data[n:], at + n
+                continue
+            if not self._head:
+                self._start = at
+            n = min(self._need - len(self._head), len(data))
+            self._head += data[:n]
+            data, at = data[n:], at + n
+            if len(self._head) == self._need:
+                self._framed()
+
+    def _framed(self) -> None:
+        """Check the current message's prefix, or its metadata, now read whole."""
+        if self._need == 8:
+            marker, size = struct.unpack("<Ii", self._head)
+            if marker != 0xFFFFFFFF or size < 0:
+                raise _ForeignCacheError("not an Arrow stream of rows (no message prefix)")
+            if self._start + 8 + size > self._length:
+                raise _ForeignCacheError("cut short in a message")
+            if size:
+                self._need = 8 + size
+            else:  # the end-of-stream marker
+                self._ended = True
+            return
+        kind, body, compressed = _message_header(bytes(self._head[8:]))
+        if not self._messages and kind != _SCHEMA:
+            raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
+        if self._messages and (kind != _RECORD_BATCH or compressed):
+            raise _ForeignCacheError(
+                f"holds a {_KINDS.get(kind, 'unknown')} message that faceio never writes"
+            )
+        if body < 0 or self._start + self._need + body > self._length:
+            raise _ForeignCacheError("cut short in a message")
+        if kind == _RECORD_BATCH:
+            self.batches.append((self._start, self._need + body))
+        self._messages += 1
+        self._body = body
+        self._head.clear()
+        self._need = 8
+
+
+def _message_header(metadata: bytes) -> tuple[int, int, bool]:
+    """Read a message's header (a flatbuffer): its kind, body length, and body compression.
+
+    The last is whether a record batch's body is compressed: pyarrow tells a message's kind
+    only once its body is read, and unpacks a compressed body as it reads it. The header is
+    Arrow's ``Message`` table (format/Message.fbs): field 1 the header's kind (1 a schema, 3 a
+    record batch), field 2 the header (for a record batch the ``RecordBatch`` table, whose
+    field 3 is ``compression``, absent in a stream written without one), field 3 the body's
+    length. Anything out of bounds is damage.
     """
 
     def at(fmt: str, pos: int) -> int:
@@ -228,11 +429,15 @@ def _compressed(metadata: bytes) -> bool:
         return table + offset if offset else None
 
     root = at("<I", 0)
-    kind, header = field(root, 1), field(root, 2)
-    if kind is None or at("<B", kind) != 3 or header is None:
+    kind_at, header, body_at = field(root, 1), field(root, 2), field(root, 3)
+    kind = 0 if kind_at is None else at("<B", kind_at)
+    body = 0 if body_at is None else at("<q", body_at)
+    if kind != _RECORD_BATCH:
+        return kind, body, False
+    if header is None:
         raise _ForeignCacheError("a record batch message without its header")
     batch = header + at("<I", header)
-    return field(batch, 3) is not None
+    return kind, body, field(batch, 3) is not None
 
 
 def open_temp(folder: str) -> tuple[int, str, int] | None:
@@ -305,34 +510,82 @@ class _CrcFile:
         pass
 
 
-def write(temp: tuple[int, str, int], folder: str, table: pa.Table) -> bool:
-    """Write the cache to its temporary file, rename it over the old; ``False`` if it fails.
+# What a failed write raises: the folder full or gone, a rename refused.
+_WRITE_ERRORS = (OSError, ValueError, pa.ArrowException)
 
-    The temporary file is closed, and removed unless renamed, whatever happens. The files of
-    an older faceio's cache go once the new one is in place.
+
+class Writer:
+    """The cache's next version, written to its temporary file a record batch at a time.
+
+    The rows are never all in memory at once: each batch is written as it comes. A failure to
+    write is logged (DEBUG) and ends the writing: :meth:`add` then does nothing and
+    :meth:`commit` gives ``False``. The temporary file is closed, and removed unless renamed,
+    by :meth:`commit` or :meth:`discard`, one of which the caller calls.
     """
-    fd, temp_path, _ = temp
-    path = os.path.join(folder, CACHE_NAME)
-    try:
+
+    def __init__(self, temp: tuple[int, str, int], folder: str, schema: pa.Schema) -> None:
+        """Start the file: ``schema`` is the file's, with its metadata (:func:`metadata`)."""
+        self._fd: int | None = temp[0]
+        self._temp_path = temp[1]
+        self._folder = folder
+        self._out = _CrcFile(temp[0])
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         try:
-            out = _CrcFile(fd)
-            sink = pa.PythonFile(out, mode="w")
-            with pa.ipc.new_stream(sink, table.schema, options=_WRITE_OPTIONS) as writer:
-                writer.write_table(table, max_chunksize=_BATCH_ROWS)
-            os.write(fd, _TRAILER.pack(out.length, out.crc, _MAGIC))
-        finally:
+            sink = pa.PythonFile(self._out, mode="w")
+            self._writer = pa.ipc.new_stream(sink, schema, options=_WRITE_OPTIONS)
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+
+    @property
+    def writing(self) -> bool:
+        """Whether no write has failed yet."""
+        return self._writer is not None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Write a record batch of the file's schema (its metadata aside)."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.write_batch(batch)
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+
+    def commit(self) -> bool:
+        """End the file and rename it over the old; ``False`` if it fails (it is removed).
+
+        The files of an older faceio's cache go once the new one is in place.
+        """
+        if self._writer is None or self._fd is None:
+            return False
+        try:
+            self._writer.close()
+            os.write(self._fd, _TRAILER.pack(self._out.length, self._out.crc, _MAGIC))
+            fd, self._fd = self._fd, None
             os.close(fd)
-        # A reader has the old file or the new one, whole; of two writers the last rename wins.
-        os.replace(temp_path, path)
-    except (OSError, ValueError, pa.ArrowException) as err:
+            # A reader has the old file or the new one, whole; of two writers the last rename
+            # wins.
+            os.replace(self._temp_path, os.path.join(self._folder, CACHE_NAME))
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+            return False
+        for legacy in LEGACY_CACHE_NAMES:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._folder, legacy))
+        return True
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (nothing is renamed)."""
+        self._writer = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self._temp_path)
+
+    def _fail(self, err: BaseException) -> None:
+        path = os.path.join(self._folder, CACHE_NAME)
         _log.debug("%s: the scan cache is not written (%s)", path, err)
-        with contextlib.suppress(OSError):
-            os.unlink(temp_path)
-        return False
-    for legacy in LEGACY_CACHE_NAMES:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, legacy))
-    return True
+        self.discard()
 
 
 def sweep(folder: str, names: Sequence[str], clock: int) -> None:

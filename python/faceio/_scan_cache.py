@@ -8,19 +8,22 @@ one row per path, in order. docs/format.md ("The scan cache") gives the rules an
 enough.
 
 The file (:mod:`faceio._cache_file`) is an Arrow IPC stream, uncompressed, followed by a
-trailer: the stream's length, a CRC-32 of its bytes and a magic number. It is read whole into
-memory (not mapped: a file cut short under a mapping kills the process with SIGBUS), checked
-against its CRC, and its columns used where they lie, without a copy or a decode; it is
-written whole and renamed over the old one. For 200,000 faces (185 MiB) that is 0.15 s to
-read and check and 0.15 s to write, the cheapest of the formats measured (docs/format.md); a
-change of any size costs the same, so a 1% change needs no second file of recent rows.
+trailer: the stream's length, a CRC-32 of its bytes and a magic number. It is read a record
+batch at a time (not mapped: a file cut short under a mapping kills the process with SIGBUS),
+checked against its CRC, and only the columns the caller asked for are held, with the keys; it
+is written anew, a record batch at a time, and renamed over the old one. For 200,000 faces
+(185 MiB) that is 0.15 s to read and check and 0.15 s to write, the cheapest of the formats
+measured (docs/format.md); a change of any size costs the same, so a 1% change needs no second
+file of recent rows. Neither the file nor the merged rows are ever held whole: a scan holds
+the keys and its facts (37 MiB of the 185), and a record batch or two while it writes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+import queue
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,14 +32,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from faceio import _core
+from faceio._cache_file import BATCH_ROWS as _BATCH_ROWS
 from faceio._cache_file import KEY_FIELDS as _KEY_FIELDS
 from faceio._cache_file import POOL as _POOL
+from faceio._cache_file import Loaded as _Loaded
+from faceio._cache_file import StaleCacheError as _StaleCacheError
+from faceio._cache_file import Writer as _Writer
 from faceio._cache_file import discard as _discard
 from faceio._cache_file import load as _load
 from faceio._cache_file import metadata as _metadata
 from faceio._cache_file import open_temp as _open_temp
 from faceio._cache_file import sweep as _sweep
-from faceio._cache_file import write as _write
 from faceio._files import CACHE_NAME
 from faceio.arrow import text_array
 
@@ -142,24 +148,127 @@ class _Job:
     keep_subfolders: bool
 
 
+class _Fresh:
+    """The files the cache cannot give (the misses), read :data:`_BATCH_ROWS` at a time.
+
+    Each chunk is read with the caller's reader, its rows checked and put in the stored
+    columns (keys first), ``keep`` set for them (whether each is cached), and the columns asked
+    for kept for the caller's table; the stored rows go to the cache's writer, which frees them
+    once written. All of a cold scan's fresh rows were held until the file was written: 185 MiB
+    for 200,000 faces, besides the columns asked for.
+    """
+
+    def __init__(self, job: _Job, misses: np.ndarray) -> None:
+        self.job = job
+        self.misses = misses
+        #: Whether each miss's row is cached (set as its chunk is read).
+        self.keep = np.zeros(len(misses), np.bool_)
+        #: Each chunk read: its first miss and its stored rows, until the writer takes them.
+        self.pending: list[tuple[int, pa.Table]] = []
+        self._wanted: list[pa.Table] = []
+        self._read = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether every miss is read."""
+        return self._read == len(self.misses)
+
+    def next(self) -> tuple[int, pa.Table]:
+        """Read the next chunk; give its first miss and its rows as stored."""
+        job, start = self.job, self._read
+        picked = self.misses[start : start + _BATCH_ROWS]
+        fresh = job.read([job.paths[i] for i in picked.tolist()])
+        if fresh.num_rows != len(picked) or not fresh.schema.equals(job.schema):
+            raise ValueError("the cache's reader gave rows that do not match its paths or schema")
+        if job.clock is not None:
+            keep = _cacheable(fresh, picked, job) & _same_keys_after(job, picked)
+            self.keep[start : start + len(picked)] = keep
+        # The fresh rows as the file stores them: their keys, then the data columns in the
+        # stored types (a reader's may differ in nullability).
+        data_names = job.stored.names[len(_KEY_FIELDS) :]
+        data = fresh.select(data_names).cast(pa.schema([job.stored.field(c) for c in data_names]))
+        keys = [job.names.take(pa.array(picked, pa.int64()))]
+        for key, field in zip(job.keys, _KEY_FIELDS[1:], strict=True):
+            keys.append(pa.array(key[picked], field.type))
+        columns = [*(pa.chunked_array([k]) for k in keys), *data.columns]
+        stored = pa.Table.from_arrays(columns, schema=job.stored)
+        self._wanted.append(stored.select(job.wanted))
+        self._read += len(picked)
+        return start, stored
+
+    def table(self) -> pa.Table:
+        """Give the columns asked for of every miss, in order (once all are read)."""
+        if not self._wanted:
+            return pa.schema([self.job.stored.field(c) for c in self.job.wanted]).empty_table()
+        return pa.concat_tables(self._wanted)
+
+
 @dataclass(slots=True)
 class _Served:
     """The rows of one pass, and where each came from.
 
     ``source[i]`` says where input ``i``'s row is (:data:`_FRESH` or :data:`_CACHED`) and
-    ``row[i]`` which row of that part (a fresh row's place among the files read); ``parts``
-    are the fresh rows and the cache's, in the stored data columns (``cached``: the cache's
-    rows with their keys). ``keep`` marks the fresh rows to cache, ``kept`` the cache's rows
-    that no input used but that stay (a flat read's rows of sub-folders).
+    ``row[i]`` which row of that part: of the misses (``fresh``), or of the cache's
+    (``cached``). ``kept`` marks the cache's rows that no input used but that stay (a flat
+    read's rows of sub-folders); ``repeated`` whether a name is given twice.
     """
 
     source: np.ndarray
     row: np.ndarray
-    keep: np.ndarray
     kept: np.ndarray
     dropped: int
-    parts: list[pa.Table | None]
-    cached: pa.Table | None
+    fresh: _Fresh
+    cached: _Loaded | None
+    repeated: bool
+
+
+class _Chunks:
+    """The fresh rows, handed from the reading (calling) thread to the cache's writer's.
+
+    The chunks read before the writer starts, then at most two more between the threads:
+    reading runs ahead of writing by no more. The reader ends with :meth:`end`, or
+    :meth:`abort` when it fails (the writer then stops, and discards the file).
+    """
+
+    _END, _ABORT = object(), object()
+
+    def __init__(self, first: list[tuple[int, pa.Table]]) -> None:
+        self._first = list(first)
+        self._queue: queue.Queue[object] = queue.Queue(2)
+        self._ended = False
+
+    def put(self, chunk: tuple[int, pa.Table]) -> None:
+        self._queue.put(chunk)
+
+    def end(self) -> None:
+        self._queue.put(self._END)
+
+    def abort(self) -> None:
+        self._queue.put(self._ABORT)
+
+    def get(self) -> tuple[int, pa.Table]:
+        """Give the next chunk (the writer's thread); :class:`_AbortedError` if reading failed."""
+        if self._first:
+            return self._first.pop(0)
+        item = self._queue.get()
+        if item is self._END or item is self._ABORT:
+            self._ended = True
+            if item is self._ABORT:
+                raise _AbortedError
+            raise ValueError("the cache's writer asked for more rows than were read")
+        assert isinstance(item, tuple)
+        return item
+
+    def drain(self) -> None:
+        """Take the chunks still coming until the reading ends (the writer's thread, last)."""
+        self._first.clear()
+        while not self._ended:
+            item = self._queue.get()
+            self._ended = item is self._END or item is self._ABORT
+
+
+class _AbortedError(Exception):
+    """The reading failed: the cache's writer stops."""
 
 
 def read_through(
@@ -236,15 +345,18 @@ def read_through(
     wanted = [n for n in stored.names[len(_KEY_FIELDS) :] if columns is None or n in columns]
     folder_id = _folder_id(folder)
     temp = _open_temp(folder)
+    cached: _Loaded | None = None
     try:
         path = os.path.join(folder, CACHE_NAME)
         # The cache is read and checked while the files are stat'ed: both wait on the kernel
         # or run in C with the GIL released (0.1-0.15 s each for 200,000 faces).
         with ThreadPoolExecutor(1, thread_name_prefix="faceio-cache") as pool:
-            loading = pool.submit(_load, path, stored, kind, folder_id, len(paths))
-            # Stat before reading: a file changed after its stat is read again next time.
-            found, keys = _stat_keys(folder, names)
-            cached, ignored = loading.result()
+            loading = pool.submit(_load, path, stored, kind, folder_id, len(paths), wanted)
+            try:
+                # Stat before reading: a file changed after its stat is read again next time.
+                found, keys = _stat_keys(folder, names)
+            finally:
+                cached, ignored = loading.result()  # its file closed below, whatever happens
         if ignored:
             _log.debug("%s: scan cache ignored: %s", path, ignored)
         job = _Job(
@@ -265,109 +377,155 @@ def read_through(
             not subfolders_listed,
         )
         served = _serve(job, cached)
+        required = bool(ignored or served.dropped)
         if temp is not None:
             _sweep(folder, cache_temps, temp[2])
-            if not (ignored or served.dropped or served.keep.any()):
+            # Once every miss is read (_serve reads the first _BATCH_ROWS, so a small change is
+            # read whole by now) it is known whether anything changed; else the writer decides
+            # at its end, having written the file meanwhile.
+            if served.fresh.done and not (required or served.fresh.keep.any()):
                 _discard(temp)  # nothing to write
                 temp = None
         owned, temp = temp, None
-        result, written = _finish(job, served, owned, use)
+        result, written = _finish(job, served, owned, use, required)
     finally:
         if temp is not None:
             _discard(temp)
+        if cached is not None:
+            cached.close()
     misses = int(np.count_nonzero(served.source == _FRESH))
     report = CacheReport(len(paths) - misses, misses, served.dropped, written, ignored)
     return result, report
 
 
 def _finish(
-    job: _Job, served: _Served, temp: tuple[int, str, int] | None, use: Callable[..., object] | None
+    job: _Job,
+    served: _Served,
+    temp: tuple[int, str, int] | None,
+    use: Callable[..., object] | None,
+    required: bool,
 ) -> tuple[pa.Table, bool]:
-    """Give the caller's table, and write the cache from ``temp`` (closed whatever happens).
+    """Read the rest of the misses, give the caller's table, and write the cache from ``temp``.
 
-    Returns the table and whether the file was written; calls ``use`` on the table, when given,
-    while the file is merged and written on a second thread.
+    ``temp`` is closed whatever happens; ``required``: whether the file is written even if no
+    fresh row is cached. Returns the table and whether the file was written; calls ``use`` on
+    the table, when given, while the file is written on a second thread.
     """
+    fresh = served.fresh
     if temp is None:
-        data = _gather_arrays(served.parts, served.source, served.row)
-        result = _with_paths(data.select(job.wanted), job.paths, job.schema, job.path_column)
+        fresh.pending.clear()
+        while not fresh.done:
+            fresh.next()  # only the columns asked for are kept
+        result = _result(job, served)
         if use is not None:
             use(result)
         return result, False
-    if use is None:
-        data, written = _save(temp, job, served)
-        return _with_paths(data.select(job.wanted), job.paths, job.schema, job.path_column), written
-    # The caller's work and the file's merge and write overlap: both mostly run in C with the
-    # GIL released (`faceio scan --cache` counts its facts meanwhile: 0.1-0.2 s of 0.4-0.5 s).
+    chunks = _Chunks(fresh.pending)
+    fresh.pending.clear()
+    # The reading, the caller's work and the file's writing overlap: they mostly run in C with
+    # the GIL released (`faceio scan --cache` counts its facts meanwhile: 0.1-0.2 s of 0.4-0.5 s).
     with ThreadPoolExecutor(1, thread_name_prefix="faceio-cache") as pool:
-        saving = pool.submit(_save, temp, job, served)
-        parts = [None if p is None else p.select(job.wanted) for p in served.parts]
-        data = _gather_arrays(parts, served.source, served.row)
-        result = _with_paths(data, job.paths, job.schema, job.path_column)
+        saving = pool.submit(_save, temp, job, served, chunks, required)
+        ended = False
         try:
-            use(result)
+            while not fresh.done:
+                chunks.put(fresh.next())
+            chunks.end()
+            ended = True
+            result = _result(job, served)
+            if use is not None:
+                use(result)
         except BaseException:
-            # The caller's exception is the one raised; the write still ends first (a failed
-            # one removes its temporary file), and its own failure only goes to the log.
+            # The caller's exception (or the reader's) is the one raised; the write still ends
+            # first (a failed one removes its temporary file), and its own failure only goes to
+            # the log.
+            if not ended:
+                chunks.abort()
             try:
                 saving.result()
             except Exception as err:
                 _log.debug("Cache file of '%s' not written: %s", job.folder, err)
             raise
-        written = saving.result()[1]
+        written = saving.result()
     return result, written
 
 
-def _save(temp: tuple[int, str, int], job: _Job, served: _Served) -> tuple[pa.Table, bool]:
-    """Merge the rows and write the cache file from ``temp``, which this closes whatever happens.
+def _result(job: _Job, served: _Served) -> pa.Table:
+    """Give every input's row (the path and the columns asked for), in input order.
 
-    Gives every input's row, in input order, and whether the file was written.
+    Slices of the fresh rows and of the cache's, joined without a copy.
     """
+    cached = None if served.cached is None else served.cached.table.select(job.wanted)
+    data = _gather_arrays([served.fresh.table(), cached], served.source, served.row)
+    return _with_paths(data, job.paths, job.schema, job.path_column)
+
+
+def _save(
+    temp: tuple[int, str, int], job: _Job, served: _Served, chunks: _Chunks, required: bool
+) -> bool:
+    """Write the cache file from ``temp``, which this closes whatever happens.
+
+    Takes the fresh rows from ``chunks`` as it needs them, and all of them before it returns.
+    Gives whether the file was written: not if it is not ``required`` and no fresh row was
+    cached after all (nothing changed), nor if the cache's file changed since it was read.
+    """
+    writer = None
     try:
-        full, table = _merge(job, served)
+        skip = _merge(job, served)
+        schema = job.stored.with_metadata(_metadata(job.kind, job.folder_id))
+        writer = _Writer(temp, job.folder, schema)
+        for batch in _batches(job, served, skip, chunks):
+            if not writer.writing:
+                return False  # it failed, and said why
+            writer.add(batch)
+        if required or served.fresh.keep.any():
+            return writer.commit()
+        writer.discard()
+        return False
+    except (_StaleCacheError, _AbortedError) as err:
+        _log.debug("%s: the scan cache is not written (%s)", job.folder, err)
+        if writer is not None:
+            writer.discard()
+        else:
+            _discard(temp)
+        return False
     except BaseException:
-        _discard(temp)
+        if writer is not None:
+            writer.discard()
+        else:
+            _discard(temp)
         raise
-    if table is None:
-        _discard(temp)
-        return full, False
-    return full, _write(temp, job.folder, table)
+    finally:
+        chunks.drain()
 
 
-def _serve(job: _Job, cached: pa.Table | None) -> _Served:
-    """Read the files the cache cannot give, take the others from it, and merge them."""
+def _serve(job: _Job, cached: _Loaded | None) -> _Served:
+    """Say where each input's row is, and read the first of the files the cache cannot give.
+
+    All of them when a name is given twice (not in a listing: which of its rows is cached
+    depends on them all).
+    """
     n = len(job.paths)
+    table = None if cached is None else cached.table
     source = np.full(n, _FRESH, np.int8)
-    row = _match(cached, job) if cached is not None else np.full(n, -1, np.int64)
+    row = _match(table, job) if table is not None else np.full(n, -1, np.int64)
     source[row >= 0] = _CACHED
     misses = np.flatnonzero(row < 0)
     row[misses] = np.arange(len(misses))
-    fresh = (
-        job.read([job.paths[i] for i in misses.tolist()])
-        if len(misses)
-        else job.schema.empty_table()
-    )
-    if fresh.num_rows != len(misses) or not fresh.schema.equals(job.schema):
-        raise ValueError("the cache's reader gave rows that do not match its paths or schema")
-    keep = np.zeros(n, np.bool_)
-    if job.clock is not None and len(misses):
-        keep[misses[_cacheable(fresh, misses, job) & _same_keys_after(job, misses)]] = True
-    kept = np.zeros(0 if cached is None else cached.num_rows, np.bool_)
+    kept = np.zeros(0 if table is None else table.num_rows, np.bool_)
     dropped = 0
-    if cached is not None:
-        used = np.zeros(cached.num_rows, np.bool_)
+    if table is not None:
+        used = np.zeros(table.num_rows, np.bool_)
         used[row[source == _CACHED]] = True  # a name given twice is one row
         if job.keep_subfolders:
-            in_sub = pc.match_substring(cached.column("_name"), "/").to_numpy(False)
+            in_sub = pc.match_substring(table.column("_name"), "/").to_numpy(False)
             kept = in_sub & ~used
-        dropped = cached.num_rows - int(np.count_nonzero(used | kept))
-    # The fresh rows in the stored columns' types (a reader's may differ in nullability).
-    data_names = job.stored.names[len(_KEY_FIELDS) :]
-    parts: list[pa.Table | None] = [
-        fresh.select(data_names).cast(pa.schema([job.stored.field(c) for c in data_names])),
-        None if cached is None else cached.select(data_names),
-    ]
-    return _Served(source, row, keep, kept, dropped, parts, cached)
+        dropped = table.num_rows - int(np.count_nonzero(used | kept))
+    fresh = _Fresh(job, misses)
+    repeated = pc.count_distinct(job.names).as_py() != n
+    while not fresh.done and (repeated or not fresh.pending):
+        fresh.pending.append(fresh.next())
+    return _Served(source, row, kept, dropped, fresh, cached, repeated)
 
 
 def _same_keys_after(job: _Job, misses: np.ndarray) -> np.ndarray:
@@ -448,38 +606,112 @@ def _cacheable(fresh: pa.Table, misses: np.ndarray, job: _Job) -> np.ndarray:
     return cacheable
 
 
-def _merge(job: _Job, served: _Served) -> tuple[pa.Table, pa.Table | None]:
-    """Give every input's row in input order, and the cache file's table (``None``: none).
+def _merge(job: _Job, served: _Served) -> np.ndarray | None:
+    """Give which inputs' rows the cache file leaves out for an earlier one of the same name.
 
-    The file holds every row served or read (and cacheable), in input order, then the
-    cache's rows kept unused (a flat read's rows of sub-folders). The rows are merged as
-    slices and copied once into one block, which both the file and the caller take: written
-    as slices, the file took three times the bytes, and a copy of each run of rows cost
-    more than all the data (0.3-0.6 s for the 4,000 runs of a 1% change).
+    ``None`` when every name is given once, as a listing gives them (then every input whose
+    row is cached or kept is written, :func:`_batches`). Else every miss is read: of a name
+    given twice, the first row that is cached or kept is written.
     """
-    merged = _gather_arrays(served.parts, served.source, served.row)
-    try:
-        full = merged.combine_chunks(memory_pool=_POOL)
-    except pa.ArrowException as err:  # offsets past 2 GiB: tens of millions of rows
-        _log.debug("the scan cache is not written (%s)", err)
-        return merged, None
-    take = np.flatnonzero((served.source == _CACHED) | served.keep)
-    names = job.names.take(pa.array(take, pa.int64()))
-    if pc.count_distinct(names).as_py() != len(names):
-        # A name given twice (not in a listing): its first row only.
-        first: dict[str, int] = {}
-        for i, name in enumerate(names.to_pylist()):
-            first.setdefault(name, i)
-        take = take[sorted(first.values())]
-        names = job.names.take(pa.array(take, pa.int64()))
-    rows = full if len(take) == full.num_rows else full.take(pa.array(take, pa.int64()))
-    columns = [names]
-    for key, field in zip(job.keys, _KEY_FIELDS[1:], strict=True):
-        columns.append(pa.array(key[take], field.type))
-    table = pa.Table.from_arrays([*columns, *rows.columns], schema=job.stored)
-    if served.cached is not None and served.kept.any():
-        table = pa.concat_tables([table, served.cached.filter(served.kept)])
-    return full, table.replace_schema_metadata(_metadata(job.kind, job.folder_id))
+    if not served.repeated:
+        return None
+    fresh = served.fresh
+    assert fresh.done  # read whole by _serve
+    taken = served.source == _CACHED
+    taken[fresh.misses] = fresh.keep
+    take = np.flatnonzero(taken)
+    names = job.names.take(pa.array(take, pa.int64())).to_pylist()
+    first: dict[str, int] = {}
+    for i, name in zip(take.tolist(), names, strict=True):
+        first.setdefault(name, i)
+    skip = np.ones(len(taken), np.bool_)
+    skip[list(first.values())] = False
+    return skip
+
+
+def _batches(
+    job: _Job, served: _Served, skip: np.ndarray | None, chunks: _Chunks
+) -> Iterator[pa.RecordBatch]:
+    """Give the cache file's record batches: the rows of :data:`_BATCH_ROWS` inputs at a time.
+
+    The file holds every row served or read (and cacheable), in input order, then, in batches
+    of their own, the cache's rows kept unused (a flat read's rows of sub-folders). A batch's
+    rows are gathered from the fresh rows (taken from ``chunks`` as they are needed, dropped
+    once written) and from the cache's record batches that hold them, read again from its
+    file (the rows mostly run in the file's order, so each is read once and one or two are held
+    at a time), as slices, then copied into one block, which is written and freed. Merged
+    whole, the rows took a block the size of the file (185 MiB for 200,000 faces) besides the
+    file read whole; written as slices, the file took three times the bytes.
+    """
+    cached, fresh = served.cached, served.fresh
+    starts = np.array([0] if cached is None else cached.starts, np.int64)
+    old: dict[int, pa.Table] = {}  # the cache's batches held, by number
+    new: dict[int, pa.Table] = {}  # the chunks of fresh rows held, by number
+    misses_before = np.concatenate([[0], np.cumsum(served.source == _FRESH)])
+    n = len(served.source)
+    for at in range(0, n, _BATCH_ROWS):
+        source = served.source[at : at + _BATCH_ROWS]
+        rows = served.row[at : at + _BATCH_ROWS]
+        is_new = source == _FRESH
+        # The chunks of rows written before are freed; those of this batch's misses are taken.
+        new = {c: t for c, t in new.items() if (c + 1) * _BATCH_ROWS > misses_before[at]}
+        if is_new.any():
+            last = int(rows[is_new][-1]) // _BATCH_ROWS
+            while last not in new:
+                start, table = chunks.get()
+                new[start // _BATCH_ROWS] = table
+        taken = ~is_new
+        taken[is_new] = fresh.keep[rows[is_new]]
+        if skip is not None:
+            taken &= ~skip[at : at + _BATCH_ROWS]
+        picks = (source[taken] == _FRESH, rows[taken])
+        window = _window(picks, starts, cached, old, new)
+        if window is not None:
+            yield from window.to_batches()
+    # The cache's rows kept unused.
+    kept = np.flatnonzero(served.kept)
+    new.clear()
+    for at in range(0, len(kept), _BATCH_ROWS):
+        rows = kept[at : at + _BATCH_ROWS]
+        window = _window((np.zeros(len(rows), np.bool_), rows), starts, cached, old, new)
+        if window is not None:
+            yield from window.to_batches()
+
+
+def _window(
+    picks: tuple[np.ndarray, np.ndarray],
+    starts: np.ndarray,
+    cached: _Loaded | None,
+    old: dict[int, pa.Table],
+    new: dict[int, pa.Table],
+) -> pa.Table | None:
+    """Gather the rows ``picks`` names (whether fresh, and which miss or cached row) as one block.
+
+    ``new`` holds the chunks of fresh rows the picks take; ``old`` the cache's batches held,
+    updated to those the picks take (the others are freed before more are read).
+    """
+    is_new, rows = picks
+    if not len(rows):
+        return None
+    rows = rows.copy()
+    which = np.searchsorted(starts, rows[~is_new], "right") - 1
+    needed = np.unique(which).tolist()
+    for k in [k for k in old if k not in needed]:
+        del old[k]
+    for k in needed:
+        if k not in old:
+            assert cached is not None  # a row is taken from it
+            old[k] = cached.batch(k)
+    chunk = rows[is_new] // _BATCH_ROWS
+    fresh_chunks = np.unique(chunk).tolist()
+    # The parts: the chunks of fresh rows, then the cache's batches, each by number.
+    index = np.empty(len(rows), np.int64)
+    index[is_new] = np.searchsorted(fresh_chunks, chunk)
+    index[~is_new] = len(fresh_chunks) + np.searchsorted(needed, which)
+    rows[is_new] -= chunk * _BATCH_ROWS
+    rows[~is_new] -= starts[which]
+    parts: list[pa.Table | None] = [new[c] for c in fresh_chunks] + [old[k] for k in needed]
+    return _gather_arrays(parts, index, rows).combine_chunks(memory_pool=_POOL)
 
 
 def _with_paths(data: pa.Table, paths: Sequence[str], schema: pa.Schema, column: str) -> pa.Table:
