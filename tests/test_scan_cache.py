@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
+pc = pytest.importorskip("pyarrow.compute")
 
 from faceio import _cache_file, _scan_cache  # noqa: E402
 from faceio._files import CACHE_NAME, walk_folder  # noqa: E402
@@ -812,3 +813,249 @@ def test_use_is_called_with_the_table_while_the_cache_is_written(faces: Path) ->
         read_through(str(faces), names, paths, Reader(), SCHEMA, kind=KIND, use=boom)
     assert cached_rows(faces)["f02.png"] == hashlib.sha256(b"changed").hexdigest()
     assert sorted(p.name for p in faces.iterdir() if p.name.startswith(".")) == [CACHE_NAME]
+
+
+# Rows with a bulky column that a caller may leave out: the cache then holds only the keys
+# and the columns asked for, and reads its batches again to write the next file.
+BULKY = pa.schema([*SCHEMA, ("blob", pa.string())])
+
+
+class BulkyReader(Reader):
+    """The digest rows, with a column of 400 characters that callers do not ask for."""
+
+    def __call__(self, paths: list[str]) -> pa.Table:
+        table = super().__call__(paths)
+        blob = pc.binary_repeat(table["digest"], 400 // 64 + 1)
+        return table.append_column(BULKY.field("blob"), blob)
+
+
+def scan_some(
+    folder: Path, reader: Reader | None = None, recursive: bool = False, check: bool = True
+) -> tuple[pa.Table, _scan_cache.CacheReport]:
+    """A cached read of the ``size`` column only, checked against an uncached read."""
+    listing = walk_folder(str(folder), (".png",), recursive)
+    names = [e.name for e in listing.entries]
+    paths = [e.path for e in listing.entries]
+    table, report = read_through(
+        str(folder),
+        names,
+        paths,
+        reader or BulkyReader(),
+        BULKY,
+        kind="bulky/1",
+        columns=["size"],
+        subfolders_listed=recursive,
+    )
+    if check:
+        assert table.equals(BulkyReader()(paths).select(["path", "size"]))
+    return table, report
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Record batches of 3 rows, and misses read 3 at a time: a test folder makes many."""
+    monkeypatch.setattr(_scan_cache, "_BATCH_ROWS", 3)
+    return 3
+
+
+def batch_rows(path: Path) -> list[int]:
+    """The rows of each record batch of a cache file."""
+    data = path.read_bytes()
+    return [b.num_rows for b in pa.ipc.open_stream(data[: -TRAILER.size])]
+
+
+def test_the_cache_holds_the_keys_and_the_columns_asked_for(
+    faces: Path, small_batches: int
+) -> None:
+    """The file is read a batch at a time and, of each, only the keys and the columns asked for
+    are kept (copied out of the batch's block): the bulky column is not held. Before, the file
+    was read whole into one block and every column of it held while the caller worked."""
+    make(faces, 10)
+    settle(faces)
+    scan_some(faces)
+    assert batch_rows(faces / CACHE_NAME) == [3, 3, 3, 1]
+    folder_id = _scan_cache._folder_id(str(faces))
+    stored = _scan_cache.store_schema(BULKY, "path")
+    loaded, why = _cache_file.load(
+        str(faces / CACHE_NAME), stored, "bulky/1", folder_id, 10, ["size"]
+    )
+    assert loaded is not None and why == ""
+    try:
+        keys = [f.name for f in _cache_file.KEY_FIELDS]
+        assert loaded.table.column_names == [*keys, "size"] and not loaded.whole
+        # A batch read again has every column, the bulky one too.
+        assert loaded.batch(1).column_names == stored.names
+        assert loaded.batch(1)["_name"].to_pylist() == ["f03.png", "f04.png", "f05.png"]
+    finally:
+        loaded.close()
+
+
+def test_misses_are_read_a_batch_at_a_time(faces: Path, small_batches: int) -> None:
+    """The files the cache cannot give go to the reader a batch at a time, and each is written
+    to the new file as it goes: a first scan of a large folder no longer holds every row read
+    until the end."""
+    make(faces, 10)
+    settle(faces)
+    reader = BulkyReader()
+    _, report = scan_some(faces, reader)
+    assert [len(call) for call in reader.calls] == [3, 3, 3, 1]
+    assert report.written and batch_rows(faces / CACHE_NAME) == [3, 3, 3, 1]
+    for i in (1, 7, 8):
+        (faces / f"f{i:02d}.png").write_bytes(b"changed %d" % i)
+    settle(faces)
+    reader = BulkyReader()
+    _, report = scan_some(faces, reader)
+    assert reader.read == ["f01.png", "f07.png", "f08.png"]  # one batch of misses
+    assert (report.hits, report.read, report.written) == (7, 3, True)
+    reader = BulkyReader()
+    scan_some(faces, reader)
+    assert reader.calls == []
+    assert cached_rows(faces)["f07.png"] == hashlib.sha256(b"changed 7").hexdigest()
+
+
+def test_random_changes_in_small_batches_never_serve_a_stale_row(
+    tmp_path: Path, small_batches: int
+) -> None:
+    """As the test above with every change, flat and recursive reads in turn: rows gathered
+    from many batches of the old file, read again, and from many batches of misses; the rows
+    of a sub-folder kept by the flat reads."""
+    folder = tmp_path / "faces"
+    (folder / "sub").mkdir(parents=True)
+    make(folder, 14)
+    make(folder / "sub", 5)
+    rng = random.Random(15)
+    for turn in range(40):
+        files = sorted(folder.rglob("*.png"))
+        target = rng.choice(files)
+        action = rng.randrange(4)
+        if action == 0:
+            target.write_bytes(target.read_bytes() + b"x")
+        elif action == 1 and len(files) > 6:
+            target.unlink()
+        elif action == 2 and len(files) > 6:
+            os.rename(target, target.parent / f"r{rng.randrange(10**6)}.png")
+        else:
+            (target.parent / f"n{rng.randrange(10**6)}.png").write_bytes(rng.randbytes(30))
+        if turn % 5 == 4:
+            settle(folder)  # so that rows are cached, and served
+        scan_some(folder, recursive=bool(turn % 2))
+    settle(folder)
+    scan_some(folder, recursive=True)
+    reader = BulkyReader()
+    scan_some(folder, reader, recursive=True)
+    assert reader.calls == []
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [CACHE_NAME]
+
+
+def test_a_name_given_twice_across_batches_is_one_row(faces: Path, small_batches: int) -> None:
+    paths = sorted(str(p) for p in faces.glob("*.png"))
+    paths += paths[:4]  # each of f00..f03 twice, in other batches
+    names = [os.path.basename(p) for p in paths]
+    for _ in range(2):
+        table, _ = read_through(
+            str(faces), names, paths, BulkyReader(), BULKY, kind="bulky/1", columns=["size"]
+        )
+        assert table.equals(BulkyReader()(paths).select(["path", "size"]))
+        assert sorted(read_cache(faces / CACHE_NAME)["_name"].to_pylist()) == sorted(names[:6])
+        settle(faces)
+
+
+@pytest.mark.parametrize("change", ["cut short", "a name changed"])
+def test_a_cache_changed_in_place_while_read_is_not_copied(
+    faces: Path,
+    small_batches: int,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The old file's batches are read again for the new file: one changed in place since the
+    first reading (which faceio never does: it renames a new file over the old) is not
+    copied, and no new file is written; the rows given are those checked at the first
+    reading."""
+    make(faces, 10)
+    settle(faces)
+    scan_some(faces)
+    (faces / "f09.png").write_bytes(b"a change, so that the file is written")
+    settle(faces)
+    cache = faces / CACHE_NAME
+    real = _scan_cache._serve
+
+    def serve_then_change(*args: object) -> object:
+        served = real(*args)
+        data = cache.read_bytes()
+        with open(cache, "r+b") as f:  # the same file, in place
+            if change == "cut short":
+                f.truncate(len(data) // 2)
+            else:  # as long, and valid: only the keys read first tell
+                at = data.index(b"f04.png")
+                f.seek(at)
+                f.write(b"f44.png")
+        return served
+
+    monkeypatch.setattr(_scan_cache, "_serve", serve_then_change)
+    with caplog.at_level(logging.DEBUG, logger="faceio.cache"):
+        _, report = scan_some(faces)  # checked against an uncached read
+    assert report.hits == 9 and not report.written
+    assert "changed since it was read" in caplog.text
+    assert [p.name for p in faces.iterdir() if p.name.startswith(".")] == [CACHE_NAME]
+    monkeypatch.undo()
+    _, report = scan_some(faces)  # the change in place: damage, refused and rebuilt
+    assert report.ignored and report.written
+
+
+class FailingReader(BulkyReader):
+    """A reader that raises on its ``fail_at``-th call."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+
+    def __call__(self, paths: list[str]) -> pa.Table:
+        if len(self.calls) + 1 == self.fail_at:
+            raise RuntimeError("the reader failed")
+        return super().__call__(paths)
+
+
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_a_reader_failing_in_a_later_batch_stops_the_write(
+    faces: Path, small_batches: int, fail_at: int
+) -> None:
+    """The reader's exception is raised (the writer, which had begun, stops), the old cache
+    stays as it was, and no temporary file is left."""
+    make(faces, 10)
+    settle(faces)
+    scan_some(faces)
+    before = (faces / CACHE_NAME).read_bytes()
+    for i in range(10):
+        (faces / f"f{i:02d}.png").write_bytes(b"all changed %d" % i)
+    settle(faces)
+    with pytest.raises(RuntimeError, match="the reader failed"):
+        scan_some(faces, FailingReader(fail_at))
+    assert (faces / CACHE_NAME).read_bytes() == before
+    assert [p.name for p in faces.iterdir() if p.name.startswith(".")] == [CACHE_NAME]
+
+
+def test_a_write_failing_half_way_leaves_the_old_cache(
+    faces: Path, small_batches: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails between two batches (a full disk) leaves the old cache whole and no
+    temporary file; the rows are given all the same."""
+    make(faces, 10)
+    settle(faces)
+    scan_some(faces)
+    before = (faces / CACHE_NAME).read_bytes()
+    (faces / "f05.png").write_bytes(b"changed")
+    settle(faces)
+    real, writes = _cache_file._CrcFile.write, []
+
+    def full(self: object, data: bytes) -> int:
+        writes.append(len(data))
+        if len(writes) > 12:  # the schema and a few batches
+            raise OSError(28, "No space left on device")
+        return real(self, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_cache_file._CrcFile, "write", full)
+    _, report = scan_some(faces)
+    assert report.read == 1 and not report.written
+    assert (faces / CACHE_NAME).read_bytes() == before
+    assert [p.name for p in faces.iterdir() if p.name.startswith(".")] == [CACHE_NAME]
