@@ -10,7 +10,6 @@ folder serves both, and a summary from the cache is the one ``faceio scan`` give
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -53,9 +52,6 @@ FACT_COLUMNS = [
 # orientation says (docs/format.md, "Image sizes and EXIF orientation").
 _KIND = f"faceio-folder/2 faceio {__version__}"
 
-# Files whose facts are turned into columns at a time.
-_FACT_ROWS = 1 << 14
-
 # Chunks a column may come in for add_rows to count it as it is: a cache file's batches of
 # 8,192 rows make 123 for a million faces.
 _FEW_CHUNKS = 256
@@ -91,15 +87,9 @@ def _read_rows(paths: list[str]) -> pa.Table:
     table = _read_files_table(paths)
     # The entry's name only tells read_metas which files are TIFF.
     entries = [FolderEntry(os.path.basename(p), p) for p in paths]
-    metas = read_metas(entries, facts=True)
-    # The facts become columns a slice of files at a time: as Python objects, all of a cold
-    # scan's took 0.5-0.7 KiB a file (over 100 MiB for 200,000) at once.
-    chunks: list[list[pa.Array]] = []
-    while facts := [file_facts(e.path, meta) for e, meta in itertools.islice(metas, _FACT_ROWS)]:
-        values = zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True)
-        chunks.append([text_array(column, field.type) for field, column in values])
-    for i, field in enumerate(FACT_COLUMNS):
-        table = table.append_column(field, pa.chunked_array([c[i] for c in chunks], field.type))
+    facts = [file_facts(e.path, meta) for e, meta in read_metas(entries, facts=True)]
+    for field, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True):
+        table = table.append_column(field, text_array(values, field.type))
     return table
 
 
