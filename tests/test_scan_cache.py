@@ -960,7 +960,7 @@ def test_a_name_given_twice_across_batches_is_one_row(faces: Path, small_batches
         settle(faces)
 
 
-@pytest.mark.parametrize("change", ["cut short", "a name changed"])
+@pytest.mark.parametrize("change", ["cut short", "a name changed", "a value changed"])
 def test_a_cache_changed_in_place_while_read_is_not_copied(
     faces: Path,
     small_batches: int,
@@ -986,10 +986,14 @@ def test_a_cache_changed_in_place_while_read_is_not_copied(
         with open(cache, "r+b") as f:  # the same file, in place
             if change == "cut short":
                 f.truncate(len(data) // 2)
-            else:  # as long, and valid: only the keys read first tell
+            elif change == "a name changed":  # as long, and valid: the keys read first tell
                 at = data.index(b"f04.png")
                 f.seek(at)
                 f.write(b"f44.png")
+            else:  # a digest (not a key) written over, as long: the keys do not tell
+                digest = hashlib.sha256((faces / "f04.png").read_bytes()).hexdigest()
+                f.seek(data.index(digest.encode()))
+                f.write(b"0" * len(digest))
         return served
 
     monkeypatch.setattr(_scan_cache, "_serve", serve_then_change)

@@ -140,6 +140,8 @@ class Loaded:
     _schema: pa.Schema
     _where: list[tuple[int, int]]  # each record batch message's offset in the file, length
     _fd: int | None = None  # open unless whole
+    #: The open file's inode, size and change times when the first reading began.
+    _stamp: tuple[int, int, int, int] | None = None
 
     def batch(self, index: int) -> pa.Table:
         """Give record batch ``index``'s rows, every column.
@@ -164,6 +166,13 @@ class Loaded:
     def _read_again(self, index: int) -> pa.Table:
         if self._fd is None:
             raise _ForeignCacheError("closed")
+        # A batch read again is checked by its keys, not by the CRC-32 (which covers the whole
+        # file): a value written over in place since (a sync tool writing into the file, not
+        # faceio, which renames a new file over it) would be copied into the new file under a
+        # fresh CRC. Any such write moves the file's change time, so the file must still be
+        # as it was when the first reading began.
+        if _stamp_of(self._fd) != self._stamp:
+            raise _ForeignCacheError("written to since")
         offset, length = self._where[index]
         message = pa.ipc.read_message(_read_into(self._fd, length, offset))
         if message.type != "record batch" or _message_header(message.metadata.to_pybytes())[2]:
@@ -253,6 +262,7 @@ def _read(
     """
     if size < _TRAILER.size:
         raise _ForeignCacheError("too short to be a cache file")
+    stamp = _stamp_of(fd)
     trailer = _read_into(fd, _TRAILER.size, size - _TRAILER.size).to_pybytes()
     length, crc, magic = _TRAILER.unpack(trailer)
     if magic != _MAGIC or length != size - _TRAILER.size:
@@ -300,7 +310,13 @@ def _read(
     starts = [0]
     for batch in batches:
         starts.append(starts[-1] + batch.num_rows)
-    return Loaded(table, whole, starts, found, stream.batches, None if whole else fd)
+    return Loaded(table, whole, starts, found, stream.batches, None if whole else fd, stamp)
+
+
+def _stamp_of(fd: int) -> tuple[int, int, int, int]:
+    """Give the open file's inode, size, and modification and change times (ns)."""
+    st = os.fstat(fd)
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _copied(batch: pa.RecordBatch) -> pa.RecordBatch:
