@@ -84,13 +84,20 @@ def span(times: list[float]) -> str:
     return f"{min(times):.2f}-{max(times):.2f} s"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def folder_arguments(description: str, runs: int) -> argparse.ArgumentParser:
+    """The options of the benchmarks on a cached folder: where, how many faces, how many
+    distinct, the fraction rewritten between scans, and the runs (``runs`` by default)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("folder", nargs="?", default="/mnt/fc/faces")
     parser.add_argument("--faces", type=int, default=200_000)
     parser.add_argument("--unique", type=int, default=1000, help="distinct faces hard-linked")
     parser.add_argument("--changed", type=float, default=0.01, help="fraction rewritten")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=runs)
+    return parser
+
+
+def main() -> None:
+    parser = folder_arguments(__doc__.splitlines()[0], runs=5)
     parser.add_argument("--make-only", action="store_true", help="make the folder and stop")
     args = parser.parse_args()
     folder = Path(args.folder)

@@ -16,7 +16,6 @@ Run with ``python bench/bench_cache_mem.py [FOLDER] [--faces N] [--runs R]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -40,13 +39,7 @@ def peak_rss(args: list[str]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default="/mnt/fc/faces")
-    parser.add_argument("--faces", type=int, default=200_000)
-    parser.add_argument("--unique", type=int, default=1000, help="distinct faces hard-linked")
-    parser.add_argument("--changed", type=float, default=0.01, help="fraction rewritten")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = bench_cache.folder_arguments(__doc__.splitlines()[0], runs=3).parse_args()
     folder = Path(args.folder)
     changed = int(args.faces * args.changed)
     own = bench_cache.make_folder(folder, args.faces, args.unique, changed)

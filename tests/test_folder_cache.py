@@ -252,14 +252,16 @@ def _random_facts(rng: random.Random, name: str) -> Facts:
     )
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
-    """add_rows (Arrow kernels over the cached columns) against _ScanStats.add, file by file."""
-    rng = random.Random(seed)
+def _random_folder(
+    rng: random.Random, names: list[str], count: int
+) -> tuple[FolderListing, list[Any], _ScanStats, pa.Table]:
+    """A listing of ``count`` entries named from ``names`` (some failed), its files' facts,
+    the stats of counting them one file at a time (_ScanStats.add), and the facts' table as
+    add_rows takes it."""
     listing = FolderListing()
     facts = []
-    for i in range(rng.randrange(0, 60)):
-        name = rng.choice([f"f_{i}.png", f"sub/f_{i}.png", f"x\ny/g_{i}.png", f"g_{i}.png"])
+    for i in range(count):
+        name = rng.choice(names).format(i=i)
         name = name if i % 7 else "f_0.png" if not i else f"d{i}/f_0.png"
         if rng.random() < 0.05:
             listing.entries.append(FolderEntry(name, name, error=OSError(40, "loops")))
@@ -279,6 +281,15 @@ def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
     columns = {"path": pa.array(paths, pa.string()), **columns}
     schema = pa.schema([pa.field("path", pa.string()), *FACT_COLUMNS])
     table = pa.table(columns, schema=schema) if facts else schema.empty_table()
+    return listing, facts, one, table
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cached_counts_equal_counting_one_file_at_a_time(seed: int) -> None:
+    """add_rows (Arrow kernels over the cached columns) against _ScanStats.add, file by file."""
+    rng = random.Random(seed)
+    names = ["f_{i}.png", "sub/f_{i}.png", "x\ny/g_{i}.png", "g_{i}.png"]
+    listing, _, one, table = _random_folder(rng, names, rng.randrange(0, 60))
     many = _ScanStats()
     add_rows(many, listing, table)
     assert many.summary("F", listing) == one.summary("F", listing)
@@ -289,26 +300,9 @@ def test_cached_counts_from_many_chunks(seed: int) -> None:
     """add_rows on columns in chunks of a few rows (a cache file's batches, not combined
     first when few) counts as on one chunk, and as _ScanStats.add does."""
     rng = random.Random(100 + seed)
-    listing = FolderListing()
-    facts = []
-    for i in range(rng.randrange(1, 80)):
-        name = rng.choice([f"f_{i}.png", f"sub/f_{i}.png"])
-        if rng.random() < 0.05:
-            listing.entries.append(FolderEntry(name, name, error=OSError(40, "loops")))
-            continue
-        listing.entries.append(FolderEntry(name, f"F/{name}"))
-        facts.append(_random_facts(rng, name))
-    one = _ScanStats()
-    it = iter(facts)
-    for entry in listing.entries:
-        one.add(entry.name, file_facts(entry.path, entry.error) if entry.error else next(it))
-    schema = pa.schema([pa.field("path", pa.string()), *FACT_COLUMNS])
-    paths = [e.path for e in listing.entries if e.error is None]
-    columns = [paths] + [
-        [list(x) if isinstance(x, tuple) else x for x in values]
-        for values in zip(*facts, strict=False)
-    ]
-    table = pa.table(columns, schema=schema) if facts else schema.empty_table()
+    listing, _, one, table = _random_folder(
+        rng, ["f_{i}.png", "sub/f_{i}.png"], rng.randrange(1, 80)
+    )
     chunks = [table.slice(at, 3) for at in range(0, table.num_rows, 3)]
     many = _ScanStats()
     add_rows(many, listing, pa.concat_tables(chunks) if chunks else table)
