@@ -160,10 +160,10 @@ fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let mut pos = 2u64;
     let mut stored: Option<(u32, u32)> = None;
     let mut orientation: Option<u16> = None;
+    // On to SOS even with SOF and an Orientation in hand: a file libjpeg gives up on before
+    // SOS is an error, whatever was found first (docs/format.md, "Image sizes and EXIF
+    // orientation"). SOS is nearly always in the bytes already read.
     loop {
-        if let (Some(s), Some(_)) = (stored, orientation) {
-            return Ok(as_turned(s, orientation));
-        }
         let Some((m, at)) = next_marker(src, pos)? else {
             return Err(bad(
                 pos,
@@ -565,10 +565,10 @@ mod tests {
     #[test]
     fn jpeg_walk_ends_as_libjpeg_ends() {
         let sof_end = |j: &[u8]| j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap() + 13;
-        // With SOF and an Orientation both found, the walk stops there.
+        // Data that ends before SOS is an error, as libjpeg fails on it: also with SOF and an
+        // Orientation both found before.
         let j = jpeg(&[app1_exif(6)], &[]);
-        assert_eq!(jpeg_size_of(&j[..sof_end(&j)]), (300, 200));
-        // Otherwise data that ends before SOS is an error, as libjpeg fails on it.
+        assert!(size(&mut MemSource(&j[..sof_end(&j)]), Format::Jpeg).is_err());
         let j = jpeg(&[], &[app1_exif(6)]);
         let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
         for cut in 0..sos {
@@ -577,8 +577,8 @@ mod tests {
                 "{cut}"
             );
         }
-        // Found both: the rest is not read.
-        assert_eq!(jpeg_size_of(&j[..sos]), (300, 200));
+        // SOS reached: the rest is not read.
+        assert_eq!(jpeg_size_of(&j[..sos + 2]), (300, 200));
         let j = jpeg(&[], &[]);
         let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
         assert!(size(&mut MemSource(&j[..sos + 1]), Format::Jpeg).is_err());

@@ -580,6 +580,31 @@ def test_jpeg_that_ends_before_sos_is_not_sized(tmp_path: Path) -> None:
         faceio.read_image_meta(path)
 
 
+@pytest.mark.parametrize("damage", ["cut before SOS", "EOI after SOF", "a second SOI"])
+def test_jpeg_oriented_before_sof_and_broken_after_it_is_not_sized(
+    tmp_path: Path, damage: str
+) -> None:
+    """A phone photo's Orientation comes before SOF; a file libjpeg gives up on after SOF is
+    still an error (OpenCV cannot read it), as the same file without an Orientation is."""
+    from tests import test_orientation as t
+
+    whole = t.jpeg(before_sof=(t.app1_exif(t.oriented(6)),))
+    sos = whole.index(b"\xff\xda")
+    if damage == "cut before SOS":
+        data = whole[:sos]
+    else:
+        data = (
+            whole[:sos] + (b"\xff\xd9" if damage == "EOI after SOF" else b"\xff\xd8") + whole[sos:]
+        )
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(data)
+    assert cv2.imread(str(path)) is None
+    [row] = faceio.read_meta_table([str(path)]).to_pylist()
+    assert row["width"] is None and row["error"]
+    with pytest.raises(Exception):  # noqa: B017 - whatever read_image_meta raises for cv2's None
+        faceio.read_image_meta(path)
+
+
 def _webp(flags: int, chunks: list[bytes]) -> bytes:
     import struct
 
