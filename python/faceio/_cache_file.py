@@ -171,7 +171,7 @@ class Loaded:
         # faceio, which renames a new file over it) would be copied into the new file under a
         # fresh CRC. Any such write moves the file's change time, so the file must still be
         # as it was when the first reading began.
-        if _stamp_of(self._fd) != self._stamp:
+        if _stamp(os.fstat(self._fd)) != self._stamp:
             raise _ForeignCacheError("written to since")
         offset, length = self._where[index]
         message = pa.ipc.read_message(_read_into(self._fd, length, offset))
@@ -220,7 +220,7 @@ def load(
             return None, f"owned by another user (uid {st.st_uid})"
         if st.st_size > MAX_BYTES_FLOOR + MAX_BYTES_PER_FILE * files:
             return None, f"{st.st_size:,} bytes is too large for {files:,} files"
-        loaded = _read(fd, st.st_size, schema, kind, folder_id, columns)
+        loaded = _read(fd, st, schema, kind, folder_id, columns)
         return loaded, ""
     except _ForeignCacheError as err:
         return None, str(err)
@@ -251,18 +251,23 @@ def _read_into(fd: int, size: int, offset: int) -> pa.Buffer:
 
 
 def _read(
-    fd: int, size: int, schema: pa.Schema, kind: str, folder_id: bytes, columns: Sequence[str]
+    fd: int,
+    st: os.stat_result,
+    schema: pa.Schema,
+    kind: str,
+    folder_id: bytes,
+    columns: Sequence[str],
 ) -> Loaded:
-    """Read and check a cache file a record batch at a time.
+    """Read and check a cache file (``fd``, whose ``fstat`` is ``st``) a record batch at a time.
 
     :class:`_ForeignCacheError` if it is not ours. The trailer is checked first, the schema
     and its metadata before any batch is read, each message's header before its body is
     handed over (:class:`_Stream`), every batch when read, and the CRC-32 once the stream is
     read: no row is given before all have passed.
     """
+    size, stamp = st.st_size, _stamp(st)
     if size < _TRAILER.size:
         raise _ForeignCacheError("too short to be a cache file")
-    stamp = _stamp_of(fd)
     trailer = _read_into(fd, _TRAILER.size, size - _TRAILER.size).to_pybytes()
     length, crc, magic = _TRAILER.unpack(trailer)
     if magic != _MAGIC or length != size - _TRAILER.size:
@@ -313,9 +318,8 @@ def _read(
     return Loaded(table, whole, starts, found, stream.batches, None if whole else fd, stamp)
 
 
-def _stamp_of(fd: int) -> tuple[int, int, int, int]:
-    """Give the open file's inode, size, and modification and change times (ns)."""
-    st = os.fstat(fd)
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """Give a file's inode, size, and modification and change times (ns)."""
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
