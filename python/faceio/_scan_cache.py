@@ -210,7 +210,8 @@ class _Served:
     ``source[i]`` says where input ``i``'s row is (:data:`_FRESH` or :data:`_CACHED`) and
     ``row[i]`` which row of that part: of the misses (``fresh``), or of the cache's
     (``cached``). ``kept`` marks the cache's rows that no input used but that stay (a flat
-    read's rows of sub-folders).
+    read's rows of sub-folders). ``repeated``: whether a name is given twice, where the pass
+    had to ask (:func:`_repeated`), else ``None``.
     """
 
     source: np.ndarray
@@ -219,6 +220,7 @@ class _Served:
     dropped: int
     fresh: _Fresh
     cached: _Loaded | None
+    repeated: bool | None
 
 
 class _Chunks:
@@ -523,10 +525,11 @@ def _serve(job: _Job, cached: _Loaded | None) -> _Served:
     fresh = _Fresh(job, misses)
     if not fresh.done:
         fresh.pending.append(fresh.next())
-    if not fresh.done and _repeated(job):
+    repeated = None if fresh.done else _repeated(job)
+    if repeated:
         while not fresh.done:
             fresh.pending.append(fresh.next())
-    return _Served(source, row, kept, dropped, fresh, cached)
+    return _Served(source, row, kept, dropped, fresh, cached, repeated)
 
 
 def _repeated(job: _Job) -> bool:
@@ -623,7 +626,8 @@ def _merge(job: _Job, served: _Served) -> np.ndarray | None:
     row is cached or kept is written, :func:`_batches`). Else every miss is read (by
     :func:`_serve`): of a name given twice, the first row that is cached or kept is written.
     """
-    if not _repeated(job):
+    repeated = served.repeated
+    if not (_repeated(job) if repeated is None else repeated):
         return None
     fresh = served.fresh
     assert fresh.done
