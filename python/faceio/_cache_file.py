@@ -102,7 +102,6 @@ POOL = pa.system_memory_pool()
 
 # The user whose cache files are trusted (no user ids off POSIX: every file is the user's).
 _UID = os.geteuid() if hasattr(os, "geteuid") else 0
-_READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 _WRITE_OPTIONS = pa.ipc.IpcWriteOptions(use_threads=False)
 
 
@@ -112,11 +111,6 @@ class _ForeignCacheError(ValueError):
 
 class StaleCacheError(Exception):
     """A cache file's batch, read again, is not what was read first (the file was changed)."""
-
-
-# Message kinds in a message's header (Arrow's format/Message.fbs, MessageHeader).
-_SCHEMA, _RECORD_BATCH = 1, 3
-_KINDS = {1: "schema", 2: "dictionary batch", 3: "record batch", 4: "tensor", 5: "sparse tensor"}
 
 
 @dataclass(eq=False)
@@ -175,10 +169,7 @@ class Loaded:
             raise _ForeignCacheError("written to since")
         offset, length = self._where[index]
         message = pa.ipc.read_message(_read_into(self._fd, length, offset))
-        if message.type != "record batch" or _message_header(message.metadata.to_pybytes())[2]:
-            raise _ForeignCacheError("not the record batch first read")
-        # The message is in memory and its body stored as it is: no thread pool is needed.
-        batch = pa.ipc.read_record_batch(message, self._schema)
+        batch = _record_batch(message, self._schema)
         batch.validate(full=True)
         return pa.Table.from_batches([batch]).replace_schema_metadata(None)
 
@@ -261,9 +252,9 @@ def _read(
     """Read and check a cache file (``fd``, whose ``fstat`` is ``st``) a record batch at a time.
 
     :class:`_ForeignCacheError` if it is not ours. The trailer is checked first, the schema
-    and its metadata before any batch is read, each message's header before its body is
-    handed over (:class:`_Stream`), every batch when read, and the CRC-32 once the stream is
-    read: no row is given before all have passed.
+    and its metadata before any batch is read, each message's header before its body is used
+    (:func:`_record_batch`), every batch when read, and the CRC-32 once the stream is read: no
+    row is given before all have passed.
     """
     size, stamp = st.st_size, _stamp(st)
     if size < _TRAILER.size:
@@ -273,11 +264,15 @@ def _read(
     if magic != _MAGIC or length != size - _TRAILER.size:
         raise _ForeignCacheError("not a faceio cache file (no trailer)")
     stream = _Stream(fd, length)
-    # No thread pool: pyarrow's may still be finishing a task's cleanup at interpreter exit and
-    # abort the process (apache/arrow#34314; seen as an intermittent SIGABRT after
-    # `faceio scan --cache` had printed its summary).
-    reader = pa.ipc.open_stream(pa.PythonFile(stream, mode="r"), options=_READ_OPTIONS)
-    found = reader.schema
+    # Message by message, so that each one's header is checked before its body is used: a
+    # schema first, then record batches stored as they are only. A compressed body, which faceio
+    # never writes, would be unpacked to whatever size it claims (73 KB made 2.2 GiB); pyarrow
+    # unpacks it only in read_record_batch.
+    messages = pa.ipc.MessageReader.open_stream(pa.PythonFile(stream, mode="r"))
+    first = _next_message(messages)
+    if first is None or first.type != "schema":
+        raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
+    found = pa.ipc.read_schema(first)
     meta = found.metadata or {}
     if meta.get(_FORMAT_KEY) != CACHE_FORMAT.encode():
         raise _ForeignCacheError("not a faceio cache of this format")
@@ -290,7 +285,14 @@ def _read(
     held = [f.name for f in KEY_FIELDS] + [n for n in schema.names if n in columns]
     whole: bool | None = None
     batches = []
-    for batch in reader:
+    where = []  # each record batch message's offset and length, to read it again
+    while True:
+        start = stream.pos
+        message = _next_message(messages)
+        if message is None:
+            break
+        where.append((start, stream.pos - start))
+        batch = _record_batch(message, found)
         # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may
         # still have been made by someone else, and its columns are used in place.
         batch.validate(full=True)
@@ -305,8 +307,6 @@ def _read(
     stream.finish()
     if stream.crc != crc:
         raise _ForeignCacheError("damaged: its CRC-32 does not match")
-    if len(stream.batches) != len(batches):
-        raise _ForeignCacheError("not an Arrow stream of rows")
     whole = True if whole is None else whole
     kept = schema if whole else pa.schema([schema.field(n) for n in held])
     table = pa.Table.from_batches(batches, schema=kept)
@@ -315,7 +315,7 @@ def _read(
     starts = [0]
     for batch in batches:
         starts.append(starts[-1] + batch.num_rows)
-    return Loaded(table, whole, starts, found, stream.batches, None if whole else fd, stamp)
+    return Loaded(table, whole, starts, found, where, None if whole else fd, stamp)
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -331,15 +331,9 @@ def _copied(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 class _Stream:
-    """The cache file's stream, as pyarrow's stream reader reads it (``read_buffer``).
+    """The cache file's stream, as a file object that pyarrow reads (``read_buffer``).
 
-    It follows the stream's framing (Arrow's encapsulated messages: a continuation marker, the
-    metadata's length, the metadata, a flatbuffer that gives the message's kind and body
-    length, then the body) so that each message's header is checked before its body is handed
-    over: a schema first, then record batches stored as they are only. A compressed body, which
-    faceio never writes, would be unpacked to whatever size it claims (73 KB made 2.2 GiB).
-    It takes the CRC-32 of the bytes as they go by, and notes where each record batch lies, to
-    read it again.
+    It takes the CRC-32 of the bytes as they go by; ``pos`` tells where the reader is.
     """
 
     closed = False
@@ -349,23 +343,15 @@ class _Stream:
         self._length = length
         self.pos = 0
         self.crc = 0
-        #: Each record batch message's offset and length.
-        self.batches: list[tuple[int, int]] = []
-        self._messages = 0
-        self._start = 0  # where the current message began
-        self._head = bytearray()  # its prefix and metadata, as far as read
-        self._need = 8  # the prefix's length, then the prefix's and the metadata's
-        self._body = 0  # the bytes of its body still to come
-        self._ended = False
 
     def readable(self) -> bool:
         return True
 
     def read_buffer(self, nbytes: int) -> pa.Buffer:
+        # Never past the stream: a length in a message that claims more ends the reading.
         size = max(0, min(nbytes, self._length - self.pos))
         data = _read_into(self._fd, size, self.pos)
         self.crc = zlib.crc32(data, self.crc)
-        self._follow(memoryview(data), self.pos)
         self.pos += size
         return data
 
@@ -380,61 +366,37 @@ class _Stream:
         while self.pos < self._length:
             self.read_buffer(1 << 20)
 
-    def _follow(self, data: memoryview, at: int) -> None:
-        """Follow the framing over ``data``, the stream's bytes from ``at`` on."""
-        while data and not self._ended:
-            if self._body:
-                n = min(self._body, len(data))
-                self._body -= n
-                data, at = data[n:], at + n
-                continue
-            if not self._head:
-                self._start = at
-            n = min(self._need - len(self._head), len(data))
-            self._head += data[:n]
-            data, at = data[n:], at + n
-            if len(self._head) == self._need:
-                self._framed()
 
-    def _framed(self) -> None:
-        """Check the current message's prefix, or its metadata, now read whole."""
-        if self._need == 8:
-            marker, size = struct.unpack("<Ii", self._head)
-            if marker != 0xFFFFFFFF or size < 0:
-                raise _ForeignCacheError("not an Arrow stream of rows (no message prefix)")
-            if self._start + 8 + size > self._length:
-                raise _ForeignCacheError("cut short in a message")
-            if size:
-                self._need = 8 + size
-            else:  # the end-of-stream marker
-                self._ended = True
-            return
-        kind, body, compressed = _message_header(bytes(self._head[8:]))
-        if not self._messages and kind != _SCHEMA:
-            raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
-        if self._messages and (kind != _RECORD_BATCH or compressed):
-            raise _ForeignCacheError(
-                f"holds a {_KINDS.get(kind, 'unknown')} message that faceio never writes"
-            )
-        if body < 0 or self._start + self._need + body > self._length:
-            raise _ForeignCacheError("cut short in a message")
-        if kind == _RECORD_BATCH:
-            self.batches.append((self._start, self._need + body))
-        self._messages += 1
-        self._body = body
-        self._head.clear()
-        self._need = 8
+def _next_message(messages: pa.ipc.MessageReader) -> pa.ipc.Message | None:
+    """Give the stream's next message, or ``None`` at its end."""
+    try:
+        return messages.read_next_message()
+    except StopIteration:
+        return None
 
 
-def _message_header(metadata: bytes) -> tuple[int, int, bool]:
-    """Read a message's header (a flatbuffer): its kind, body length, and body compression.
+def _record_batch(message: pa.ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
+    """Give a record batch message's rows.
 
-    The last is whether a record batch's body is compressed: pyarrow tells a message's kind
-    only once its body is read, and unpacks a compressed body as it reads it. The header is
-    Arrow's ``Message`` table (format/Message.fbs): field 1 the header's kind (1 a schema, 3 a
-    record batch), field 2 the header (for a record batch the ``RecordBatch`` table, whose
-    field 3 is ``compression``, absent in a stream written without one), field 3 the body's
-    length. Anything out of bounds is damage.
+    :class:`_ForeignCacheError` for any other message, or a record batch whose body is
+    compressed (checked before the body is unpacked).
+    """
+    if message.type != "record batch" or _compressed(message.metadata.to_pybytes()):
+        what = "compressed record batch" if message.type == "record batch" else message.type
+        raise _ForeignCacheError(f"holds a {what} message, which faceio never writes")
+    # Its body, in memory and stored as it is, is read without pyarrow's thread pool (which
+    # only unpacks compressed bodies), which may still be finishing a task's cleanup at
+    # interpreter exit and abort the process (apache/arrow#34314).
+    return pa.ipc.read_record_batch(message, schema)
+
+
+def _compressed(metadata: bytes) -> bool:
+    """Tell whether a record batch message's header gives its body a compression.
+
+    pyarrow tells no message's compression, and unpacks a compressed body as it reads the
+    batch. The header is a flatbuffer (pyarrow has checked it), Arrow's ``Message`` table
+    (format/Message.fbs): its field 2 is the ``RecordBatch`` table, whose field 3 is
+    ``compression``, absent in a stream written without one. Anything out of bounds is damage.
     """
 
     def at(fmt: str, pos: int) -> int:
@@ -452,16 +414,10 @@ def _message_header(metadata: bytes) -> tuple[int, int, bool]:
         offset = at("<H", vtable + slot)
         return table + offset if offset else None
 
-    root = at("<I", 0)
-    kind_at, header, body_at = field(root, 1), field(root, 2), field(root, 3)
-    kind = 0 if kind_at is None else at("<B", kind_at)
-    body = 0 if body_at is None else at("<q", body_at)
-    if kind != _RECORD_BATCH:
-        return kind, body, False
+    header = field(at("<I", 0), 2)
     if header is None:
         raise _ForeignCacheError("a record batch message without its header")
-    batch = header + at("<I", header)
-    return kind, body, field(batch, 3) is not None
+    return field(header + at("<I", header), 3) is not None
 
 
 def open_temp(folder: str) -> tuple[int, str, int] | None:
