@@ -483,18 +483,14 @@ def _save(
             return writer.commit()
         writer.discard()
         return False
-    except (_StaleCacheError, _AbortedError) as err:
-        _log.debug("%s: the scan cache is not written (%s)", job.folder, err)
+    except BaseException as err:
         if writer is not None:
             writer.discard()
         else:
             _discard(temp)
-        return False
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        else:
-            _discard(temp)
+        if isinstance(err, (_StaleCacheError, _AbortedError)):
+            _log.debug("%s: the scan cache is not written (%s)", job.folder, err)
+            return False
         raise
     finally:
         chunks.drain()
