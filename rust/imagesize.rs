@@ -179,6 +179,11 @@ fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
                 };
             }
             0xC8 => return Err(bad(at, format!("JPEG marker 0xC8 at byte {at}"))),
+            // SOF5-7 and SOF13-15: libjpeg gives up on a hierarchical JPEG at its SOF.
+            0xC5..=0xC7 | 0xCD..=0xCF => {
+                let why = "a hierarchical JPEG, which libjpeg does not decode";
+                return Err(bad(at, format!("JPEG marker {m:#04X} at byte {at}: {why}")));
+            }
             0xC0..=0xCF | 0xDB | 0xDC | 0xDD | 0xE0..=0xEF | 0xFE => {
                 // The segment's length and (for SOF) its first 5 bytes in one request.
                 let mut head = [0u8; 7];
@@ -208,7 +213,10 @@ fn jpeg_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
                     let h = u32::from(u16::from_be_bytes([head[3], head[4]]));
                     let w = u32::from(u16::from_be_bytes([head[5], head[6]]));
                     stored = Some((w, h));
-                } else if length < 2 && matches!(m, 0xC4 | 0xCC | 0xDB | 0xDD) {
+                } else if m == 0xDD && length != 4 {
+                    // DRI holds one 2-byte interval: libjpeg fails on any other length.
+                    return Err(bad(at, format!("JPEG DRI marker of length {length}")));
+                } else if length < 2 && matches!(m, 0xC4 | 0xCC | 0xDB) {
                     // libjpeg reads tables (or refuses the marker) and fails on these.
                     return Err(bad(at, format!("JPEG marker {m:#04X} of length {length}")));
                 } else if m == 0xE1 && orientation.is_none() {
@@ -594,6 +602,38 @@ mod tests {
         ] {
             let j = jpeg(&[], &[bad.clone(), app1_exif(6)]);
             assert!(size(&mut MemSource(&j), Format::Jpeg).is_err(), "{bad:?}");
+        }
+        // A DRI of any length but 4 (one 2-byte interval), before SOF or after it.
+        for body in [&[][..], &[0], &[0, 4, 0], &[0, 4, 0, 0]] {
+            for j in [
+                jpeg(&[segment(0xDD, body)], &[]),
+                jpeg(&[], &[segment(0xDD, body)]),
+            ] {
+                assert!(size(&mut MemSource(&j), Format::Jpeg).is_err(), "{body:?}");
+            }
+        }
+        let j = jpeg(&[segment(0xDD, &[0, 4])], &[segment(0xDD, &[0, 8])]);
+        assert_eq!(jpeg_size_of(&j), (200, 300));
+    }
+
+    #[test]
+    fn hierarchical_jpeg_is_refused_at_its_sof() {
+        // SOF5-7 and SOF13-15 (the hierarchical processes): libjpeg refuses them; the other
+        // SOF markers give the size.
+        let sof = jpeg(&[], &[]);
+        let at = sof.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap() + 1;
+        for m in (0xC0..=0xCF).filter(|m| !matches!(m, 0xC4 | 0xC8 | 0xCC)) {
+            let mut j = sof.clone();
+            j[at] = m;
+            let got = size(&mut MemSource(&j), Format::Jpeg);
+            if matches!(m, 0xC5..=0xC7 | 0xCD..=0xCF) {
+                assert!(
+                    got.unwrap_err().to_string().contains("hierarchical"),
+                    "{m:#x}"
+                );
+            } else {
+                assert_eq!(got.unwrap(), (200, 300), "{m:#x}");
+            }
         }
     }
 

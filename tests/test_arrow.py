@@ -605,6 +605,54 @@ def test_jpeg_oriented_before_sof_and_broken_after_it_is_not_sized(
         faceio.read_image_meta(path)
 
 
+def _jpeg_opencv_cannot_read(tmp_path: Path, data: bytes) -> str:
+    """Check that OpenCV cannot read ``data`` and that no faceio reader sizes it; give the
+    table's error."""
+    path = tmp_path / "refused.jpg"
+    path.write_bytes(data)
+    assert cv2.imread(str(path)) is None
+    [row] = faceio.read_meta_table([str(path)]).to_pylist()
+    assert row["width"] is None and row["error"]
+    with pytest.raises(faceio.UnsupportedFormatError):
+        faceio.read_image_meta(path)
+    with pytest.raises(faceio.UnsupportedFormatError):
+        list(faceio.read_image_meta_batch([path]))
+    return str(row["error"])
+
+
+@pytest.mark.parametrize("marker", [0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF])
+def test_hierarchical_jpeg_is_not_sized(tmp_path: Path, marker: int) -> None:
+    """SOF5-7 and SOF13-15 (hierarchical JPEG): libjpeg gives up at the marker, so OpenCV
+    cannot read the file, and faceio gives no size for it (it gave the SOF's size)."""
+    from tests import test_orientation as t
+
+    data = t.jpeg()
+    sof = data.index(b"\xff\xc0")
+    error = _jpeg_opencv_cannot_read(tmp_path, data[: sof + 1] + bytes([marker]) + data[sof + 2 :])
+    assert "hierarchical" in error
+
+
+@pytest.mark.parametrize("length", [2, 3, 5, 6])
+@pytest.mark.parametrize("where", ["before_sof", "after_sof"])
+def test_jpeg_dri_of_a_length_other_than_4_is_not_sized(
+    tmp_path: Path, length: int, where: str
+) -> None:
+    """libjpeg fails on a DRI segment of any length but 4 (one 2-byte restart interval)."""
+    from tests import test_orientation as t
+
+    dri = t.segment(0xDD, bytes(length - 2))
+    error = _jpeg_opencv_cannot_read(tmp_path, t.jpeg(**{where: (dri,)}))
+    assert "DRI" in error
+
+
+def test_jpeg_dri_of_length_4_is_sized(tmp_path: Path) -> None:
+    from tests import test_orientation as t
+
+    dri = t.segment(0xDD, b"\x00\x04")
+    data = t.jpeg(before_sof=(dri,))
+    assert _all_readers_give_opencv_size(tmp_path, "dri.jpg", data) == t.STORED
+
+
 def _webp(flags: int, chunks: list[bytes]) -> bytes:
     import struct
 
