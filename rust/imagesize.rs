@@ -352,6 +352,24 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
 fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     let h = need(src, 0, 30, "WebP header")?.to_vec();
     let u24 = |i: usize| u32::from(h[i]) | u32::from(h[i + 1]) << 8 | u32::from(h[i + 2]) << 16;
+    let le32 = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    // libwebp's decoder (and so OpenCV) refuses a RIFF too small for the "WEBP" tag and a
+    // chunk head, or too large for a chunk, one that runs past the end of the file (a file
+    // cut short), and a first chunk that runs past the RIFF; bytes after the RIFF are ignored.
+    let riff = le32(4);
+    if !(12..=0xFFFF_FFF6).contains(&riff) || 12 + u64::from(le32(16)) > u64::from(riff) {
+        return Err(bad(
+            4,
+            format!("WebP RIFF size {riff} does not hold its first chunk"),
+        ));
+    }
+    let riff_end = 8 + u64::from(riff);
+    if get(src, riff_end - 1, 1)?.is_none() {
+        return Err(bad(
+            riff_end,
+            format!("WebP file ends before the end of its RIFF (byte {riff_end})"),
+        ));
+    }
     match &h[12..16] {
         b"VP8 " if h[23..26] == [0x9d, 0x01, 0x2a] => Ok((
             u32::from(u16::from_le_bytes([h[26], h[27]]) & 0x3fff),
@@ -361,13 +379,17 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
             let bits = u32::from_le_bytes([h[21], h[22], h[23], h[24]]);
             Ok(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
         }
+        // libwebp takes a VP8X chunk of 10 bytes only.
+        b"VP8X" if le32(16) != 10 => Err(bad(16, format!("WebP VP8X chunk of {} bytes", le32(16)))),
         b"VP8X" => {
             let stored = (u24(24) + 1, u24(27) + 1);
-            let riff_end = 8 + u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
-            let vp8x = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+            let vp8x = u64::from(le32(16));
             // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
             // A flag it does not know makes it refuse the file.
             let flags = h[20];
+            if flags & WEBP_ANIMATION == 0 {
+                webp_image_fits(src, riff_end)?;
+            }
             let orientation = if flags & !WEBP_FLAGS == 0 && flags & 0x08 != 0 {
                 let animation = flags & WEBP_ANIMATION != 0;
                 webp_orientation(src, 20 + vp8x + (vp8x & 1), riff_end, animation)?
@@ -377,6 +399,36 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
             Ok(as_turned(stored, orientation))
         }
         _ => Err(bad(12, "unrecognised WebP chunk layout".into())),
+    }
+}
+
+/// Check a still extended WebP's layout as OpenCV's decoder takes it: the chunks after VP8X,
+/// up to and with the first VP8 or VP8L chunk (the image), each end inside the RIFF, which
+/// ends at `riff_end` (inside the file: checked before).
+fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<()> {
+    // After RIFF, its size, WEBP and the 10-byte VP8X chunk.
+    let mut pos = 30u64;
+    loop {
+        let Some(head) = get(src, pos, 8)? else {
+            return Err(bad(
+                pos,
+                format!("WebP data ends at byte {pos}, before an image"),
+            ));
+        };
+        let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        let image = matches!(&head[..4], b"VP8 " | b"VP8L");
+        // Chunks before the image are padded to an even size; the image need not be.
+        let end = pos + 8 + size + if image { 0 } else { size & 1 };
+        if end > riff_end {
+            return Err(bad(
+                pos,
+                format!("WebP chunk at byte {pos} runs past the RIFF"),
+            ));
+        }
+        if image {
+            return Ok(());
+        }
+        pos = end;
     }
 }
 
@@ -488,11 +540,44 @@ mod tests {
         b.extend_from_slice(&7i32.to_le_bytes());
         b.extend_from_slice(&(-5i32).to_le_bytes());
         assert_eq!(size(&mut MemSource(&b), Format::Bmp).unwrap(), (7, 5));
+        // An extended file: VP8X, then a VP8L chunk of 6 bytes.
         let mut w = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
         w.resize(24, 0);
         w.extend_from_slice(&[9, 0, 0, 19, 0, 0]);
+        w.extend_from_slice(b"VP8L\x06\0\0\0\x2f\0\0\0\0\0");
         assert_eq!(sniff(&w), Some(Format::WebP));
-        assert_eq!(size(&mut MemSource(&w), Format::WebP).unwrap(), (10, 20));
+        let size_of = |w: &[u8]| size(&mut MemSource(w), Format::WebP);
+        // The RIFF's size must hold its first chunk and lie within the file, a VP8X chunk is
+        // 10 bytes, and the image chunk must fit in the RIFF and the file.
+        w[16] = 10;
+        assert!(size_of(&w).is_err());
+        w[4] = 36;
+        assert_eq!(size_of(&w).unwrap(), (10, 20));
+        for bad in [0, 11, 12] {
+            w[16] = bad;
+            assert!(size_of(&w).is_err(), "{bad}");
+        }
+        w[16] = 10;
+        assert!(size_of(&w[..w.len() - 1]).is_err());
+        w.push(0);
+        assert_eq!(size_of(&w).unwrap(), (10, 20));
+        w[4] = 37;
+        assert_eq!(size_of(&w).unwrap(), (10, 20));
+        w[4] = 38;
+        assert!(size_of(&w).is_err());
+        // Chunks before the image must end inside the RIFF.
+        let mut iccp = w[..30].to_vec();
+        iccp.extend_from_slice(b"ICCP\x02\0\0\0ab");
+        iccp.extend_from_slice(&w[30..]);
+        iccp[4] = 46;
+        assert_eq!(size_of(&iccp).unwrap(), (10, 20));
+        iccp[30 + 4] = 40;
+        assert!(size_of(&iccp).is_err());
+        // A simple file's image chunk must fit in the RIFF.
+        let mut simple = b"RIFF\x16\0\0\0WEBPVP8L\x0a\0\0\0\x2f\0\0\0\0\0\0\0\0\0".to_vec();
+        assert_eq!(size_of(&simple).unwrap(), (1, 1));
+        simple[16] = 11;
+        assert!(size_of(&simple).is_err());
     }
 
     /// A little-endian Exif block whose IFD0 holds one Orientation entry.
@@ -741,13 +826,14 @@ mod tests {
         let e6 = chunk(b"EXIF", &exif_block(6));
         assert_eq!(size_of(&webp(0x08, &[image.clone(), e6.clone()])), (20, 10));
         assert_eq!(size_of(&webp(0x08, &[e6.clone(), image.clone()])), (20, 10));
-        // Without the flag, with two images, or with a chunk cut off: no Exif.
+        // Without the flag, or with two images: no Exif.
         assert_eq!(size_of(&webp(0, &[image.clone(), e6.clone()])), (10, 20));
         let two = webp(0x08, &[image.clone(), image.clone(), e6.clone()]);
         assert_eq!(size_of(&two), (10, 20));
+        // Cut short (libwebp cannot decode it): no size.
         let mut cut = webp(0x08, &[image.clone(), e6.clone()]);
         cut.truncate(cut.len() - 2);
-        assert_eq!(size_of(&cut), (10, 20));
+        assert!(size(&mut MemSource(&cut), Format::WebP).is_err());
         // Only the first EXIF chunk is looked at.
         let e1 = chunk(b"EXIF", &exif_block(1));
         assert_eq!(
@@ -769,8 +855,6 @@ mod tests {
             (0x08, vec![anim.clone(), image.clone(), e6.clone()]),
             (0x18, vec![alph.clone(), image.clone(), e6.clone()]),
             (0x18, vec![alph.clone(), e6.clone(), vp8.clone()]),
-            (0x18, vec![alph.clone(), e6.clone()]),
-            (0x08, vec![e6.clone()]),
             (0x08, vec![anmf.clone(), image.clone(), e6.clone()]),
             (0x08, vec![vp8x, image.clone(), e6.clone()]),
         ] {
@@ -778,6 +862,14 @@ mod tests {
                 size_of(&webp(flags, &chunks)),
                 (10, 20),
                 "{flags} {chunks:?}"
+            );
+        }
+        // A still file with no image: libwebp cannot decode it.
+        for chunks in [vec![alph.clone(), e6.clone()], vec![e6.clone()]] {
+            let w = webp(0x18, &chunks);
+            assert!(
+                size(&mut MemSource(&w), Format::WebP).is_err(),
+                "{chunks:?}"
             );
         }
         // ALPH right before VP8, and an ANIM after the image, are taken.

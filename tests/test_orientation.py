@@ -363,3 +363,38 @@ def test_stray_bytes_before_sof_are_skipped_as_libjpeg_skips_them(tmp_path: Path
     path.write_bytes(HOSTILE["junk_bytes_before_sof"])
     assert imread_size(path) == TURNED
     assert sizes(path) == (TURNED, TURNED)
+
+
+def _webp_kinds() -> dict[str, bytes]:
+    lossless = cv2.imencode(".webp", _image(), [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    lossy = cv2.imencode(".webp", _image(), [cv2.IMWRITE_WEBP_QUALITY, 80])[1].tobytes()
+    assert (lossless[12:16], lossy[12:16]) == (b"VP8L", b"VP8 ")
+    return {"VP8L": lossless, "VP8": lossy, "VP8X": webp_with_exif(oriented(6))}
+
+
+@pytest.mark.parametrize("kind", ["VP8L", "VP8", "VP8X"])
+def test_webp_cut_short_or_with_a_wrong_riff_size_is_sized_as_opencv_reads_it(
+    tmp_path: Path, kind: str
+) -> None:
+    """Every length the file could be cut to, bytes appended, and every RIFF size up to the
+    file's: faceio gives cv2.imread's size where OpenCV reads the file, and no size where it
+    cannot (a file cut short, a RIFF that ends inside a chunk before the image or inside it)."""
+    data = _webp_kinds()[kind]
+    variants = [data[:n] for n in range(1, len(data))] + [data + bytes(k) for k in (1, 2, 9)]
+    variants += [data[:4] + struct.pack("<I", r) + data[8:] for r in range(len(data) + 8)]
+    path = tmp_path / "image.webp"
+    wrong, readable = [], 0
+    for blob in variants:
+        path.write_bytes(blob)
+        image = cv2.imread(str(path))
+        want = None if image is None else {"width": image.shape[1], "height": image.shape[0]}
+        try:
+            meta = faceio.read_image_meta(path)
+            got: dict[str, int] | None = {k: meta[k] for k in ("width", "height")}
+        except faceio.UnsupportedFormatError:
+            got = None
+        readable += want is not None
+        if got != want:
+            wrong.append((len(blob), blob[4:8].hex(), want, got))
+    assert wrong == []
+    assert 4 <= readable < len(variants) - 4  # both kinds, not a file OpenCV always refuses
