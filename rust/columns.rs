@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::face::{self, Array, Object, Part, ALIGNMENTS, MASK, SOURCE};
+use crate::face::{self, Array, FaceFacts, Object, Part, ALIGNMENTS, MASK, SOURCE};
 use crate::limits::Limits;
 use crate::literal::{Node, Parsed};
 use crate::meta;
@@ -121,18 +121,45 @@ pub enum Outcome {
     },
 }
 
-/// Read and reduce one file on disk.
-fn read_path(path: &Path, limits: &Limits) -> Outcome {
+/// A face header's scan facts as `read_scan_facts_batch` takes them (`meta::read_batch`), for
+/// a caller that needs both (the folder cache): the facts' nodes copied out of the parse
+/// ([`FaceFacts::extracted`]), and the image's size.
+#[derive(Debug)]
+pub struct ScanFacts {
+    pub width: u32,
+    pub height: u32,
+    pub parsed: Parsed,
+    pub facts: FaceFacts,
+}
+
+/// Read and reduce one file on disk; with `facts`, take a face header's scan facts too.
+fn read_path(path: &Path, limits: &Limits, facts: bool) -> (Outcome, Option<ScanFacts>) {
     let read = FileSource::open(path).and_then(|mut src| {
         let png = meta::is_png_name(path);
         meta::read_text(&mut src, png, limits)
     });
-    outcome(read, limits, path)
+    outcome(read, limits, path, facts)
 }
 
 /// Read many files on the rayon pool; outcomes in input order.
 pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Outcome> {
-    paths.par_iter().map(|p| read_path(p, limits)).collect()
+    paths
+        .par_iter()
+        .map(|p| read_path(p, limits, false).0)
+        .collect()
+}
+
+/// [`read_paths`], with each face header's scan facts from the same parse (`None` where a file
+/// is no face header, failed, or takes Python's route: `read_scan_facts_batch` gives no facts
+/// for those either).
+pub fn read_paths_with_facts(
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Vec<(Outcome, Option<ScanFacts>)> {
+    paths
+        .par_iter()
+        .map(|p| read_path(p, limits, true))
+        .collect()
 }
 
 /// A file's first bytes, noting the furthest byte asked for beyond them.
@@ -167,7 +194,7 @@ fn read_blob(name: &Path, data: &[u8], whole: bool, limits: &Limits) -> Outcome 
     if !whole && src.wanted > data.len() as u64 {
         return Outcome::Need(src.wanted);
     }
-    outcome(read, limits, name)
+    outcome(read, limits, name, false).0
 }
 
 /// Reduce files given as bytes (see [`read_blob`]) on the rayon pool, in input order.
@@ -183,36 +210,55 @@ pub fn read_blobs(
         .collect()
 }
 
-/// Parse a file's faceswap text and reduce it to a row, dropping the parse.
+/// Parse a file's faceswap text and reduce it to a row (and, with `facts`, a face header's
+/// scan facts), dropping the parse.
 fn outcome(
     read: Result<(u32, u32, Option<crate::png::MetaText>)>,
     limits: &Limits,
     path: &Path,
-) -> Outcome {
+    facts: bool,
+) -> (Outcome, Option<ScanFacts>) {
     let (width, height, text) = match read {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(e.with_path(path)),
+        Err(e) => return (Outcome::Failed(e.with_path(path)), None),
     };
+    let mut scan = None;
     let header = match text {
         None => None,
         Some(t) => match meta::parse_text(&t, limits) {
             Ok(parsed) if face::python_may_refuse(&parsed) => {
-                return Outcome::Python {
+                let bytes = t.text.len();
+                let python = Outcome::Python {
                     width,
                     height,
-                    bytes: t.text.len(),
+                    bytes,
                     parsed,
                 };
+                return (python, None);
             }
-            Ok(parsed) => Some((t.text.len(), face_row(&parsed))),
-            Err(e) => return Outcome::Failed(e.with_path(path)),
+            Ok(parsed) => {
+                if facts {
+                    scan = face::face_facts(&parsed).map(|f| {
+                        let (parsed, facts) = f.extracted(&parsed);
+                        ScanFacts {
+                            width,
+                            height,
+                            parsed,
+                            facts,
+                        }
+                    });
+                }
+                Some((t.text.len(), face_row(&parsed)))
+            }
+            Err(e) => return (Outcome::Failed(e.with_path(path)), None),
         },
     };
-    Outcome::Read {
+    let read = Outcome::Read {
         width,
         height,
         header,
-    }
+    };
+    (read, scan)
 }
 
 type RowResult<T> = std::result::Result<T, String>;

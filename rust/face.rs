@@ -336,6 +336,31 @@ pub struct FaceFacts {
     pub video: usize,
 }
 
+impl FaceFacts {
+    /// The nodes these facts name, copied out of `p` (names, a few numbers and strings) with
+    /// the facts pointing into the copy: small enough to keep where the parse is dropped.
+    pub fn extracted(&self, p: &Parsed) -> (Parsed, FaceFacts) {
+        let four = [self.version, self.original, self.frame, self.video];
+        let roots: Vec<usize> = [&self.masks[..], &self.identity[..], &four[..]].concat();
+        let (small, at) = p.extract(&roots);
+        let (masks, rest) = at.split_at(self.masks.len());
+        let (identity, rest) = rest.split_at(self.identity.len());
+        let &[version, original, frame, video] = rest else {
+            unreachable!("extract gives one index per root")
+        };
+        let facts = FaceFacts {
+            landmarks: self.landmarks,
+            masks: masks.to_vec(),
+            identity: identity.to_vec(),
+            version,
+            original,
+            frame,
+            video,
+        };
+        (small, facts)
+    }
+}
+
 /// The position of field `name` in class `class` of [`SCHEMA`].
 pub fn field_index(class: usize, name: &str) -> Option<usize> {
     SCHEMA

@@ -437,6 +437,47 @@ fn read_meta_columns<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Boun
     pycolumns::packed_to_py(py, packed, &paths, refused)
 }
 
+/// `read_meta_columns` and, from the same reads, the scan facts `read_scan_facts_batch` gives
+/// of each face header (the folder cache needs both): `(batches, errors, needs, facts)`,
+/// `facts` a list of a facts tuple or `None` per file (no face header, a failure, or a payload
+/// Python builds: `read_scan_facts_batch` gives no facts for those either).
+#[pyfunction]
+fn read_meta_columns_and_facts<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let lim = limits::current();
+    let read = py.detach(|| columns::read_paths_with_facts(&paths, &lim));
+    let (outcomes, scans): (Vec<_>, Vec<_>) = read.into_iter().unzip();
+    let facts = PyList::empty(py);
+    for scan in scans {
+        let built = match scan {
+            None => None,
+            Some(s) => {
+                let m = ImageMeta {
+                    width: s.width,
+                    height: s.height,
+                    itxt: Some(s.parsed),
+                    facts: None,
+                };
+                match convert::facts_to_py(py, &m, &s.facts) {
+                    Ok(t) => Some(t),
+                    // Left to read_scan_facts_batch's dict route, which fails the file as it
+                    // always has.
+                    Err(e) if e.is_data() => None,
+                    Err(e) => return Err(e.into_pyerr(py, None)),
+                }
+            }
+        };
+        facts.append(built)?;
+    }
+    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &paths)?;
+    let packed = py.detach(|| colbuf::pack(outcomes));
+    let columns = pycolumns::packed_to_py(py, packed, &paths, refused)?;
+    let items: Vec<_> = columns.iter().chain([facts.into_any()]).collect();
+    PyTuple::new(py, items)
+}
+
 /// Like `read_meta_columns`, for files given as bytes (fetched from object storage): `names`
 /// name them (and decide PNG or not, as paths do), `whole[i]` says whether `blobs[i]` is the
 /// whole file or only its first bytes. A prefix that ends too soon gives no error but an entry
@@ -505,6 +546,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_limits, m)?)?;
     m.add_function(wrap_pyfunction!(read_meta_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read_meta_columns_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(read_meta_columns_and_facts, m)?)?;
     m.add_function(wrap_pyfunction!(stat_keys, m)?)?;
     m.add_class::<MetaBatch>()?;
     let meta_columns: Vec<(&str, &str)> = columns::COLUMNS

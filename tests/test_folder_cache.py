@@ -510,3 +510,46 @@ def test_a_cached_scan_holds_less_than_its_cache_file(
     assert size > 900 * 1000  # rows the size of a face's (1 KB: its landmarks the most)
     held = peaks["cached"] - peaks["plain"]
     assert held < size, f"{held:,} bytes held for a cache file of {size:,} ({peaks})"
+
+
+def _facts_read_twice(paths: list[str]) -> list[Facts]:
+    """The facts of ``paths`` as the scan reads them, apart from the table's read."""
+    from faceio.cli._faces import read_metas
+
+    entries = [FolderEntry(os.path.basename(p), p) for p in paths]
+    return [file_facts(e.path, meta) for e, meta in read_metas(entries, facts=True)]
+
+
+def test_a_cache_miss_is_read_once_for_the_table_and_the_facts(
+    tmp_path: Path, mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A face PNG the cache does not hold gives its table row and its scan facts from one
+    read; every other file is read again by the scan's reader. The facts are those the scan
+    takes reading the files itself, in every kind of file (faces, TIFF faces, other payloads,
+    failures, payloads only Python builds or refuses)."""
+    from tests.test_arrow import _python_only_folder
+
+    built, python = tmp_path / "built", tmp_path / "python"
+    built.mkdir()
+    python.mkdir()
+    _build_folder(built)
+    _python_only_folder(python)
+    paths = sorted(str(p) for f in (mixed, built, python) for p in f.iterdir() if p.is_file())
+    want = _facts_read_twice(paths)
+    again: list[str] = []
+    real = _folder_cache.read_metas
+
+    def logged(entries: list[FolderEntry], *, facts: bool) -> Any:
+        again.extend(e.path for e in entries)
+        return real(entries, facts=facts)
+
+    monkeypatch.setattr(_folder_cache, "read_metas", logged)
+    rows = _folder_cache._read_rows(paths)
+    columns = [rows.column(f.name).to_pylist() for f in FACT_COLUMNS]
+    got = [Facts(*row) for row in zip(*columns, strict=True)]
+    assert got == [f._replace(masks=list(f.masks), identity=list(f.identity)) for f in want]
+    # Read once: the face PNGs, but for payloads only Python builds (the python folder's).
+    faces = [p for p, f in zip(paths, want, strict=True) if f.kind == "face"]
+    once = [p for p in faces if p.endswith(".png") and not p.startswith(str(python))]
+    assert again == [p for p in paths if p not in once]
+    assert len(once) >= 10 and len(again) >= 10  # both routes taken, many times each

@@ -29,6 +29,7 @@ __all__ = [
     "read_image_meta",
     "read_image_meta_batch",
     "read_meta_columns",
+    "read_meta_columns_and_facts",
     "read_meta_columns_from_bytes",
     "read_scan_facts_batch",
     "set_limits",
@@ -134,6 +135,16 @@ def read_scan_facts_batch(
 
 def read_meta_columns(paths: Sequence[str | PathLike[str]]) -> _Columns:
     """Face header columns of many files (docs/table.md), read on all cores, GIL released."""
+
+def read_meta_columns_and_facts(
+    paths: Sequence[str | PathLike[str]],
+) -> tuple[
+    list[tuple[int, list[_Column]]],
+    list[tuple[int, Exception]],
+    list[tuple[int, int]],
+    list[tuple[Any, ...] | None],
+]:
+    """read_meta_columns, and each face header's scan facts from the same reads (else None)."""
 
 def read_meta_columns_from_bytes(
     names: Sequence[str | PathLike[str]], blobs: Sequence[bytes], whole: Sequence[bool]

@@ -81,13 +81,24 @@ def folder_schema() -> pa.Schema:
 
 
 def _read_rows(paths: list[str]) -> pa.Table:
-    """Read files into rows of :func:`folder_schema`: the table's columns and the facts."""
+    """Read files into rows of :func:`folder_schema`: the table's columns and the facts.
+
+    A PNG face header's facts come from the table's own read of the file; every other file
+    (no face header, a failure, a TIFF, a payload Python builds) is read again by the scan's
+    reader, which decides its facts as ``faceio scan`` does.
+    """
     if not paths:
         return folder_schema().empty_table()
-    table = _read_files_table(paths)
+    read: list[tuple[Any, ...] | None] = []
+    table = _read_files_table(paths, facts=read)
+    facts: list[Facts | None] = [
+        None if f is None else file_facts(p, f) for p, f in zip(paths, read, strict=True)
+    ]
+    again = [i for i, f in enumerate(facts) if f is None]
     # The entry's name only tells read_metas which files are TIFF.
-    entries = [FolderEntry(os.path.basename(p), p) for p in paths]
-    facts = [file_facts(e.path, meta) for e, meta in read_metas(entries, facts=True)]
+    entries = [FolderEntry(os.path.basename(paths[i]), paths[i]) for i in again]
+    for i, (entry, meta) in zip(again, read_metas(entries, facts=True), strict=True):
+        facts[i] = file_facts(entry.path, meta)
     for field, values in zip(FACT_COLUMNS, zip(*facts, strict=True), strict=True):
         table = table.append_column(field, text_array(values, field.type))
     return table

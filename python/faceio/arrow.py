@@ -147,17 +147,28 @@ def _raise_first(table: pa.Table, paths: Sequence[StrPath]) -> None:
     raise FaceioError(f"{kind}: {message} (the file changed since, and reads now)")
 
 
-def _read_files_table(paths: Sequence[StrPath], stop_at_error: bool = False) -> pa.Table:
+def _read_files_table(
+    paths: Sequence[StrPath],
+    stop_at_error: bool = False,
+    facts: list[tuple[Any, ...] | None] | None = None,
+) -> pa.Table:
     """Read the table of ``paths`` (rows in input order, ``path`` the path as given).
 
     With ``stop_at_error``, the first failed file's exception is raised as soon as its group
-    is read; the files after that group are not read.
+    is read; the files after that group are not read. ``facts``, when given, is extended with
+    each file's scan facts from the same read, as ``read_scan_facts_batch`` gives them for a
+    face header, else ``None`` (``_core.read_meta_columns_and_facts``).
     """
     names = [os.fsdecode(os.fspath(p)) for p in paths]
     batches: list[pa.RecordBatch] = []
     for start in range(0, len(names), _GROUP):
         group = names[start : start + _GROUP]
-        result = _core.read_meta_columns(group)
+        if facts is None:
+            result = _core.read_meta_columns(group)
+        else:
+            packed, failures, needs, group_facts = _core.read_meta_columns_and_facts(group)
+            result = packed, failures, needs
+            facts += group_facts
         if stop_at_error and result[1]:
             raise min(result[1], key=lambda failure: failure[0])[1]
         batches += _to_batches(group, result)

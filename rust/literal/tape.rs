@@ -91,6 +91,31 @@ impl Parsed {
         }
     }
 
+    /// A copy of the subtrees at `roots` (in that order, with the arena bytes they point to),
+    /// and where each root is in it.
+    pub fn extract(&self, roots: &[usize]) -> (Parsed, Vec<usize>) {
+        let mut out = Parsed::default();
+        let mut at = Vec::with_capacity(roots.len());
+        for &root in roots {
+            at.push(out.nodes.len());
+            let end = self.skip(root).min(self.nodes.len());
+            for node in self.nodes.get(root..end).unwrap_or(&[]) {
+                let mut copy = *node;
+                if let Node::BigInt { start, len, .. }
+                | Node::Str { start, len, .. }
+                | Node::PyStr { start, len, .. }
+                | Node::Bytes { start, len } = &mut copy
+                {
+                    let moved = u32::try_from(out.arena.len()).unwrap_or(u32::MAX);
+                    out.arena.extend_from_slice(self.slice(*start, *len));
+                    *start = moved;
+                }
+                out.nodes.push(copy);
+            }
+        }
+        (out, at)
+    }
+
     /// The (key, value) node indices of the dict at node `i`, or `None` if it is not a dict.
     pub fn dict_items(&self, i: usize) -> Option<Vec<(usize, usize)>> {
         let Some(Node::Dict { items: n, .. }) = self.nodes.get(i) else {
@@ -139,7 +164,8 @@ impl Parsed {
         self.value_at(&mut i)
     }
 
-    fn value_at(&self, i: &mut usize) -> Value {
+    /// The value of the subtree at node `*i` as a tree, `*i` moved past it.
+    pub(crate) fn value_at(&self, i: &mut usize) -> Value {
         let node = self.nodes.get(*i).copied().unwrap_or(Node::None);
         *i += 1;
         let items = |n: u32, i: &mut usize| (0..n).map(|_| self.value_at(i)).collect::<Vec<_>>();

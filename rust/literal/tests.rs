@@ -2,7 +2,7 @@
 //! raises, the nesting limit, the tape's subtree sizes, and long bytes literals through the
 //! block decoder. Also the helpers the block decoder's own tests (in `simd`) share.
 
-use super::{parse, Node, Text, Value};
+use super::{parse, Node, Parsed, Text, Value};
 use crate::error::Error;
 
 fn p(s: &str) -> Value {
@@ -415,4 +415,28 @@ fn nodes_stay_three_words() {
     // A face header has about a thousand nodes; the offsets added to BigInt and PyStr fit in
     // the room the two floats of Complex already take.
     assert_eq!(std::mem::size_of::<Node>(), 24);
+}
+
+#[test]
+fn extract_copies_subtrees_with_their_bytes() {
+    // Every node of values holding strings, bytes, surrogates, \N{} names and long ints,
+    // extracted alone and all together (backwards): each copy is the subtree it came from.
+    let text = "{'a': ['x\\udcff', b'\\x00\\xff', {'k': ('v', -0x10)}], 'b': '\\N{BULLET}', \
+                'c': 123456789012345678901234567890, 'd': [[], 'yy', 1.5j]}";
+    let parsed = parse(text.as_bytes(), 64).unwrap_or_default();
+    assert!(parsed.nodes.len() > 10);
+    let tree = |p: &Parsed, i: usize| {
+        let mut at = i;
+        p.value_at(&mut at)
+    };
+    let all: Vec<usize> = (0..parsed.nodes.len()).rev().collect();
+    let (small, at) = parsed.extract(&all);
+    for (k, &i) in all.iter().enumerate() {
+        assert_eq!(tree(&small, at[k]), tree(&parsed, i), "node {i}");
+        let (one, at) = parsed.extract(&[i]);
+        assert_eq!(
+            (tree(&one, at[0]), one.nodes.len()),
+            (tree(&parsed, i), parsed.skip(i) - i)
+        );
+    }
 }
