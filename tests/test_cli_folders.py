@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import faceio
-from faceio.cli import main
+from faceio.cli import main, scan_folder
 from tests.test_cli import GOOD, make_header, payloads, png, run
 
 
@@ -889,3 +889,15 @@ def test_scan_schema_check_takes_plain_headers_without_numpy() -> None:
     header["alignments"]["landmarks_xy"][0][0] = "one"
     with pytest.raises(faceio.HeaderSchemaError, match="landmarks_xy: not a numeric array"):
         _faces.check_face(header)
+
+
+@pytest.mark.parametrize("name", [b"\xff_cut.png", b"a\xe2\x82_cut.png", b"ok_cut.png"])
+def test_an_error_line_names_a_file_once_whatever_its_bytes(tmp_path: Path, name: bytes) -> None:
+    """The core names a path whose bytes are not UTF-8 with U+FFFD for them; the error line
+    gives the file's name once (it gave the folder's path and the name again after it)."""
+    good = png(make_header(np.random.default_rng(2), "a_0.png", "a.jpg", False))
+    with open(os.path.join(os.fsencode(tmp_path), name), "wb") as f:
+        f.write(good[: len(good) // 2])
+    [error] = scan_folder(tmp_path)["errors"]
+    assert error["file"] == os.fsdecode(name)
+    assert error["error"].startswith("iTXt chunk at byte ")

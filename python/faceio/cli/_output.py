@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -32,8 +33,13 @@ def reason(err: BaseException, path: str | None = None) -> str:
     if isinstance(err, OSError):
         return err.strerror or str(err)
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if path is not None and text.startswith(f"{path}: "):
-        text = text[len(path) + 2 :]
+    # The core names a path whose bytes are not UTF-8 with U+FFFD for them, where Python's
+    # name holds lone surrogates (os.fsdecode): either way it is the caller's name.
+    names = {path, os.fsencode(path).decode("utf-8", "replace")} if path is not None else set()
+    for name in names:
+        if text.startswith(f"{name}: "):
+            text = text[len(name) + 2 :]
+            break
     if isinstance(err, MetadataNotFound):
         return NO_HEADER
     if isinstance(err, MetadataSyntaxError):
