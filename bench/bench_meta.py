@@ -1,8 +1,8 @@
 """Metadata reads and updates: faceio against the plain Python approach, in one process.
 
-Run: ``python bench/bench_meta.py [FOLDER] [--rounds R] [--memory N]`` (the corpus is generated
-into FOLDER, default a temp folder, and reused when present). Prints a markdown table of
-ranges over R rounds and ratios against baselines run in the same process.
+Run: ``python bench/bench_meta.py [FOLDER] [--rounds R] [--passes P] [--memory N]`` (the
+corpus is generated into FOLDER, default a temp folder, and reused when present). Prints a
+markdown table of ranges over R rounds and ratios against baselines run in the same process.
 
 A folder scan is timed the way callers use it: the results **kept** in a list (faceswap's sort
 tool and training cache hold every header), next to the results **dropped** as they arrive, the
@@ -12,7 +12,10 @@ its dict, then checked: the same summary). The baseline is faceswap's way, reimp
 thread pool of ``struct`` chunk walks and ``ast.literal_eval``, its results kept, on the whole
 corpus, as faceio's kept pattern (on fewer files its cyclic GC, which walks every kept
 header's tracked lists and dicts, would have less to walk). Each round runs every pattern once,
-so that they see the same load; ratios are taken within a round.
+so that they see the same load; ratios are taken within a round. The kept and dropped patterns
+read the corpus ``--passes`` times in a row each (5 by default; the kept lists freed between
+passes, off the clock): one pass of 2,000 faces takes 70-100 ms, shorter than this shared
+machine's disturbances, which made single passes swing 0.8-2.3x between rounds.
 
 The same patterns are timed on one core in a child process pinned to CPU 0 (its affinity set
 before faceio starts a thread, so the reader's rayon pool has one thread), interleaved with
@@ -229,19 +232,21 @@ def fmt_spread(values: list[float], unit: str = "", digits: int = 0) -> str:
     )
 
 
-def one_round(paths: list[str], folder: str, per_header: int) -> dict[str, float]:
-    """Files/s of each faceio pattern, once each; the kept list is freed before the next.
+def one_round(paths: list[str], folder: str, per_header: int, passes: int) -> dict[str, float]:
+    """Files/s of each faceio pattern; the kept list is freed before the next.
 
+    The kept and dropped patterns read ``paths`` ``passes`` times in a row, timed together.
     ``per_header``: bytes a kept header holds, for the fresh-memory reference.
     """
     n = len(paths)
     out: dict[str, float] = {}
     out["fresh_us"] = cpu_timed(lambda: fresh_pages(per_header * n))[1] / n * 1e6
     for name, fn in (("dropped", dropped), ("kept", kept)):
-        wall, thread, process = cpu_timed(lambda fn=fn: fn(paths))
-        out[name] = n / wall
-        out[name + "_main_us"] = thread / n * 1e6
-        out[name + "_all_us"] = process / n * 1e6
+        times = [cpu_timed(lambda fn=fn: fn(paths)) for _ in range(passes)]
+        wall, thread, process = (sum(t[i] for t in times) for i in range(3))
+        out[name] = passes * n / wall
+        out[name + "_main_us"] = thread / (passes * n) * 1e6
+        out[name + "_all_us"] = process / (passes * n) * 1e6
         out[name + "_busy"] = process / wall
         gc.collect()
     out["kept_gc_off"] = n / corpus.timed(lambda: kept_gc_off(paths))
@@ -252,7 +257,7 @@ def one_round(paths: list[str], folder: str, per_header: int) -> dict[str, float
     return out
 
 
-def child_main(folder: str, rounds: int) -> None:
+def child_main(folder: str, rounds: int, passes: int) -> None:
     """One-core rounds for the parent (``--child``): affinity first, before faceio's threads."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     paths = corpus.build(os.path.join(folder, "faces"))
@@ -260,7 +265,8 @@ def child_main(folder: str, rounds: int) -> None:
     per_header = header_bytes(paths)
     for _ in range(rounds):
         sys.stdin.readline()  # the parent's go: one round at a time, interleaved with its own
-        print(json.dumps(one_round(paths, os.path.join(folder, "faces"), per_header)), flush=True)
+        faces = os.path.join(folder, "faces")
+        print(json.dumps(one_round(paths, faces, per_header, passes)), flush=True)
 
 
 def deep_size(obj: object, seen: set[int]) -> int:
@@ -421,12 +427,15 @@ def main() -> None:
         help="where the corpus is generated and reused (default: a folder under the temp dir)",
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each pattern")
+    parser.add_argument(
+        "--passes", type=int, default=5, help="reads of the corpus per kept/dropped timing"
+    )
     parser.add_argument("--memory", type=int, default=0, help="kept headers to measure RSS of")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = args.folder
     if args.child:
-        child_main(folder, args.rounds)
+        child_main(folder, args.rounds, args.passes)
         return
     paths = corpus.build(os.path.join(folder, "faces"))
     corpus.warm(paths)
@@ -444,7 +453,10 @@ def main() -> None:
     assert scan(os.path.join(folder, "faces")) == scan_dicts(os.path.join(folder, "faces"))
     per_header = header_bytes(paths)
     child = subprocess.Popen(
-        [sys.executable, __file__, folder, "--child", "--rounds", str(args.rounds)],
+        [
+            *(sys.executable, __file__, folder, "--child"),
+            *("--rounds", str(args.rounds), "--passes", str(args.passes)),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -453,7 +465,7 @@ def main() -> None:
     rounds, one_core, plain, plain_cpu = [], [], [], []
     try:
         for _ in range(args.rounds):
-            rounds.append(one_round(paths, os.path.join(folder, "faces"), per_header))
+            rounds.append(one_round(paths, os.path.join(folder, "faces"), per_header, args.passes))
             # The child runs while this process waits: both see the same load, one at a time.
             child.stdin.write("go\n")
             child.stdin.flush()
