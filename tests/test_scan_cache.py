@@ -393,6 +393,24 @@ def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
             writer.write_table(table)
         data = sink.getvalue().to_pybytes()
         cache.write_bytes(data + TRAILER.pack(len(data), zlib.crc32(data), b"FIOC"))
+    elif kind == "compressed_v4":  # compressed the pre-V5 way: named in custom metadata
+        table = read_cache(cache)
+        sink = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+            for batch in table.to_batches():
+                writer.write_batch(batch, {"ARROW:experimental_compression": "ZSTD"})
+        data = b""
+        for message in pa.ipc.MessageReader.open_stream(pa.BufferReader(sink.getvalue())):
+            if message.type != "record batch":
+                data += message.serialize().to_pybytes()
+                continue
+            header = bytearray(message.metadata.to_pybytes())
+            _as_v4_without_compression_field(header)
+            data += struct.pack("<Ii", 0xFFFFFFFF, len(header)) + bytes(header)
+            data += message.body.to_pybytes()
+        data += struct.pack("<Ii", 0xFFFFFFFF, 0)
+        cache.write_bytes(data + TRAILER.pack(len(data), zlib.crc32(data), b"FIOC"))
     elif kind in ("schema_twice", "cut_in_a_message"):  # good trailer and CRC, bad stream
         table = read_cache(cache)
         sink = pa.BufferOutputStream()
@@ -409,6 +427,25 @@ def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
     elif kind == "huge":
         with open(cache, "wb") as f:
             f.truncate(_cache_file.MAX_BYTES_FLOOR + 100 * _cache_file.MAX_BYTES_PER_FILE)
+
+
+def _as_v4_without_compression_field(header: bytearray) -> None:
+    """Rewrite a record batch message's header (Arrow's Message flatbuffer) in place: version
+    V4 (field 0), and its RecordBatch table's compression (field 3) made absent."""
+
+    def field(table: int, index: int) -> int:
+        """Where the vtable slot of a table's field ``index`` is."""
+        vtable = table - struct.unpack_from("<i", header, table)[0]
+        return vtable + 4 + 2 * index
+
+    def value(table: int, index: int) -> int:
+        return table + struct.unpack_from("<H", header, field(table, index))[0]
+
+    root = struct.unpack_from("<I", header, 0)[0]
+    struct.pack_into("<H", header, value(root, 0), 3)  # MetadataVersion V4
+    batch = value(root, 2)
+    batch += struct.unpack_from("<I", header, batch)[0]
+    struct.pack_into("<H", header, field(batch, 3), 0)  # an absent field's offset is 0
 
 
 HOSTILE = [
@@ -429,6 +466,7 @@ HOSTILE = [
     "fifo",
     "symlink",
     "compressed",
+    "compressed_v4",
     "schema_twice",
     "cut_in_a_message",
     "huge",

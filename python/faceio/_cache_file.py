@@ -378,25 +378,31 @@ def _next_message(messages: pa.ipc.MessageReader) -> pa.ipc.Message | None:
 def _record_batch(message: pa.ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
     """Give a record batch message's rows.
 
-    :class:`_ForeignCacheError` for any other message, or a record batch whose body is
-    compressed (checked before the body is unpacked).
+    :class:`_ForeignCacheError` for any other message, or a record batch whose body pyarrow
+    could unpack (checked before the body is read): one not of the current format version
+    (V5), or whose header names a compression or carries custom metadata.
     """
-    if message.type != "record batch" or _compressed(message.metadata.to_pybytes()):
-        what = "compressed record batch" if message.type == "record batch" else message.type
-        raise _ForeignCacheError(f"holds a {what} message, which faceio never writes")
+    if message.type != "record batch":
+        raise _ForeignCacheError(f"holds a {message.type} message, which faceio never writes")
+    if message.metadata_version != pa.ipc.MetadataVersion.V5 or _packed(
+        message.metadata.to_pybytes()
+    ):
+        raise _ForeignCacheError("holds a packed record batch, which faceio never writes")
     # Its body, in memory and stored as it is, is read without pyarrow's thread pool (which
     # only unpacks compressed bodies), which may still be finishing a task's cleanup at
     # interpreter exit and abort the process (apache/arrow#34314).
     return pa.ipc.read_record_batch(message, schema)
 
 
-def _compressed(metadata: bytes) -> bool:
-    """Tell whether a record batch message's header gives its body a compression.
+def _packed(metadata: bytes) -> bool:
+    """Tell whether a record batch message's header may have its body unpacked.
 
     pyarrow tells no message's compression, and unpacks a compressed body as it reads the
-    batch. The header is a flatbuffer (pyarrow has checked it), Arrow's ``Message`` table
-    (format/Message.fbs): its field 2 is the ``RecordBatch`` table, whose field 3 is
-    ``compression``, absent in a stream written without one. Anything out of bounds is damage.
+    batch: a V5 message names it in its ``RecordBatch`` table's ``compression`` (field 3), an
+    older one in its custom metadata (``ARROW:experimental_compression``). The header is a
+    flatbuffer (pyarrow has checked it), Arrow's ``Message`` table (format/Message.fbs): field
+    2 the ``RecordBatch`` table, field 4 the custom metadata; faceio writes neither field.
+    Anything out of bounds is damage.
     """
 
     def at(fmt: str, pos: int) -> int:
@@ -414,10 +420,11 @@ def _compressed(metadata: bytes) -> bool:
         offset = at("<H", vtable + slot)
         return table + offset if offset else None
 
-    header = field(at("<I", 0), 2)
+    root = at("<I", 0)
+    header = field(root, 2)
     if header is None:
         raise _ForeignCacheError("a record batch message without its header")
-    return field(header + at("<I", header), 3) is not None
+    return field(root, 4) is not None or field(header + at("<I", header), 3) is not None
 
 
 def open_temp(folder: str) -> tuple[int, str, int] | None:
