@@ -350,7 +350,8 @@ fn tiff_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
 }
 
 fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
-    let h = need(src, 0, 30, "WebP header")?.to_vec();
+    // OpenCV reads no WebP shorter than 32 bytes.
+    let h = need(src, 0, 32, "WebP header")?.to_vec();
     let u24 = |i: usize| u32::from(h[i]) | u32::from(h[i + 1]) << 8 | u32::from(h[i + 2]) << 16;
     let le32 = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     // libwebp's decoder (and so OpenCV) refuses a RIFF too small for the "WEBP" tag and a
@@ -416,16 +417,15 @@ fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<()> {
             ));
         };
         let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
-        let image = matches!(&head[..4], b"VP8 " | b"VP8L");
-        // Chunks before the image are padded to an even size; the image need not be.
-        let end = pos + 8 + size + if image { 0 } else { size & 1 };
+        // Each chunk, the image's too, padded to an even size.
+        let end = pos + 8 + size + (size & 1);
         if end > riff_end {
             return Err(bad(
                 pos,
                 format!("WebP chunk at byte {pos} runs past the RIFF"),
             ));
         }
-        if image {
+        if matches!(&head[..4], b"VP8 " | b"VP8L") {
             return Ok(());
         }
         pos = end;
@@ -574,10 +574,21 @@ mod tests {
         iccp[30 + 4] = 40;
         assert!(size_of(&iccp).is_err());
         // A simple file's image chunk must fit in the RIFF.
-        let mut simple = b"RIFF\x16\0\0\0WEBPVP8L\x0a\0\0\0\x2f\0\0\0\0\0\0\0\0\0".to_vec();
+        let mut simple = b"RIFF\x18\0\0\0WEBPVP8L\x0c\0\0\0\x2f\0\0\0\0\0\0\0\0\0\0\0".to_vec();
         assert_eq!(size_of(&simple).unwrap(), (1, 1));
-        simple[16] = 11;
+        assert!(size_of(&simple[..31]).is_err());
+        simple[16] = 13;
         assert!(size_of(&simple).is_err());
+    }
+
+    #[test]
+    fn an_extended_webps_odd_image_chunk_needs_its_pad_byte_in_the_riff() {
+        let mut w = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+        w.extend_from_slice(b"VP8L\x05\0\0\0\x2f\0\0\0\0\0");
+        w[4] = (w.len() - 8) as u8;
+        assert_eq!(size(&mut MemSource(&w), Format::WebP).unwrap(), (1, 1));
+        w[4] -= 1; // the file keeps the pad byte; the RIFF ends before it
+        assert!(size(&mut MemSource(&w), Format::WebP).is_err());
     }
 
     /// A little-endian Exif block whose IFD0 holds one Orientation entry.

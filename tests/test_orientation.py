@@ -365,14 +365,33 @@ def test_stray_bytes_before_sof_are_skipped_as_libjpeg_skips_them(tmp_path: Path
     assert sizes(path) == (TURNED, TURNED)
 
 
+def _odd_lossless_extended() -> bytes:
+    """An extended WebP (VP8X, no flags) around a lossless image chunk of an odd size."""
+    rng = np.random.default_rng(1)
+    for width in range(8, 80):
+        image = rng.integers(0, 255, (width, width + 3, 3), np.uint8)
+        simple = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+        if struct.unpack_from("<I", simple, 16)[0] % 2:
+            height, width = image.shape[:2]
+            vp8x = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+            body = b"WEBP" + b"VP8X" + struct.pack("<I", 10) + vp8x + simple[12:]
+            return b"RIFF" + struct.pack("<I", len(body)) + body
+    raise AssertionError("no lossless image chunk of an odd size")
+
+
 def _webp_kinds() -> dict[str, bytes]:
     lossless = cv2.imencode(".webp", _image(), [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
     lossy = cv2.imencode(".webp", _image(), [cv2.IMWRITE_WEBP_QUALITY, 80])[1].tobytes()
     assert (lossless[12:16], lossy[12:16]) == (b"VP8L", b"VP8 ")
-    return {"VP8L": lossless, "VP8": lossy, "VP8X": webp_with_exif(oriented(6))}
+    return {
+        "VP8L": lossless,
+        "VP8": lossy,
+        "VP8X": webp_with_exif(oriented(6)),
+        "VP8X_odd_image": _odd_lossless_extended(),
+    }
 
 
-@pytest.mark.parametrize("kind", ["VP8L", "VP8", "VP8X"])
+@pytest.mark.parametrize("kind", ["VP8L", "VP8", "VP8X", "VP8X_odd_image"])
 def test_webp_cut_short_or_with_a_wrong_riff_size_is_sized_as_opencv_reads_it(
     tmp_path: Path, kind: str
 ) -> None:
