@@ -372,14 +372,8 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
         ));
     }
     match &h[12..16] {
-        b"VP8 " if h[23..26] == [0x9d, 0x01, 0x2a] => Ok((
-            u32::from(u16::from_le_bytes([h[26], h[27]]) & 0x3fff),
-            u32::from(u16::from_le_bytes([h[28], h[29]]) & 0x3fff),
-        )),
-        b"VP8L" if h[20] == 0x2f => {
-            let bits = u32::from_le_bytes([h[21], h[22], h[23], h[24]]);
-            Ok(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
-        }
+        kind @ (b"VP8 " | b"VP8L") => webp_image_size(kind, &h[20..30], le32(16))
+            .ok_or_else(|| bad(20, "a WebP image header libwebp refuses".into())),
         // libwebp takes a VP8X chunk of 10 bytes only.
         b"VP8X" if le32(16) != 10 => Err(bad(16, format!("WebP VP8X chunk of {} bytes", le32(16)))),
         b"VP8X" => {
@@ -388,8 +382,9 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
             // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
             // A flag it does not know makes it refuse the file.
             let flags = h[20];
-            if flags & WEBP_ANIMATION == 0 {
-                webp_image_fits(src, riff_end)?;
+            // A still file's canvas is its image's size, or libwebp refuses it.
+            if flags & WEBP_ANIMATION == 0 && webp_image_fits(src, riff_end)? != stored {
+                return Err(bad(24, "a WebP canvas other than its image's size".into()));
             }
             let orientation = if flags & !WEBP_FLAGS == 0 && flags & 0x08 != 0 {
                 let animation = flags & WEBP_ANIMATION != 0;
@@ -403,10 +398,37 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
     }
 }
 
-/// Check a still extended WebP's layout as OpenCV's decoder takes it: the chunks after VP8X,
-/// up to and with the first VP8 or VP8L chunk (the image), each end inside the RIFF, which
-/// ends at `riff_end` (inside the file: checked before).
-fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<()> {
+/// The size in a VP8 or VP8L image chunk's first 10 bytes (`data`; `size`: the chunk's), or
+/// `None` where libwebp refuses its header (`VP8GetInfo`, `VP8LGetInfo`): a VP8 frame that is
+/// not a shown key frame of a known profile with its start code and a first partition inside
+/// the chunk, or a VP8L image without its signature or of another version than 0.
+fn webp_image_size(kind: &[u8], data: &[u8], size: u32) -> Option<(u32, u32)> {
+    match (kind, data) {
+        (b"VP8 ", &[a, b, c, d, e, f, g, h, i, j, ..]) => {
+            let tag = u32::from_le_bytes([a, b, c, 0]);
+            let key_frame = tag & 1 == 0;
+            let (profile, shown, first_partition) = ((tag >> 1) & 7, (tag >> 4) & 1, tag >> 5);
+            let ok = key_frame && profile <= 3 && shown == 1 && first_partition < size;
+            let size = (
+                u32::from(u16::from_le_bytes([g, h]) & 0x3fff),
+                u32::from(u16::from_le_bytes([i, j]) & 0x3fff),
+            );
+            (ok && [d, e, f] == [0x9d, 0x01, 0x2a]).then_some(size)
+        }
+        (b"VP8L", &[a, b, c, d, e, ..]) => {
+            let bits = u32::from_le_bytes([b, c, d, e]);
+            let size = ((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1);
+            (a == 0x2f && bits >> 29 == 0).then_some(size)
+        }
+        _ => None,
+    }
+}
+
+/// Check a still extended WebP's layout as OpenCV's decoder takes it, and give its image's
+/// size: the chunks after VP8X, up to and with the first VP8 or VP8L chunk (the image), each
+/// end inside the RIFF, which ends at `riff_end` (inside the file: checked before), and the
+/// image's header is one libwebp takes.
+fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<(u32, u32)> {
     // After RIFF, its size, WEBP and the 10-byte VP8X chunk.
     let mut pos = 30u64;
     loop {
@@ -416,7 +438,8 @@ fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<()> {
                 format!("WebP data ends at byte {pos}, before an image"),
             ));
         };
-        let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        let size32 = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        let size = u64::from(size32);
         // Each chunk, the image's too, padded to an even size.
         let end = pos + 8 + size + (size & 1);
         if end > riff_end {
@@ -425,8 +448,16 @@ fn webp_image_fits<S: Source>(src: &mut S, riff_end: u64) -> Result<()> {
                 format!("WebP chunk at byte {pos} runs past the RIFF"),
             ));
         }
-        if matches!(&head[..4], b"VP8 " | b"VP8L") {
-            return Ok(());
+        let kind = [head[0], head[1], head[2], head[3]];
+        if matches!(&kind, b"VP8 " | b"VP8L") {
+            // As much of the image header as the file holds (VP8L's is 5 bytes, VP8's 10).
+            let data = src.read_at(pos + 8, 10)?;
+            return webp_image_size(&kind, data, size32).ok_or_else(|| {
+                bad(
+                    pos,
+                    format!("a WebP image header at byte {pos} libwebp refuses"),
+                )
+            });
         }
         pos = end;
     }
@@ -544,7 +575,7 @@ mod tests {
         let mut w = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
         w.resize(24, 0);
         w.extend_from_slice(&[9, 0, 0, 19, 0, 0]);
-        w.extend_from_slice(b"VP8L\x06\0\0\0\x2f\0\0\0\0\0");
+        w.extend_from_slice(b"VP8L\x06\0\0\0\x2f\x09\xc0\x04\0\0"); // 10 x 20
         assert_eq!(sniff(&w), Some(Format::WebP));
         let size_of = |w: &[u8]| size(&mut MemSource(w), Format::WebP);
         // The RIFF's size must hold its first chunk and lie within the file, a VP8X chunk is
@@ -579,6 +610,34 @@ mod tests {
         assert!(size_of(&simple[..31]).is_err());
         simple[16] = 13;
         assert!(size_of(&simple).is_err());
+    }
+
+    #[test]
+    fn webp_image_headers_as_libwebp_takes_them() {
+        let vp8 = |tag: [u8; 3], start: [u8; 3]| {
+            let data = [&tag[..], &start, &[10, 0, 20, 0]].concat();
+            webp_image_size(b"VP8 ", &data, 10)
+        };
+        let code = [0x9d, 0x01, 0x2a];
+        assert_eq!(vp8([0x10, 0, 0], code), Some((10, 20)));
+        assert_eq!(vp8([0x16, 0, 0], code), Some((10, 20))); // profile 3
+        for bad in [[0x11, 0, 0], [0x18, 0, 0], [0x00, 0, 0], [0x50, 0x01, 0]] {
+            // An inter frame, profile 4, not shown, a first partition of 10 bytes.
+            assert_eq!(vp8(bad, code), None, "{bad:?}");
+        }
+        assert_eq!(vp8([0x10, 0, 0], [0x9d, 0x01, 0x2b]), None);
+        let vp8l =
+            |word: u32| webp_image_size(b"VP8L", &[&[0x2f][..], &word.to_le_bytes()].concat(), 5);
+        assert_eq!(vp8l(9 | 19 << 14 | 1 << 28), Some((10, 20))); // the alpha bit
+        for version in 1..8u32 {
+            assert_eq!(vp8l(9 | 19 << 14 | version << 29), None, "{version}");
+        }
+        assert_eq!(webp_image_size(b"VP8L", &[0x2e, 0, 0, 0, 0], 5), None);
+        assert_eq!(webp_image_size(b"VP8L", &[0x2f, 0, 0, 0], 4), None);
+        assert_eq!(
+            webp_image_size(b"VP8 ", &[0x10, 0, 0, 0x9d, 0x01, 0x2a, 10, 0, 20], 9),
+            None
+        );
     }
 
     #[test]
@@ -833,7 +892,9 @@ mod tests {
             w
         };
         let size_of = |w: &[u8]| size(&mut MemSource(w), Format::WebP).unwrap();
-        let image = chunk(b"VP8L", b"\x2f\0\0\0\0");
+        // A VP8L header of the canvas's 10 x 20.
+        let bits: u32 = 9 | 19 << 14;
+        let image = chunk(b"VP8L", &[&[0x2f][..], &bits.to_le_bytes()].concat());
         let e6 = chunk(b"EXIF", &exif_block(6));
         assert_eq!(size_of(&webp(0x08, &[image.clone(), e6.clone()])), (20, 10));
         assert_eq!(size_of(&webp(0x08, &[e6.clone(), image.clone()])), (20, 10));
@@ -852,7 +913,8 @@ mod tests {
             (10, 20)
         );
         // What libwebp's demuxer refuses, or not a still image: not turned.
-        let vp8 = chunk(b"VP8 ", b"");
+        // A shown VP8 key frame of 10 x 20.
+        let vp8 = chunk(b"VP8 ", &[0x10, 0, 0, 0x9d, 0x01, 0x2a, 10, 0, 20, 0]);
         let alph = chunk(b"ALPH", b"\0");
         let anim = chunk(b"ANIM", &[0; 6]);
         let anmf = chunk(b"ANMF", &[0; 16]);

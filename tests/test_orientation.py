@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -417,3 +418,45 @@ def test_webp_cut_short_or_with_a_wrong_riff_size_is_sized_as_opencv_reads_it(
             wrong.append((len(blob), blob[4:8].hex(), want, got))
     assert wrong == []
     assert 4 <= readable < len(variants) - 4  # both kinds, not a file OpenCV always refuses
+
+
+def _webp_header_damage() -> dict[str, bytes]:
+    """WebPs whose image header or canvas libwebp refuses, each next to one it takes."""
+    kinds = _webp_kinds()
+    lossy, lossless, extended = kinds["VP8"], kinds["VP8L"], kinds["VP8X_odd_image"]
+    cases = {"lossy": lossy, "lossless": lossless, "extended": extended}
+
+    def changed(data: bytes, at: int, change: Callable[[int], int]) -> bytes:
+        out = bytearray(data)
+        out[at] = change(out[at])
+        return bytes(out)
+
+    cases["lossy_inter_frame"] = changed(lossy, 20, lambda b: b | 0x01)
+    cases["lossy_profile_7"] = changed(lossy, 20, lambda b: b | 0x0E)
+    cases["lossy_not_shown"] = changed(lossy, 20, lambda b: b & ~0x10)
+    for version in (1, 4, 7):  # the top 3 bits of the header's 32-bit word
+        name = f"lossless_version_{version}"
+        cases[name] = changed(lossless, 24, lambda b, v=version: b | v << 5)
+    cases["canvas_wider"] = changed(extended, 24, lambda b: b + 1)
+    cases["canvas_narrower"] = changed(extended, 24, lambda b: b - 1)
+    cases["canvas_taller"] = changed(extended, 27, lambda b: b + 1)
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(_webp_header_damage()))
+def test_a_webp_image_header_or_canvas_libwebp_refuses_is_not_sized(
+    tmp_path: Path, name: str
+) -> None:
+    """A lossy frame that is not a shown key frame of a known profile, a lossless image of
+    another version, an extended file whose canvas is not its image's size: OpenCV reads none,
+    and faceio gives no size (it gave the header's); the undamaged files agree too."""
+    path = tmp_path / "image.webp"
+    path.write_bytes(_webp_header_damage()[name])
+    image = cv2.imread(str(path))
+    if name in ("lossy", "lossless", "extended"):
+        assert image is not None
+        assert sizes(path) == ({"width": image.shape[1], "height": image.shape[0]},) * 2
+        return
+    assert image is None
+    with pytest.raises(faceio.UnsupportedFormatError):
+        faceio.read_image_meta(path)
