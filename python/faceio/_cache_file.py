@@ -269,7 +269,7 @@ def _read(
     # never writes, would be unpacked to whatever size it claims (73 KB made 2.2 GiB); pyarrow
     # unpacks it only in read_record_batch.
     messages = pa.ipc.MessageReader.open_stream(pa.PythonFile(stream, mode="r"))
-    first = _next_message(messages)
+    first = next(messages, None)
     if first is None or first.type != "schema":
         raise _ForeignCacheError("not an Arrow stream of rows (no schema first)")
     found = pa.ipc.read_schema(first)
@@ -286,12 +286,10 @@ def _read(
     whole: bool | None = None
     batches = []
     where = []  # each record batch message's offset and length, to read it again
-    while True:
-        start = stream.pos
-        message = _next_message(messages)
-        if message is None:
-            break
+    start = stream.pos
+    for message in messages:
         where.append((start, stream.pos - start))
+        start = stream.pos
         batch = _record_batch(message, found)
         # Offsets and UTF-8 checked (0.03 s for 200,000 rows): a file with a good CRC may
         # still have been made by someone else, and its columns are used in place.
@@ -365,14 +363,6 @@ class _Stream:
         """Take what the reader left (nothing, after the end marker faceio writes) into the CRC."""
         while self.pos < self._length:
             self.read_buffer(1 << 20)
-
-
-def _next_message(messages: pa.ipc.MessageReader) -> pa.ipc.Message | None:
-    """Give the stream's next message, or ``None`` at its end."""
-    try:
-        return messages.read_next_message()
-    except StopIteration:
-        return None
 
 
 def _record_batch(message: pa.ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
