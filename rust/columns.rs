@@ -227,14 +227,15 @@ fn outcome(
         None => None,
         Some(t) => match meta::parse_text(&t, limits) {
             Ok(parsed) if face::python_may_refuse(&parsed) => {
-                let bytes = t.text.len();
-                let python = Outcome::Python {
-                    width,
-                    height,
-                    bytes,
-                    parsed,
-                };
-                return (python, None);
+                return (
+                    Outcome::Python {
+                        width,
+                        height,
+                        bytes: t.text.len(),
+                        parsed,
+                    },
+                    None,
+                );
             }
             Ok(parsed) => {
                 if facts {

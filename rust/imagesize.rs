@@ -379,13 +379,13 @@ fn webp_size<S: Source>(src: &mut S) -> Result<(u32, u32)> {
         b"VP8X" => {
             let stored = (u24(24) + 1, u24(27) + 1);
             let vp8x = u64::from(le32(16));
-            // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
-            // A flag it does not know makes it refuse the file.
             let flags = h[20];
             // A still file's canvas is its image's size, or libwebp refuses it.
             if flags & WEBP_ANIMATION == 0 && webp_image_fits(src, riff_end)? != stored {
                 return Err(bad(24, "a WebP canvas other than its image's size".into()));
             }
+            // Bit 3 of the flags says the file has Exif; without it libwebp's demuxer skips it.
+            // A flag it does not know makes it refuse the file.
             let orientation = if flags & !WEBP_FLAGS == 0 && flags & 0x08 != 0 {
                 let animation = flags & WEBP_ANIMATION != 0;
                 webp_orientation(src, 20 + vp8x + (vp8x & 1), riff_end, animation)?

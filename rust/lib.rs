@@ -432,9 +432,7 @@ fn read_scan_facts_batch(paths: Vec<Bound<'_, PyAny>>, chunk_size: usize) -> PyR
 fn read_meta_columns<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Bound<'py, PyTuple>> {
     let lim = limits::current();
     let outcomes = py.detach(|| columns::read_paths(&paths, &lim));
-    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &paths)?;
-    let packed = py.detach(|| colbuf::pack(outcomes));
-    pycolumns::packed_to_py(py, packed, &paths, refused)
+    pycolumns::outcomes_to_py(py, outcomes, &paths)
 }
 
 /// `read_meta_columns` and, from the same reads, the scan facts `read_scan_facts_batch` gives
@@ -449,31 +447,8 @@ fn read_meta_columns_and_facts<'py>(
     let lim = limits::current();
     let read = py.detach(|| columns::read_paths_with_facts(&paths, &lim));
     let (outcomes, scans): (Vec<_>, Vec<_>) = read.into_iter().unzip();
-    let facts = PyList::empty(py);
-    for scan in scans {
-        let built = match scan {
-            None => None,
-            Some(s) => {
-                let m = ImageMeta {
-                    width: s.width,
-                    height: s.height,
-                    itxt: Some(s.parsed),
-                    facts: None,
-                };
-                match convert::facts_to_py(py, &m, &s.facts) {
-                    Ok(t) => Some(t),
-                    // Left to read_scan_facts_batch's dict route, which fails the file as it
-                    // always has.
-                    Err(e) if e.is_data() => None,
-                    Err(e) => return Err(e.into_pyerr(py, None)),
-                }
-            }
-        };
-        facts.append(built)?;
-    }
-    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &paths)?;
-    let packed = py.detach(|| colbuf::pack(outcomes));
-    let columns = pycolumns::packed_to_py(py, packed, &paths, refused)?;
+    let facts = pycolumns::scan_facts_to_py(py, scans)?;
+    let columns = pycolumns::outcomes_to_py(py, outcomes, &paths)?;
     let items: Vec<_> = columns.iter().chain([facts.into_any()]).collect();
     PyTuple::new(py, items)
 }
@@ -498,9 +473,7 @@ fn read_meta_columns_from_bytes<'py>(
     // bytes objects are immutable, so the slices stay valid with the GIL released.
     let slices: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
     let outcomes = py.detach(|| columns::read_blobs(&names, &slices, &whole, &lim));
-    let (outcomes, refused) = pycolumns::resolve(py, outcomes, &names)?;
-    let packed = py.detach(|| colbuf::pack(outcomes));
-    pycolumns::packed_to_py(py, packed, &names, refused)
+    pycolumns::outcomes_to_py(py, outcomes, &names)
 }
 
 /// The scan cache's keys of many files, `stat`ed on all cores with the GIL released: `names`

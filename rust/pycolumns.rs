@@ -7,10 +7,54 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::colbuf::{Column, Packed, RowError};
-use crate::columns::{self, Outcome};
-use crate::convert::{parsed_to_py, resolve_names, schema_error, to_pyerr};
+use crate::colbuf::{self, Column, Packed, RowError};
+use crate::columns::{self, Outcome, ScanFacts};
+use crate::convert::{facts_to_py, parsed_to_py, resolve_names, schema_error, to_pyerr};
 use crate::error::{Error, ErrorKind};
+use crate::meta::ImageMeta;
+
+/// The rows of the files `names` names, as `faceio.arrow` takes them (see [`packed_to_py`]):
+/// the payloads only Python builds are built first ([`resolve`]), then the rows are packed
+/// with the GIL released.
+pub fn outcomes_to_py<'py>(
+    py: Python<'py>,
+    outcomes: Vec<Outcome>,
+    names: &[PathBuf],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (outcomes, refused) = resolve(py, outcomes, names)?;
+    let packed = py.detach(|| colbuf::pack(outcomes));
+    packed_to_py(py, packed, names, refused)
+}
+
+/// Face headers' scan facts as `read_scan_facts_batch` gives them (`convert::facts_to_py`),
+/// `None` where a file has none, or Python refuses to build them (left to that reader's dict
+/// route, which fails the file as it always has).
+pub fn scan_facts_to_py<'py>(
+    py: Python<'py>,
+    scans: Vec<Option<ScanFacts>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for scan in scans {
+        let built = match scan {
+            None => None,
+            Some(s) => {
+                let m = ImageMeta {
+                    width: s.width,
+                    height: s.height,
+                    itxt: Some(s.parsed),
+                    facts: None,
+                };
+                match facts_to_py(py, &m, &s.facts) {
+                    Ok(t) => Some(t),
+                    Err(e) if e.is_data() => None,
+                    Err(e) => return Err(e.into_pyerr(py, None)),
+                }
+            }
+        };
+        out.append(built)?;
+    }
+    Ok(out)
+}
 
 /// The rows Python refused to build: their exceptions as `read_image_meta_batch` raises them
 /// (with Python's own error as the cause), by row.
@@ -22,7 +66,7 @@ pub type Refused = HashMap<usize, PyErr>;
 /// [`packed_to_py`]). Any other such payload's row is read once Python has resolved its
 /// `\N{...}` names (`convert::resolve_names`); its long ints are Python's own, which the int
 /// columns refuse as they always did. `names[i]` names row `i`.
-pub fn resolve(
+fn resolve(
     py: Python<'_>,
     outcomes: Vec<Outcome>,
     names: &[PathBuf],
@@ -88,7 +132,7 @@ fn column_to_py<'py>(py: Python<'py>, c: &Column) -> PyResult<Bound<'py, PyTuple
 /// `(batches, errors, needs)`: `batches` a list of `(rows, columns)`, each column
 /// `(name, kind, nulls, validity, offsets, inner_offsets, values)`; `errors` a list of
 /// `(row, exception)`; `needs` a list of `(row, prefix_length)`. Rows count across batches.
-pub fn packed_to_py<'py>(
+fn packed_to_py<'py>(
     py: Python<'py>,
     packed: Packed,
     names: &[PathBuf],
