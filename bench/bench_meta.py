@@ -21,6 +21,14 @@ The same patterns are timed on one core in a child process pinned to CPU 0 (its 
 before faceio starts a thread, so the reader's rayon pool has one thread), interleaved with
 this process's rounds: "2 cores / 1 core" is the second core's gain.
 
+Those passes reuse memory: the objects of one pass are freed before the next, and CPython and
+malloc hand the same pages out again. A caller that scans once and keeps every header gets all
+of it from the kernel, a page fault per 4 KiB. ``--fresh R`` (3 by default, 0 to skip) times
+that too: R rounds of one read of ``--fresh-files`` headers (the corpus read over and over; each
+read builds new objects), kept and dropped, each in a new process, the two in alternating order,
+then the baseline, kept, on the corpus once, also in a new process. It prints the object
+thread's user and kernel CPU and the page faults a file, and what a fault costs.
+
 ``--memory N`` then keeps N headers (the corpus read over and over: each read builds new
 objects) and prints the RSS growth per header next to the headers' deep ``sys.getsizeof``.
 """
@@ -33,6 +41,7 @@ import gc
 import json
 import mmap
 import os
+import resource
 import statistics
 import struct
 import subprocess
@@ -269,6 +278,96 @@ def child_main(folder: str, rounds: int, passes: int) -> None:
         print(json.dumps(one_round(paths, faces, per_header, passes)), flush=True)
 
 
+def fresh_child_main(folder: str, pattern: str, count: int) -> None:
+    """One read of ``count`` headers in this new process (``--fresh-child``): faceio's, kept or
+    dropped, or the baseline's, kept. Prints its files/s and, a file, the CPU and page faults of
+    the calling thread and of the process."""
+    paths = corpus.build(os.path.join(folder, "faces"))
+    corpus.warm(paths)
+    repeated = (paths * (count // len(paths) + 1))[:count]
+    fn = {"kept": kept, "dropped": dropped, "baseline": plain_batch}[pattern]
+    thread, process = resource.getrusage(resource.RUSAGE_THREAD), resource.getrusage(0)
+    start = time.perf_counter()
+    result = fn(repeated)
+    wall = time.perf_counter() - start
+    thread_end, process_end = resource.getrusage(resource.RUSAGE_THREAD), resource.getrusage(0)
+    assert result is None or len(result) == count  # every header still held when measured
+    print(
+        json.dumps(
+            {
+                "files_s": count / wall,
+                "main_user_us": (thread_end.ru_utime - thread.ru_utime) / count * 1e6,
+                "main_sys_us": (thread_end.ru_stime - thread.ru_stime) / count * 1e6,
+                "all_us": (process_end.ru_utime - process.ru_utime) / count * 1e6
+                + (process_end.ru_stime - process.ru_stime) / count * 1e6,
+                "main_faults": (thread_end.ru_minflt - thread.ru_minflt) / count,
+                "faults": (process_end.ru_minflt - process.ru_minflt) / count,
+            }
+        ),
+        flush=True,
+    )
+
+
+def fresh_rounds(folder: str, rounds: int, count: int, n: int) -> list[dict[str, dict[str, float]]]:
+    """``rounds`` rounds of fresh-process reads: kept and dropped (``count`` headers, their order
+    alternating), then the baseline, kept, on the ``n`` faces once (it reads about 300 a
+    second)."""
+    out = []
+    for r in range(rounds):
+        row = {}
+        for pattern in (*("kept", "dropped")[:: 1 if r % 2 == 0 else -1], "baseline"):
+            child = subprocess.run(
+                [
+                    *(sys.executable, __file__, folder, "--fresh-child", pattern),
+                    *("--fresh-files", str(n if pattern == "baseline" else count)),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row[pattern] = json.loads(child.stdout)
+        out.append(row)
+    return out
+
+
+def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) -> None:
+    """Print the fresh-process table and its kept / dropped ratio."""
+    print()
+    print(
+        f"| one read in a new process, {count:,} headers (the {n:,} faces read over and over)"
+        " | files/s | object thread a file, user + kernel | all threads a file"
+        " | page faults a file |"
+    )
+    print("|---|---|---|---|---|")
+    for pattern, label in (
+        ("kept", "results kept in a list"),
+        ("dropped", "results dropped"),
+        ("baseline", f"baseline (faceswap's way), kept, the {n:,} faces once"),
+    ):
+        col = [r[pattern] for r in rows]
+        user, kernel = [c["main_user_us"] for c in col], [c["main_sys_us"] for c in col]
+        print(
+            f"| {label} | {fmt_range([c['files_s'] for c in col])} "
+            f"| {fmt_range(user, ' µs', 1)} + {fmt_range(kernel, ' µs', 1)} "
+            f"| {fmt_range([c['all_us'] for c in col], ' µs', 1)} "
+            f"| {fmt_range([c['faults'] for c in col], '', 2)} |"
+        )
+    ratio = [100 * r["kept"]["files_s"] / r["dropped"]["files_s"] for r in rows]
+    # The kernel time keeping adds on the object thread, over the faults it adds there: what a
+    # page of fresh memory costs on this machine.
+    per_fault = [
+        (r["kept"]["main_sys_us"] - r["dropped"]["main_sys_us"])
+        / max(r["kept"]["main_faults"] - r["dropped"]["main_faults"], 1e-9)
+        for r in rows
+    ]
+    vs_plain = [r["kept"]["files_s"] / r["baseline"]["files_s"] for r in rows]
+    print(
+        f"kept / dropped, one read into fresh memory: {fmt_spread(ratio, '%')} (target ≥ 85%); "
+        f"kept / baseline kept: {fmt_spread(vs_plain, 'x')} (target ≥ 70x); the object thread's "
+        f"added kernel time is {fmt_range(per_fault, ' µs', 2)} a page fault"
+    )
+
+
 def deep_size(obj: object, seen: set[int]) -> int:
     """``sys.getsizeof`` of ``obj`` and everything it holds, each object counted once."""
     if id(obj) in seen:
@@ -431,11 +530,23 @@ def main() -> None:
         "--passes", type=int, default=5, help="reads of the corpus per kept/dropped timing"
     )
     parser.add_argument("--memory", type=int, default=0, help="kept headers to measure RSS of")
+    parser.add_argument(
+        "--fresh", type=int, default=3, help="rounds of one read in a new process (0: none)"
+    )
+    parser.add_argument(
+        "--fresh-files", type=int, default=20_000, help="headers each fresh-process read reads"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--fresh-child", choices=("kept", "dropped", "baseline"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     folder = args.folder
     if args.child:
         child_main(folder, args.rounds, args.passes)
+        return
+    if args.fresh_child:
+        fresh_child_main(folder, args.fresh_child, args.fresh_files)
         return
     paths = corpus.build(os.path.join(folder, "faces"))
     corpus.warm(paths)
@@ -480,6 +591,8 @@ def main() -> None:
         child.stdin.close()
         child.wait()
     report_scan(paths, rounds, one_core, plain, plain_cpu)
+    if args.fresh:
+        report_fresh(fresh_rounds(folder, args.fresh, args.fresh_files, n), args.fresh_files, n)
     report_others(paths)
     if args.memory:
         memory(paths, args.memory)
