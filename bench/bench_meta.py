@@ -13,13 +13,15 @@ thread pool of ``struct`` chunk walks and ``ast.literal_eval``, its results kept
 corpus, as faceio's kept pattern (on fewer files its cyclic GC, which walks every kept
 header's tracked lists and dicts, would have less to walk). Each round runs every pattern once,
 so that they see the same load; ratios are taken within a round. The kept and dropped patterns
-read the corpus ``--passes`` times in a row each (5 by default; the kept lists freed between
-passes, off the clock): one pass of 2,000 faces takes 70-100 ms, shorter than this shared
-machine's disturbances, which made single passes swing 0.8-2.3x between rounds.
+read the corpus ``--passes`` times each (5 by default; the kept lists freed between passes, off
+the clock): one pass of 2,000 faces takes 70-100 ms, shorter than this shared machine's
+disturbances, which made single passes swing 0.8-2.3x between rounds.
 
 The same patterns are timed on one core in a child process pinned to CPU 0 (its affinity set
-before faceio starts a thread, so the reader's rayon pool has one thread), interleaved with
-this process's rounds: "2 cores / 1 core" is the second core's gain.
+before faceio starts a thread, so the reader's rayon pool has one thread): "2 cores / 1 core"
+is the second core's gain. The passes alternate, a dropped pass here, the same in the child,
+then a kept pass here and in the child, and so on: the machine's speed drifts by a third within
+seconds, and passes a tenth of a second apart see nearly the same machine.
 
 Those passes reuse memory: the objects of one pass are freed before the next, and CPython and
 malloc hand the same pages out again. A caller that scans once and keeps every header gets all
@@ -51,6 +53,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # numpy (imported by the corpus maker) starts OpenBLAS threads that spin for a while on this
@@ -241,23 +244,27 @@ def fmt_spread(values: list[float], unit: str = "", digits: int = 0) -> str:
     )
 
 
-def one_round(paths: list[str], folder: str, per_header: int, passes: int) -> dict[str, float]:
-    """Files/s of each faceio pattern; the kept list is freed before the next.
+PASSES: dict[str, Callable[[list[str]], object]] = {"dropped": dropped, "kept": kept}
 
-    The kept and dropped patterns read ``paths`` ``passes`` times in a row, timed together.
-    ``per_header``: bytes a kept header holds, for the fresh-memory reference.
-    """
+
+def add_passes(
+    out: dict[str, float], name: str, times: list[tuple[float, float, float]], n: int
+) -> None:
+    """Files/s, CPU a file (the calling thread's, all threads') and cores busy of ``times``,
+    passes of ``n`` files each, into ``out`` under ``name``."""
+    wall, thread, process = (sum(t[i] for t in times) for i in range(3))
+    files = len(times) * n
+    out[name] = files / wall
+    out[name + "_main_us"] = thread / files * 1e6
+    out[name + "_all_us"] = process / files * 1e6
+    out[name + "_busy"] = process / wall
+
+
+def other_patterns(paths: list[str], folder: str, per_header: int) -> dict[str, float]:
+    """Files/s of the patterns timed once a round; the fresh-memory reference (µs a file)."""
     n = len(paths)
     out: dict[str, float] = {}
     out["fresh_us"] = cpu_timed(lambda: fresh_pages(per_header * n))[1] / n * 1e6
-    for name, fn in (("dropped", dropped), ("kept", kept)):
-        times = [cpu_timed(lambda fn=fn: fn(paths)) for _ in range(passes)]
-        wall, thread, process = (sum(t[i] for t in times) for i in range(3))
-        out[name] = passes * n / wall
-        out[name + "_main_us"] = thread / (passes * n) * 1e6
-        out[name + "_all_us"] = process / (passes * n) * 1e6
-        out[name + "_busy"] = process / wall
-        gc.collect()
     out["kept_gc_off"] = n / corpus.timed(lambda: kept_gc_off(paths))
     gc.collect()
     out["scan"] = n / corpus.timed(lambda: scan(folder))
@@ -266,16 +273,72 @@ def one_round(paths: list[str], folder: str, per_header: int, passes: int) -> di
     return out
 
 
-def child_main(folder: str, rounds: int, passes: int) -> None:
-    """One-core rounds for the parent (``--child``): affinity first, before faceio's threads."""
+class OneCore:
+    """The child process pinned to one core (``--child``), run one command at a time while
+    this process waits, so that its passes alternate with this process's."""
+
+    def __init__(self, folder: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, folder, "--child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        # It reads and warms the corpus first; timing this process meanwhile would share the
+        # cores with it.
+        self.ask("ready")
+
+    def ask(self, command: str) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def one_round(
+    paths: list[str], folder: str, per_header: int, passes: int, child: OneCore
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One round on two cores (this process) and on one (``child``), their passes alternating
+    (see the module docs). ``per_header``: bytes a kept header holds, for the fresh-memory
+    reference."""
+    n = len(paths)
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in PASSES}
+    child_times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in PASSES}
+    for _ in range(passes):
+        for name, fn in PASSES.items():
+            times[name].append(cpu_timed(lambda fn=fn: fn(paths)))
+            gc.collect()
+            child_times[name].append(tuple(child.ask(f"pass {name}")))
+    two, one = other_patterns(paths, folder, per_header), child.ask("others")
+    for name in PASSES:
+        add_passes(two, name, times[name], n)
+        add_passes(one, name, child_times[name], n)
+    return two, one
+
+
+def child_main(folder: str) -> None:
+    """The one-core side (``--child``): affinity first, before faceio's threads; then each
+    command of the parent's, its result a line of JSON."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     paths = corpus.build(os.path.join(folder, "faces"))
     corpus.warm(paths)
     per_header = header_bytes(paths)
-    for _ in range(rounds):
-        sys.stdin.readline()  # the parent's go: one round at a time, interleaved with its own
-        faces = os.path.join(folder, "faces")
-        print(json.dumps(one_round(paths, faces, per_header, passes)), flush=True)
+    for line in sys.stdin:
+        command, *name = line.split()
+        if command == "pass":
+            fn = PASSES[name[0]]
+            result: object = cpu_timed(lambda fn=fn: fn(paths))
+            gc.collect()
+        elif command == "ready":
+            result = True
+        else:
+            result = other_patterns(paths, os.path.join(folder, "faces"), per_header)
+        print(json.dumps(result), flush=True)
 
 
 def fresh_child_main(folder: str, pattern: str, count: int) -> None:
@@ -452,7 +515,13 @@ def report_scan(
             f"CPU per file, {key}: main thread {fmt_range(col(rounds, key + '_main_us'), ' µs', 1)}"
             f", all threads {fmt_range(col(rounds, key + '_all_us'), ' µs', 1)}"
             f", cores busy {fmt_range(col(rounds, key + '_busy'), '', 2)}"
+            f"; on one core, all threads {fmt_range(col(one_core, key + '_all_us'), ' µs', 1)}"
         )
+    # The second core's gain is its busy share over what two cores add to the CPU a file.
+    inflation = [
+        r["dropped_all_us"] / o["dropped_all_us"] for r, o in zip(rounds, one_core, strict=True)
+    ]
+    print(f"CPU a file dropped, 2 cores / 1 core, same round: {fmt_spread(inflation, 'x', 2)}")
     # What an idle machine allows at most, from CPU times (which the load barely moves): the
     # objects are built on one thread, the rest spreads over both cores; the baseline's
     # literal_eval holds the GIL, so its files/s are at most one over its CPU per file.
@@ -543,7 +612,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.folder
     if args.child:
-        child_main(folder, args.rounds, args.passes)
+        child_main(folder)
         return
     if args.fresh_child:
         fresh_child_main(folder, args.fresh_child, args.fresh_files)
@@ -563,24 +632,14 @@ def main() -> None:
     assert [m for _, m in faceio.read_image_meta_batch(paths[:50])] == plain_batch(paths[:50])
     assert scan(os.path.join(folder, "faces")) == scan_dicts(os.path.join(folder, "faces"))
     per_header = header_bytes(paths)
-    child = subprocess.Popen(
-        [
-            *(sys.executable, __file__, folder, "--child"),
-            *("--rounds", str(args.rounds), "--passes", str(args.passes)),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None and child.stdout is not None
+    child = OneCore(folder)
     rounds, one_core, plain, plain_cpu = [], [], [], []
     try:
         for _ in range(args.rounds):
-            rounds.append(one_round(paths, os.path.join(folder, "faces"), per_header, args.passes))
-            # The child runs while this process waits: both see the same load, one at a time.
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            one_core.append(json.loads(child.stdout.readline()))
+            faces = os.path.join(folder, "faces")
+            two, one = one_round(paths, faces, per_header, args.passes, child)
+            rounds.append(two)
+            one_core.append(one)
             # The baseline in every round (seconds each), so that each round gives a kept /
             # baseline ratio under its own load.
             wall, _, process = cpu_timed(lambda: plain_batch(paths))
@@ -588,8 +647,7 @@ def main() -> None:
             plain_cpu.append(process / n * 1e6)
             gc.collect()
     finally:
-        child.stdin.close()
-        child.wait()
+        child.close()
     report_scan(paths, rounds, one_core, plain, plain_cpu)
     if args.fresh:
         report_fresh(fresh_rounds(folder, args.fresh, args.fresh_files, n), args.fresh_files, n)
