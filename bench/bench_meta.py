@@ -1,8 +1,9 @@
-"""Metadata reads and updates: faceio against the plain Python approach, in one process.
+"""Metadata reads and updates: faceio against the plain Python approach, side by side.
 
-Run: ``python bench/bench_meta.py [FOLDER] [--rounds R] [--passes P] [--memory N]`` (the
-corpus is generated into FOLDER, default a temp folder, and reused when present). Prints a
-markdown table of ranges over R rounds and ratios against baselines run in the same process.
+Run: ``python bench/bench_meta.py [FOLDER] [--rounds R] [--passes P] [--fresh F]
+[--fresh-files N] [--memory M]`` (the corpus is generated into FOLDER, default a temp folder,
+and reused when present). Prints markdown tables of ranges over the rounds and ratios against
+baselines run in the same process, or, for the new-process reads, in a new process of their own.
 
 A folder scan is timed the way callers use it: the results **kept** in a list (faceswap's sort
 tool and training cache hold every header), next to the results **dropped** as they arrive, the
@@ -19,17 +20,19 @@ disturbances, which made single passes swing 0.8-2.3x between rounds.
 
 The same patterns are timed on one core in a child process pinned to CPU 0 (its affinity set
 before faceio starts a thread, so the reader's rayon pool has one thread): "2 cores / 1 core"
-is the second core's gain. The passes alternate, a dropped pass here, the same in the child,
-then a kept pass here and in the child, and so on: the machine's speed drifts by a third within
-seconds, and passes a tenth of a second apart see nearly the same machine.
+is the second core's gain. The passes alternate: a pass here, the same in the child, then the
+other pattern here and in the child, which of the two goes first changing from pass to pass.
+This machine's CPU time a file drifts by a third within seconds, and passes a tenth of a second
+apart see nearly the same machine.
 
-Those passes reuse memory: the objects of one pass are freed before the next, and CPython and
-malloc hand the same pages out again. A caller that scans once and keeps every header gets all
-of it from the kernel, a page fault per 4 KiB. ``--fresh R`` (3 by default, 0 to skip) times
-that too: R rounds of one read of ``--fresh-files`` headers (the corpus read over and over; each
-read builds new objects), kept and dropped, each in a new process, the two in alternating order,
-then the baseline, kept, on the corpus once, also in a new process. It prints the object
-thread's user and kernel CPU and the page faults a file, and what a fault costs.
+The objects of one kept pass are freed (and ``gc.collect()`` run) before the next; CPython
+hands most of their memory back to the kernel, and the next pass takes it again, a page fault a
+4 KiB. A caller that scans once and keeps every header takes all of it from the kernel, in a
+process that never had it. ``--fresh F`` (4 by default, 0 to skip) times that: F rounds of one
+read of ``--fresh-files`` headers (the corpus read over and over; each read builds new objects),
+kept and dropped, each in a new process, which of the two goes first alternating, then the
+baseline, kept, on the corpus once, also in a new process. It prints the object thread's user
+and kernel CPU and page faults a file, and what a fault costs.
 
 ``--memory N`` then keeps N headers (the corpus read over and over: each read builds new
 objects) and prints the RSS growth per header next to the headers' deep ``sys.getsizeof``.
@@ -154,18 +157,28 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def cpu_timed(fn: Callable[[], object]) -> tuple[float, float, float]:
-    """Wall time, this thread's CPU time and the process's (all threads) CPU time of ``fn``.
+# Wall time, this thread's CPU time, the process's (all threads) CPU time, this thread's page
+# faults and its kernel time.
+Times = tuple[float, float, float, float, float]
+
+
+def cpu_timed(fn: Callable[[], object]) -> Times:
+    """The :data:`Times` of ``fn``.
 
     The CPU times say where the work is whatever the machine's load: the calling thread's is
-    the serial part (Python objects are built on it, under the GIL).
+    the serial part (Python objects are built on it, under the GIL). Its page faults and kernel
+    time are what taking fresh memory for kept objects costs.
     """
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
     wall, thread, process = time.perf_counter(), time.thread_time(), time.process_time()
     result = fn()
+    end = resource.getrusage(resource.RUSAGE_THREAD)
     times = (
         time.perf_counter() - wall,
         time.thread_time() - thread,
         time.process_time() - process,
+        float(end.ru_minflt - usage.ru_minflt),
+        end.ru_stime - usage.ru_stime,
     )
     del result  # kept results are freed after the clock stops, as corpus.timed() does
     return times
@@ -247,17 +260,18 @@ def fmt_spread(values: list[float], unit: str = "", digits: int = 0) -> str:
 PASSES: dict[str, Callable[[list[str]], object]] = {"dropped": dropped, "kept": kept}
 
 
-def add_passes(
-    out: dict[str, float], name: str, times: list[tuple[float, float, float]], n: int
-) -> None:
-    """Files/s, CPU a file (the calling thread's, all threads') and cores busy of ``times``,
-    passes of ``n`` files each, into ``out`` under ``name``."""
-    wall, thread, process = (sum(t[i] for t in times) for i in range(3))
+def add_passes(out: dict[str, float], name: str, times: list[Times], n: int) -> None:
+    """Files/s, CPU a file (the calling thread's, all threads'), cores busy, and the calling
+    thread's page faults and kernel time a file, of ``times``, passes of ``n`` files each, into
+    ``out`` under ``name``."""
+    wall, thread, process, faults, kernel = (sum(t[i] for t in times) for i in range(5))
     files = len(times) * n
     out[name] = files / wall
     out[name + "_main_us"] = thread / files * 1e6
     out[name + "_all_us"] = process / files * 1e6
     out[name + "_busy"] = process / wall
+    out[name + "_faults"] = faults / files
+    out[name + "_sys_us"] = kernel / files * 1e6
 
 
 def other_patterns(paths: list[str], folder: str, per_header: int) -> dict[str, float]:
@@ -286,7 +300,12 @@ class OneCore:
         )
         # It reads and warms the corpus first; timing this process meanwhile would share the
         # cores with it.
-        self.ask("ready")
+        try:
+            self.ask("ready")
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def ask(self, command: str) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -307,10 +326,12 @@ def one_round(
     (see the module docs). ``per_header``: bytes a kept header holds, for the fresh-memory
     reference."""
     n = len(paths)
-    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in PASSES}
-    child_times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in PASSES}
-    for _ in range(passes):
-        for name, fn in PASSES.items():
+    times: dict[str, list[Times]] = {name: [] for name in PASSES}
+    child_times: dict[str, list[Times]] = {name: [] for name in PASSES}
+    for i in range(passes):
+        # Which pattern goes first alternates from pass to pass.
+        for name in list(PASSES)[:: 1 if i % 2 == 0 else -1]:
+            fn = PASSES[name]
             times[name].append(cpu_timed(lambda fn=fn: fn(paths)))
             gc.collect()
             child_times[name].append(tuple(child.ask(f"pass {name}")))
@@ -336,8 +357,10 @@ def child_main(folder: str) -> None:
             gc.collect()
         elif command == "ready":
             result = True
-        else:
+        elif command == "others":
             result = other_patterns(paths, os.path.join(folder, "faces"), per_header)
+        else:
+            raise ValueError(f"unknown command {line!r}")
         print(json.dumps(result), flush=True)
 
 
@@ -384,7 +407,7 @@ def fresh_rounds(folder: str, rounds: int, count: int, n: int) -> list[dict[str,
                     *(sys.executable, __file__, folder, "--fresh-child", pattern),
                     *("--fresh-files", str(n if pattern == "baseline" else count)),
                 ],
-                capture_output=True,
+                stdout=subprocess.PIPE,  # a failing child's traceback goes to stderr
                 text=True,
                 check=True,
             )
@@ -398,10 +421,10 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
     print()
     print(
         f"| one read in a new process, {count:,} headers (the {n:,} faces read over and over)"
-        " | files/s | object thread a file, user + kernel | all threads a file"
-        " | page faults a file |"
+        " | files/s | object thread a file: CPU, user + kernel; page faults"
+        " | all threads a file: CPU; page faults |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|")
     for pattern, label in (
         ("kept", "results kept in a list"),
         ("dropped", "results dropped"),
@@ -409,11 +432,17 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
     ):
         col = [r[pattern] for r in rows]
         user, kernel = [c["main_user_us"] for c in col], [c["main_sys_us"] for c in col]
+        # The baseline builds its objects on its pool's threads: its calling thread only waits.
+        main = (
+            f"{fmt_range(user, ' µs', 1)} + {fmt_range(kernel, ' µs', 1)}; "
+            f"{fmt_range([c['main_faults'] for c in col], '', 2)}"
+            if pattern != "baseline"
+            else "(built on its pool's threads)"
+        )
         print(
-            f"| {label} | {fmt_range([c['files_s'] for c in col])} "
-            f"| {fmt_range(user, ' µs', 1)} + {fmt_range(kernel, ' µs', 1)} "
-            f"| {fmt_range([c['all_us'] for c in col], ' µs', 1)} "
-            f"| {fmt_range([c['faults'] for c in col], '', 2)} |"
+            f"| {label} | {fmt_range([c['files_s'] for c in col])} | {main} "
+            f"| {fmt_range([c['all_us'] for c in col], ' µs', 1)}; "
+            f"{fmt_range([c['faults'] for c in col], '', 2)} |"
         )
     ratio = [100 * r["kept"]["files_s"] / r["dropped"]["files_s"] for r in rows]
     # The kernel time keeping adds on the object thread, over the faults it adds there: what a
@@ -538,9 +567,13 @@ def report_scan(
     )
     # What keeping adds on the thread that builds the objects.
     extra = [r["kept_main_us"] - r["dropped_main_us"] for r in rounds]
+    kernel = [r["kept_sys_us"] - r["dropped_sys_us"] for r in rounds]
     print(
-        f"keeping adds {fmt_spread(extra, ' µs', 1)} a file on the main thread; as many bytes "
-        f"as a kept header holds, written into fresh 4 KiB pages: "
+        f"keeping adds {fmt_spread(extra, ' µs', 1)} a file on the main thread "
+        f"({fmt_range(kernel, ' µs', 1)} of it in the kernel); its page faults a file: kept "
+        f"{fmt_range(col(rounds, 'kept_faults'), '', 2)}, dropped "
+        f"{fmt_range(col(rounds, 'dropped_faults'), '', 2)}; as many bytes as a kept header "
+        f"holds, written into fresh 4 KiB pages: "
         f"{fmt_spread(col(rounds, 'fresh_us'), ' µs', 1)} a file"
     )
     print(f"reference: bare open + read(64 KiB) of the same files: {n / t_bare:,.0f} files/s")
@@ -600,7 +633,7 @@ def main() -> None:
     )
     parser.add_argument("--memory", type=int, default=0, help="kept headers to measure RSS of")
     parser.add_argument(
-        "--fresh", type=int, default=3, help="rounds of one read in a new process (0: none)"
+        "--fresh", type=int, default=4, help="rounds of one read in a new process (0: none)"
     )
     parser.add_argument(
         "--fresh-files", type=int, default=20_000, help="headers each fresh-process read reads"
@@ -642,7 +675,7 @@ def main() -> None:
             one_core.append(one)
             # The baseline in every round (seconds each), so that each round gives a kept /
             # baseline ratio under its own load.
-            wall, _, process = cpu_timed(lambda: plain_batch(paths))
+            wall, _, process, _, _ = cpu_timed(lambda: plain_batch(paths))
             plain.append(n / wall)
             plain_cpu.append(process / n * 1e6)
             gc.collect()
