@@ -52,9 +52,20 @@ pub(super) fn take(nodes: usize, arena: usize) -> Parsed {
     // Emptied: a parse appends to them.
     p.nodes.clear();
     p.arena.clear();
-    p.nodes.reserve(nodes);
-    p.arena.reserve(arena);
+    room(&mut p.nodes, nodes);
+    room(&mut p.arena, arena);
     p
+}
+
+/// Make an emptied `v` hold at least `n` items. One too small is replaced, not grown: growing
+/// it would have the allocator copy its whole old capacity, reading pages never written (the
+/// kernel maps them to its zero page, and writing them later costs a fault that interrupts
+/// every core the process runs on, to flush their TLBs).
+fn room<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() < n {
+        *v = Vec::new(); // freed first, so the allocator may reuse its memory
+        v.reserve_exact(n);
+    }
 }
 
 /// Keep `p`'s buffers for a later parse (while a batch is reading and there is room).
@@ -118,6 +129,28 @@ mod tests {
             .buffers
             .iter()
             .all(|p| held(p) <= MAX_BUFFER));
+        batch_ended();
+    }
+
+    #[test]
+    fn room_gives_an_empty_buffer_of_the_size_asked_and_keeps_one_big_enough() {
+        // Too small: replaced by a new buffer of the size asked for, empty.
+        let mut small: Vec<u64> = Vec::with_capacity(4);
+        small.extend([1, 2, 3]);
+        small.clear();
+        room(&mut small, 1000);
+        assert!(small.is_empty() && small.capacity() >= 1000);
+        // Big enough: kept as it is (the same allocation).
+        let mut big: Vec<u64> = Vec::with_capacity(2000);
+        let at = big.as_ptr();
+        room(&mut big, 1000);
+        assert_eq!((big.as_ptr(), big.capacity() >= 2000), (at, true));
+        // And a parse through a too-small kept buffer still gives the fresh parse.
+        let long = format!("[{}]", vec!["1.25"; 500].join(", "));
+        let fresh = parse(long.as_bytes(), 64).unwrap();
+        batch_started();
+        give_back(parse(b"[1]", 64).unwrap());
+        assert_eq!(parse(long.as_bytes(), 64).unwrap(), fresh);
         batch_ended();
     }
 }
