@@ -372,22 +372,24 @@ def fresh_child_main(folder: str, pattern: str, count: int) -> None:
     corpus.warm(paths)
     repeated = (paths * (count // len(paths) + 1))[:count]
     fn = {"kept": kept, "dropped": dropped, "baseline": plain_batch}[pattern]
-    thread, process = resource.getrusage(resource.RUSAGE_THREAD), resource.getrusage(0)
-    start = time.perf_counter()
-    result = fn(repeated)
-    wall = time.perf_counter() - start
-    thread_end, process_end = resource.getrusage(resource.RUSAGE_THREAD), resource.getrusage(0)
-    assert result is None or len(result) == count  # every header still held when measured
+
+    def read() -> object:
+        result = fn(repeated)
+        assert result is None or len(result) == count  # every header still held when timed
+        return result
+
+    before = resource.getrusage(0)
+    wall, thread, process, faults, kernel = cpu_timed(read)
+    after = resource.getrusage(0)
     print(
         json.dumps(
             {
                 "files_s": count / wall,
-                "main_user_us": (thread_end.ru_utime - thread.ru_utime) / count * 1e6,
-                "main_sys_us": (thread_end.ru_stime - thread.ru_stime) / count * 1e6,
-                "all_us": (process_end.ru_utime - process.ru_utime) / count * 1e6
-                + (process_end.ru_stime - process.ru_stime) / count * 1e6,
-                "main_faults": (thread_end.ru_minflt - thread.ru_minflt) / count,
-                "faults": (process_end.ru_minflt - process.ru_minflt) / count,
+                "main_user_us": (thread - kernel) / count * 1e6,
+                "main_sys_us": kernel / count * 1e6,
+                "all_us": process / count * 1e6,
+                "main_faults": faults / count,
+                "faults": (after.ru_minflt - before.ru_minflt) / count,
             }
         ),
         flush=True,
@@ -668,8 +670,8 @@ def main() -> None:
     child = OneCore(folder)
     rounds, one_core, plain, plain_cpu = [], [], [], []
     try:
+        faces = os.path.join(folder, "faces")
         for _ in range(args.rounds):
-            faces = os.path.join(folder, "faces")
             two, one = one_round(paths, faces, per_header, args.passes, child)
             rounds.append(two)
             one_core.append(one)
