@@ -98,7 +98,7 @@ where
         }),
         wake: Condvar::new(),
     };
-    rayon::in_place_scope(|scope| {
+    crate::pool::in_place_scope(|scope| {
         scope.spawn(|_| {
             (0..total).into_par_iter().for_each(|index| {
                 let mut finish = Finish {

@@ -143,10 +143,12 @@ fn read_path(path: &Path, limits: &Limits, facts: bool) -> (Outcome, Option<Scan
 
 /// Read many files on the rayon pool; outcomes in input order.
 pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Outcome> {
-    paths
-        .par_iter()
-        .map(|p| read_path(p, limits, false).0)
-        .collect()
+    crate::pool::install(|| {
+        paths
+            .par_iter()
+            .map(|p| read_path(p, limits, false).0)
+            .collect()
+    })
 }
 
 /// [`read_paths`], with each face header's scan facts from the same parse (`None` where a file
@@ -156,10 +158,12 @@ pub fn read_paths_with_facts(
     paths: &[PathBuf],
     limits: &Limits,
 ) -> Vec<(Outcome, Option<ScanFacts>)> {
-    paths
-        .par_iter()
-        .map(|p| read_path(p, limits, true))
-        .collect()
+    crate::pool::install(|| {
+        paths
+            .par_iter()
+            .map(|p| read_path(p, limits, true))
+            .collect()
+    })
 }
 
 /// A file's first bytes, noting the furthest byte asked for beyond them.
@@ -204,10 +208,12 @@ pub fn read_blobs(
     whole: &[bool],
     limits: &Limits,
 ) -> Vec<Outcome> {
-    (0..names.len().min(blobs.len()).min(whole.len()))
-        .into_par_iter()
-        .map(|i| read_blob(&names[i], blobs[i], whole[i], limits))
-        .collect()
+    crate::pool::install(|| {
+        (0..names.len().min(blobs.len()).min(whole.len()))
+            .into_par_iter()
+            .map(|i| read_blob(&names[i], blobs[i], whole[i], limits))
+            .collect()
+    })
 }
 
 /// Parse a file's faceswap text and reduce it to a row (and, with `facts`, a face header's

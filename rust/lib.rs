@@ -16,6 +16,7 @@ pub mod meta;
 pub mod metabatch;
 pub mod pixbatch;
 pub mod png;
+pub mod pool;
 pub mod source;
 pub mod statkeys;
 pub mod tiff;
@@ -499,6 +500,7 @@ fn stat_keys<'py>(
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    pool::handle_fork();
     m.add_function(wrap_pyfunction!(pack_itxt, m)?)?;
     m.add_function(wrap_pyfunction!(png_write_meta, m)?)?;
     m.add_function(wrap_pyfunction!(png_read_meta, m)?)?;

@@ -111,25 +111,27 @@ pub fn read_text<S: Source>(
     Ok((width, height, None))
 }
 
-/// Read many files on the rayon pool; results in input order. With `facts`, a face header's
-/// scan facts are taken too, on the same thread as its parse.
+/// Read many files on the worker pool (`crate::pool`); results in input order. With `facts`, a
+/// face header's scan facts are taken too, on the same thread as its parse.
 pub fn read_batch(paths: &[PathBuf], limits: &Limits, facts: bool) -> Vec<Result<ImageMeta>> {
-    paths
-        .par_iter()
-        .map(|p| {
-            let mut m = read_image_meta(p, limits)?;
-            if facts {
-                // A payload Python may refuse to build is left to the dict route, which fails
-                // the file as verify does.
-                m.facts = m
-                    .itxt
-                    .as_ref()
-                    .filter(|p| !face::python_may_refuse(p))
-                    .and_then(face::face_facts);
-            }
-            Ok(m)
-        })
-        .collect()
+    crate::pool::install(|| {
+        paths
+            .par_iter()
+            .map(|p| {
+                let mut m = read_image_meta(p, limits)?;
+                if facts {
+                    // A payload Python may refuse to build is left to the dict route,
+                    // which fails the file as verify does.
+                    m.facts = m
+                        .itxt
+                        .as_ref()
+                        .filter(|p| !face::python_may_refuse(p))
+                        .and_then(face::face_facts);
+                }
+                Ok(m)
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

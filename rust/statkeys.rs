@@ -33,7 +33,7 @@ pub fn split_names(names: &[u8], count: usize) -> Option<Vec<&CStr>> {
 /// fails (or every file, if `folder` cannot be opened) is not found and has zeros for a key.
 pub fn stat_keys(folder: &Path, names: &[&CStr]) -> Vec<u8> {
     let keys: Vec<[u64; COLUMNS]> = match std::fs::File::open(folder) {
-        Ok(dir) => names.par_iter().map(|n| key(&dir, n)).collect(),
+        Ok(dir) => crate::pool::install(|| names.par_iter().map(|n| key(&dir, n)).collect()),
         Err(_) => vec![[0; COLUMNS]; names.len()],
     };
     let mut out = Vec::with_capacity(keys.len() * COLUMNS * 8);
