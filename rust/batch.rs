@@ -1,4 +1,4 @@
-//! The scheduler of the pixel batch: the files run on the rayon pool while the calling thread
+//! The scheduler of the pixel batch: the files run on the worker pool while the calling thread
 //! takes the finished ones a batch at a time (to build their Python objects, which needs the
 //! GIL: done after the decoding, it kept one core idle).
 
@@ -76,7 +76,7 @@ impl<T> Drop for Finish<'_, T> {
     }
 }
 
-/// Run `work(i)` for `i` in `0..total` on the rayon pool while this thread hands the finished
+/// Run `work(i)` for `i` in `0..total` on the worker pool while this thread hands the finished
 /// items to `consume`, a batch at a time, in no particular order.
 ///
 /// An item for which `stops` is true makes the workers skip the items they have not begun (it

@@ -1,4 +1,4 @@
-//! Face headers as columns (docs/table.md): many files read and parsed on the rayon pool, each
+//! Face headers as columns (docs/table.md): many files read and parsed on the worker pool, each
 //! reduced to a small row of typed values, then packed into flat buffers laid out as Arrow
 //! arrays are (values, offsets, validity bitmaps), which `faceio.arrow` wraps without a copy.
 //! No Python object is built per file: that is what makes a table faster than the dicts of
@@ -141,7 +141,7 @@ fn read_path(path: &Path, limits: &Limits, facts: bool) -> (Outcome, Option<Scan
     outcome(read, limits, path, facts)
 }
 
-/// Read many files on the rayon pool; outcomes in input order.
+/// Read many files on the worker pool; outcomes in input order.
 pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Outcome> {
     crate::pool::install(|| {
         paths
@@ -201,7 +201,7 @@ fn read_blob(name: &Path, data: &[u8], whole: bool, limits: &Limits) -> Outcome 
     outcome(read, limits, name, false).0
 }
 
-/// Reduce files given as bytes (see [`read_blob`]) on the rayon pool, in input order.
+/// Reduce files given as bytes (see [`read_blob`]) on the worker pool, in input order.
 pub fn read_blobs(
     names: &[PathBuf],
     blobs: &[&[u8]],

@@ -40,7 +40,7 @@ use crate::convert::{
 };
 use crate::error::Result as CoreResult;
 use crate::meta::{parse_face_payload, parse_png_payload, ImageMeta};
-use crate::metabatch::ChunkReader;
+use crate::metabatch::{ChunkReader, ReaderFailed};
 use crate::pixbatch::{FileOutcome, Frame};
 use crate::pybuf::uninit_bytearray;
 
@@ -362,6 +362,10 @@ impl MetaBatch {
             .try_lock()
             .map_err(|_| PyRuntimeError::new_err("metadata batch iterator already executing"))?;
         let st = &mut *guard;
+        // Refused as a whole, the results already received included: the rest never come.
+        if st.reader.in_other_process() {
+            return Err(forked_batch());
+        }
         loop {
             if let Some(item) = st.ready.pop_front() {
                 let path = self.paths[st.next].bind(py).clone();
@@ -387,10 +391,22 @@ impl MetaBatch {
             match py.detach(|| reader.next_chunk()) {
                 Ok(Some(chunk)) => st.ready.extend(chunk),
                 Ok(None) => return Ok(None),
-                Err(_) => return Err(PyRuntimeError::new_err("metadata reader thread failed")),
+                Err(ReaderFailed::Panicked) => {
+                    return Err(PyRuntimeError::new_err("metadata reader thread failed"))
+                }
+                Err(ReaderFailed::OtherProcess) => return Err(forked_batch()),
             }
         }
     }
+}
+
+/// A metadata batch iterated in a forked child of the process that started it
+/// (docs/format.md, "Worker threads").
+fn forked_batch() -> PyErr {
+    PyRuntimeError::new_err(
+        "this metadata batch was started before the process forked: its reading thread is in \
+         the parent; start a new batch in this process",
+    )
 }
 
 /// The batch result's objects (its scan facts when it has them, else its dict); its parse

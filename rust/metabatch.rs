@@ -1,5 +1,5 @@
 //! The reader behind `read_image_meta_batch`: a background thread reads and parses files a
-//! chunk at a time on the rayon pool, at most one chunk ahead of the consumer, so the first
+//! chunk at a time on the worker pool, at most one chunk ahead of the consumer, so the first
 //! result comes early and memory stays bounded however long the list.
 //!
 //! Memory is bounded in bytes as well as in files (docs/format.md, "Limits"): a chunk is sent
@@ -54,13 +54,21 @@ fn held_bytes(result: &Result<ImageMeta>) -> usize {
     }
 }
 
-/// The background reader's thread panicked.
-#[derive(Debug)]
-pub struct ReaderPanicked;
+/// Why the reader gives no more chunks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReaderFailed {
+    /// Its thread panicked.
+    Panicked,
+    /// The process forked after the batch started, and this is the child, which has none of
+    /// the parent's threads: nothing would ever send it a chunk.
+    OtherProcess,
+}
 
 pub struct ChunkReader {
     rx: Option<Receiver<Chunk>>,
     worker: Option<JoinHandle<()>>,
+    /// The process that started the batch.
+    pid: u32,
 }
 
 impl ChunkReader {
@@ -100,11 +108,20 @@ impl ChunkReader {
         ChunkReader {
             rx: Some(rx),
             worker: Some(worker),
+            pid: std::process::id(),
         }
     }
 
+    /// Whether this is a forked child of the process that started the batch.
+    pub fn in_other_process(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
     /// The next chunk (waiting for it), or `None` once every file was read.
-    pub fn next_chunk(&mut self) -> std::result::Result<Option<Chunk>, ReaderPanicked> {
+    pub fn next_chunk(&mut self) -> std::result::Result<Option<Chunk>, ReaderFailed> {
+        if self.in_other_process() {
+            return Err(ReaderFailed::OtherProcess);
+        }
         let Some(rx) = &self.rx else {
             return Ok(None);
         };
@@ -113,7 +130,7 @@ impl ChunkReader {
         }
         self.rx = None;
         match self.worker.take().map(JoinHandle::join) {
-            Some(Err(_)) => Err(ReaderPanicked),
+            Some(Err(_)) => Err(ReaderFailed::Panicked),
             _ => Ok(None),
         }
     }
@@ -124,7 +141,10 @@ impl Drop for ChunkReader {
         // Dropping the receiver makes the worker's next send fail, so it ends promptly.
         self.rx = None;
         if let Some(w) = self.worker.take() {
-            let _ = w.join();
+            // In a forked child the thread is not there to join: its handle is let go.
+            if !self.in_other_process() {
+                let _ = w.join();
+            }
         }
         crate::literal::spare::batch_ended();
     }

@@ -5,8 +5,8 @@
 //! the record of that pool but none of its threads, so the child's first parallel call queued
 //! work that no thread would ever take, and waited for it forever: a folder read in a
 //! `multiprocessing` worker forked from a process that had already read one hung
-//! (docs/format.md, "Reading"). Here a fork handler forgets the pool in the child (its threads
-//! are not there to be stopped), and the child's first parallel call makes a new one.
+//! (docs/format.md, "Worker threads"). Here a fork handler forgets the pool in the child (its
+//! threads are not there to be stopped), and the child's first parallel call makes a new one.
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -46,8 +46,9 @@ fn pool() -> Option<&'static ThreadPool> {
 }
 
 /// Run `op` on the pool, so that the parallel iterators in it use the pool's threads; the
-/// calling thread waits. Without a pool (no thread could be started) `op` runs here, and
-/// rayon's global pool reports the failure.
+/// calling thread waits. Without a pool (no thread could be started) `op` runs here and its
+/// parallel iterators go to rayon's global pool, which panics if it cannot start threads
+/// either (as before this module).
 pub fn install<R: Send>(op: impl FnOnce() -> R + Send) -> R {
     match pool() {
         Some(pool) => pool.install(op),

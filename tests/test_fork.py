@@ -11,12 +11,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from faceio import read_image_batch, read_image_meta_batch
+from faceio import _core, read_image_batch, read_image_meta_batch
 from faceio.cli import scan_folder
 
 pytestmark = [
@@ -30,11 +31,17 @@ TIMEOUT = 60
 
 
 def every_parallel_read(paths: list[str]) -> tuple[Any, ...]:
-    """The metadata batch, the pixel batch and a folder scan (each runs on the worker pool)."""
+    """Every reader that runs on the worker pool: the metadata batch, the pixel batch, a folder
+    scan, the table readers' columns (from files and from bytes) and the scan cache's stat."""
     metas = [(str(p), meta) for p, meta in read_image_meta_batch(paths)]
     pixels = read_image_batch(paths)
     scan = scan_folder(os.path.dirname(paths[0]))
-    return metas, pixels.tobytes(), pixels.shape, scan
+    columns = repr(_core.read_meta_columns(paths))
+    blobs = [Path(p).read_bytes() for p in paths]
+    from_bytes = repr(_core.read_meta_columns_from_bytes(paths, blobs, [True] * len(paths)))
+    names = [os.path.basename(p) for p in paths]
+    keys = _core.stat_keys(os.path.dirname(paths[0]), os.fsencode("\0".join(names) + "\0"), 40)
+    return metas, pixels.tobytes(), pixels.shape, scan, columns, from_bytes, keys
 
 
 @pytest.fixture
@@ -56,5 +63,47 @@ def test_reads_in_a_forked_child_match_the_parent(faces: list[str]) -> None:
     assert child[0] == parent[0]
     assert child[1:3] == parent[1:3]
     assert child[3] == parent[3]
-    # The child read the files itself: the pixels are the faces', not zeros.
+    assert child[4:6] == parent[4:6]
+    assert child[6] == parent[6]
+    # The child read the files itself: the pixels are the faces', the keys the files' stats.
     assert np.frombuffer(child[1], np.uint8).any()
+    assert np.frombuffer(child[6], np.int64).all()
+
+
+# What a forked child inherits from the test: a batch the parent started, and its first result.
+CARRIED: dict[str, Any] = {}
+
+
+def continue_batch() -> str:
+    """Iterate, in a forked child, the batch the parent started; then start one of its own."""
+    batch, first = CARRIED["batch"], CARRIED["first"]
+    try:
+        next(batch)
+    except RuntimeError as e:
+        refused = str(e)
+    else:
+        refused = ""
+    del batch, CARRIED["batch"]  # dropping it must not wait for the parent's thread either
+    assert [p for p, _ in read_image_meta_batch([first])] == [first]
+    return refused
+
+
+def test_a_batch_started_before_the_fork_is_refused_in_the_child(faces: list[str]) -> None:
+    many = faces * 50  # long enough that the parent's reader is still busy at the fork
+    batch = iter(read_image_meta_batch(many))
+    CARRIED["first"] = next(batch)[0]
+    CARRIED["batch"] = batch
+    context = multiprocessing.get_context("fork")
+    try:
+        with context.Pool(1) as pool:
+            pending = pool.apply_async(continue_batch)
+            try:
+                refused = pending.get(timeout=TIMEOUT)
+            except multiprocessing.TimeoutError:
+                pool.terminate()
+                pytest.fail(f"the forked child did not finish in {TIMEOUT} s")
+    finally:
+        CARRIED.clear()
+    assert "started before the process forked" in refused
+    # The parent's batch goes on.
+    assert sum(1 for _ in batch) == len(many) - 1

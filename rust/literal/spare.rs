@@ -38,7 +38,9 @@ fn held(p: &Parsed) -> usize {
 
 /// Empty buffers with room for at least `nodes` nodes and `arena` bytes: kept ones if any.
 pub(super) fn take(nodes: usize, arena: usize) -> Parsed {
-    let reused = match SPARE.lock() {
+    // Never waits: a forked child whose parent forked while a worker held the lock would
+    // wait forever (docs/format.md, "Worker threads"); a busy lock costs new buffers.
+    let reused = match SPARE.try_lock() {
         Ok(mut s) => {
             let p = s.buffers.pop();
             if let Some(p) = &p {
