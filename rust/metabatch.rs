@@ -138,11 +138,16 @@ impl ChunkReader {
 
 impl Drop for ChunkReader {
     fn drop(&mut self) {
-        // Dropping the receiver makes the worker's next send fail, so it ends promptly.
-        self.rx = None;
-        if let Some(w) = self.worker.take() {
-            // In a forked child the thread is not there to join: its handle is let go.
-            if !self.in_other_process() {
+        if self.in_other_process() {
+            // A forked child: the reading thread is not here, and it may have held the
+            // channel's lock at the fork. The receiver and the handle are left alone (dropping
+            // the one would take that lock, the other names a thread of the parent).
+            std::mem::forget(self.rx.take());
+            std::mem::forget(self.worker.take());
+        } else {
+            // Dropping the receiver makes the worker's next send fail, so it ends promptly.
+            self.rx = None;
+            if let Some(w) = self.worker.take() {
                 let _ = w.join();
             }
         }

@@ -27,6 +27,7 @@ fn pool() -> Option<&'static ThreadPool> {
         // SAFETY: a pointer stored in POOL comes from `Box::into_raw` and is never freed.
         return Some(unsafe { &*current });
     }
+    handle_fork(); // before the first threads, for users of the crate without the module too
     let made = ThreadPoolBuilder::new()
         .thread_name(|i| format!("faceio-{i}"))
         .build()
@@ -72,11 +73,13 @@ extern "C" fn forget_in_child() {
     POOL.store(ptr::null_mut(), Ordering::Release);
 }
 
-/// Have forked children make a pool of their own (called once, when the module loads).
+/// Have forked children make a pool of their own (once: when the module loads, and before
+/// the first pool is made).
 pub fn handle_fork() {
     FORK_HANDLER.call_once(|| {
         #[cfg(unix)]
         // SAFETY: the handler only stores to an atomic, which is safe in a just-forked child.
+        // It fails only for want of memory; a child then hangs as it did before this module.
         unsafe {
             libc::pthread_atfork(None, None, Some(forget_in_child));
         }

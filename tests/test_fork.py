@@ -49,17 +49,21 @@ def faces(face_file: Callable[..., str]) -> list[str]:
     return [face_file(f"face_{i:03d}.png") for i in range(40)]
 
 
+def in_forked_child(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a ``multiprocessing`` child forked from this process."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pending = pool.apply_async(function, args)
+        try:
+            return pending.get(timeout=TIMEOUT)
+        except multiprocessing.TimeoutError:
+            pool.terminate()
+            pytest.fail(f"the forked child did not finish in {TIMEOUT} s")
+
+
 def test_reads_in_a_forked_child_match_the_parent(faces: list[str]) -> None:
     parent = every_parallel_read(faces)
     assert len(parent[0]) == len(faces)
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        pending = pool.apply_async(every_parallel_read, (faces,))
-        try:
-            child = pending.get(timeout=TIMEOUT)
-        except multiprocessing.TimeoutError:
-            pool.terminate()
-            pytest.fail(f"the forked child's reads did not finish in {TIMEOUT} s")
+    child = in_forked_child(every_parallel_read, faces)
     assert child[0] == parent[0]
     assert child[1:3] == parent[1:3]
     assert child[3] == parent[3]
@@ -89,19 +93,13 @@ def continue_batch() -> str:
 
 
 def test_a_batch_started_before_the_fork_is_refused_in_the_child(faces: list[str]) -> None:
-    many = faces * 50  # long enough that the parent's reader is still busy at the fork
+    # Long enough that the parent's reading thread is still there at the fork, a chunk ahead.
+    many = faces * 50
     batch = iter(read_image_meta_batch(many))
     CARRIED["first"] = next(batch)[0]
     CARRIED["batch"] = batch
-    context = multiprocessing.get_context("fork")
     try:
-        with context.Pool(1) as pool:
-            pending = pool.apply_async(continue_batch)
-            try:
-                refused = pending.get(timeout=TIMEOUT)
-            except multiprocessing.TimeoutError:
-                pool.terminate()
-                pytest.fail(f"the forked child did not finish in {TIMEOUT} s")
+        refused = in_forked_child(continue_batch)
     finally:
         CARRIED.clear()
     assert "started before the process forked" in refused

@@ -10,6 +10,12 @@
 //! Bounded: at most [`MAX_BYTES`] are kept, no buffer over [`MAX_BUFFER`] (a huge payload's
 //! buffers are freed as before), and everything is freed when the last batch ends
 //! ([`batch_ended`]), so nothing is kept between scans.
+//!
+//! The lock is never waited for. A forked child whose parent forked while a worker held it
+//! would wait forever (docs/format.md, "Worker threads"); so a busy lock makes [`take`] allocate
+//! fresh buffers and [`give_back`] free its buffer, and makes the last batch's end leave the
+//! kept buffers (at most [`MAX_BYTES`]) to the next one's. Outside a fork the lock is busy only
+//! for the moment another thread takes or gives back a buffer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -38,8 +44,6 @@ fn held(p: &Parsed) -> usize {
 
 /// Empty buffers with room for at least `nodes` nodes and `arena` bytes: kept ones if any.
 pub(super) fn take(nodes: usize, arena: usize) -> Parsed {
-    // Never waits: a forked child whose parent forked while a worker held the lock would
-    // wait forever (docs/format.md, "Worker threads"); a busy lock costs new buffers.
     let reused = match SPARE.try_lock() {
         Ok(mut s) => {
             let p = s.buffers.pop();
@@ -77,7 +81,7 @@ pub fn give_back(p: Parsed) {
     if size > MAX_BUFFER {
         return;
     }
-    if let Ok(mut s) = SPARE.lock() {
+    if let Ok(mut s) = SPARE.try_lock() {
         // Checked under the lock: the last batch's end counts down before it takes the lock
         // to empty the pool, so a buffer is either pushed before that emptying or sees the
         // count at 0. Checked before the lock, a buffer could land just after it and stay
@@ -97,7 +101,7 @@ pub fn batch_started() {
 /// A batch is done: the last one frees the kept buffers.
 pub fn batch_ended() {
     if BATCHES.fetch_sub(1, Ordering::Relaxed) == 1 {
-        if let Ok(mut s) = SPARE.lock() {
+        if let Ok(mut s) = SPARE.try_lock() {
             s.buffers = Vec::new();
             s.bytes = 0;
         }
@@ -133,6 +137,28 @@ mod tests {
             .iter()
             .all(|p| held(p) <= MAX_BUFFER));
         batch_ended();
+    }
+
+    #[test]
+    fn a_held_lock_is_never_waited_for() {
+        // As in a child forked while a worker held the lock: nothing may wait for it.
+        let guard = SPARE.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            batch_started();
+            let p = take(100, 1000);
+            let room = (p.nodes.capacity(), p.arena.capacity());
+            give_back(p);
+            batch_ended();
+            let _ = tx.send(room);
+        });
+        let room = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(guard);
+        let (nodes, arena) = room.expect("a parse-buffer call waited for the lock");
+        assert!(
+            nodes >= 100 && arena >= 1000,
+            "fresh buffers with the room asked for"
+        );
     }
 
     /// Counts each thread's allocations and reallocations, so that a test can tell a buffer
