@@ -32,9 +32,10 @@ process that never had it. ``--fresh F`` (4 by default, 0 to skip) times that: F
 read of ``--fresh-files`` headers (the corpus read over and over; each read builds new objects),
 kept and dropped, each in a new process, which of the two goes first alternating, then the
 baseline, kept, on the corpus once, also in a new process. It prints the object thread's user
-and kernel CPU and page faults a file, what a fault costs, the kept / dropped ratio the CPU
-times allow (dropped's CPU a file over kept's: both cores are busy) and the share of what
-keeping adds that is the object thread's kernel time.
+and kernel CPU and page faults a file, what a fault costs, the cores busy, the kept / dropped
+ratio at equal core use (dropped's CPU a file over kept's) and how much busier the kept read's
+cores would have to be for 85%, and the share of what keeping adds that is the object thread's
+kernel time.
 
 ``--memory N`` then keeps N headers (the corpus read over and over: each read builds new
 objects) and prints the RSS growth per header next to the headers' deep ``sys.getsizeof``.
@@ -420,15 +421,20 @@ def fresh_rounds(folder: str, rounds: int, count: int, n: int) -> list[dict[str,
     return out
 
 
+def busy(child: dict[str, float]) -> float:
+    """Cores busy in a fresh-process read: CPU a file times files a second."""
+    return child["all_us"] * child["files_s"] / 1e6
+
+
 def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) -> None:
     """Print the fresh-process table and its kept / dropped ratio."""
     print()
     print(
         f"| one read in a new process, {count:,} headers (the {n:,} faces read over and over)"
         " | files/s | object thread a file: CPU, user + kernel; page faults"
-        " | all threads a file: CPU; page faults |"
+        " | all threads a file: CPU; page faults | cores busy |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for pattern, label in (
         ("kept", "results kept in a list"),
         ("dropped", "results dropped"),
@@ -446,7 +452,8 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
         print(
             f"| {label} | {fmt_range([c['files_s'] for c in col])} | {main} "
             f"| {fmt_range([c['all_us'] for c in col], ' µs', 1)}; "
-            f"{fmt_range([c['faults'] for c in col], '', 2)} |"
+            f"{fmt_range([c['faults'] for c in col], '', 2)} "
+            f"| {fmt_range([busy(c) for c in col], '', 2)} |"
         )
     ratio = [100 * r["kept"]["files_s"] / r["dropped"]["files_s"] for r in rows]
     # The kernel time keeping adds on the object thread, over the faults it adds there: what a
@@ -457,14 +464,18 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
         for r in rows
     ]
     vs_plain = [r["kept"]["files_s"] / r["baseline"]["files_s"] for r in rows]
-    # Both cores busy, files/s goes as 1 / CPU a file: the ratio no scheduling can beat.
+    # files/s = cores busy / CPU a file: at equal core use, the ratio is dropped's CPU over
+    # kept's; reaching 85% takes the kept read's cores this much busier than the dropped one's.
     bound = [100 * r["dropped"]["all_us"] / r["kept"]["all_us"] for r in rows]
-    # What share of the CPU keeping adds is the object thread's kernel time (its page faults).
+    busier = [85 / b for b in bound]
+    # What share of the CPU keeping adds is the object thread's kernel time (its page faults);
+    # rounds where keeping added no CPU (noise) have no share.
     kernel_share = [
         100
         * (r["kept"]["main_sys_us"] - r["dropped"]["main_sys_us"])
-        / max(r["kept"]["all_us"] - r["dropped"]["all_us"], 1e-9)
+        / (r["kept"]["all_us"] - r["dropped"]["all_us"])
         for r in rows
+        if r["kept"]["all_us"] > r["dropped"]["all_us"]
     ]
     print(
         f"kept / dropped, one read into fresh memory: {fmt_spread(ratio, '%')} (target ≥ 85%); "
@@ -472,9 +483,15 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
         f"added kernel time is {fmt_range(per_fault, ' µs', 2)} a page fault"
     )
     print(
-        f"bound from CPU times (dropped's CPU a file over kept's): {fmt_spread(bound, '%')}; "
-        f"the object thread's added kernel time is {fmt_spread(kernel_share, '%')} of the CPU "
-        "keeping adds"
+        f"at equal core use (dropped's CPU a file over kept's): {fmt_spread(bound, '%')}, so "
+        f"85% takes the kept read's cores {fmt_spread(busier, 'x', 2)} as busy as the dropped "
+        "one's"
+        + (
+            f"; the object thread's added kernel time is {fmt_spread(kernel_share, '%')} of the "
+            "CPU keeping adds"
+            if kernel_share
+            else ""
+        )
     )
 
 

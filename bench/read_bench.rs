@@ -1,19 +1,21 @@
 //! The metadata batch reader without Python: files read and parsed in chunks on the worker
 //! pool, as `read_image_meta_batch` reads them, with no objects built (each parse's buffers go
 //! back to the pool, as the Python reader hands them back). What the second core gains here is
-//! the ceiling for the Python reader on the same machine.
+//! the reference for the Python reader's gain on the same machine.
 //!
 //! `cargo run --release --example read_bench -- FOLDER [--rounds N] [--repeat K]`
 //!
-//! Each round runs one read of the folder's files (K times over, 10 by default) in a new
-//! process on all cores, then one in a process limited to its first core, and prints files/s,
-//! CPU a file and cores busy of each, and their ratio.
+//! Each round runs one read of the folder's `.png` files (K times over, 10 by default) in a new
+//! process on all cores and one in a process limited to its first core (which goes first
+//! alternates), and prints files/s, CPU a file and cores busy of each, and their ratio.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use _core::limits::Limits;
+
+const USAGE: &str = "usage: read_bench FOLDER [--rounds N] [--repeat K]";
 use _core::metabatch::ChunkReader;
 
 /// Process CPU time, seconds.
@@ -64,6 +66,19 @@ fn read(paths: Vec<PathBuf>) -> (f64, f64, f64) {
     (n as f64 / wall, cpu / n as f64 * 1e6, cpu / wall)
 }
 
+/// The folder's `.png` files, in name order; an error if there are none.
+fn pngs(folder: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.retain(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")));
+    if paths.is_empty() {
+        return Err(format!("no .png files in {}", folder.display()).into());
+    }
+    paths.sort();
+    Ok(paths)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut folder = None;
     let (mut rounds, mut repeat, mut child) = (5usize, 10usize, None);
@@ -73,32 +88,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--rounds" => rounds = args.next().ok_or("--rounds needs a number")?.parse()?,
             "--repeat" => repeat = args.next().ok_or("--repeat needs a number")?.parse()?,
             "--child" => child = Some(args.next().ok_or("--child needs all or one")?),
+            _ if arg.starts_with('-') || folder.is_some() => return Err(USAGE.into()),
             _ => folder = Some(PathBuf::from(arg)),
         }
     }
-    let folder = folder.ok_or("usage: read_bench FOLDER [--rounds N] [--repeat K]")?;
+    let folder = folder.ok_or(USAGE)?;
+    if repeat == 0 {
+        return Err("--repeat must be at least 1".into());
+    }
     if let Some(cores) = child {
         if cores == "one" {
             one_core()?;
         }
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        paths.retain(|p| p.extension().is_some_and(|e| e == "png"));
-        paths.sort();
+        let paths = pngs(&folder)?;
         read(paths.clone()); // the page cache and the pool warmed
         let all = paths.iter().cycle().take(paths.len() * repeat).cloned();
         let (files_s, cpu_us, busy) = read(all.collect());
         println!("{files_s} {cpu_us} {busy}");
         return Ok(());
     }
+    pngs(&folder)?; // refused here, before any child runs
     let me = std::env::current_exe()?;
     println!(
         "round | all cores: files/s, CPU a file, busy | one core: files/s, CPU a file | ratio"
     );
     for r in 0..rounds {
         let mut out = Vec::new();
-        for cores in ["all", "one"] {
+        let order = if r % 2 == 0 {
+            ["all", "one"]
+        } else {
+            ["one", "all"]
+        };
+        for cores in order {
             let run = Command::new(&me)
                 .arg(&folder)
                 .args(["--repeat", &repeat.to_string(), "--child", cores])
@@ -115,6 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("unexpected child output: {text}").into());
             }
             out.push(v);
+        }
+        if r % 2 == 1 {
+            out.reverse();
         }
         let (a, o) = (&out[0], &out[1]);
         println!(
