@@ -71,6 +71,7 @@ pub fn in_place_scope<'scope, R>(op: impl FnOnce(&Scope<'scope>) -> R) -> R {
 extern "C" fn forget_in_child() {
     // Leaked, not dropped: ending a pool signals threads this process does not have.
     POOL.store(ptr::null_mut(), Ordering::Release);
+    crate::literal::spare::forked();
 }
 
 /// Have forked children make a pool of their own (once: when the module loads, and before

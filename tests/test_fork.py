@@ -87,7 +87,9 @@ def continue_batch() -> str:
         refused = str(e)
     else:
         refused = ""
-    del batch, CARRIED["batch"]  # dropping it must not wait for the parent's thread either
+    # Dropped (the RuntimeError has ended the generator, which let the core's batch go):
+    # that must not wait for the parent's thread either.
+    del batch, CARRIED["batch"]
     assert [p for p, _ in read_image_meta_batch([first])] == [first]
     return refused
 

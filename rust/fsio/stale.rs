@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How old (since its last write) a temporary file must be before it may be removed; a live
@@ -73,7 +73,13 @@ pub fn is_temp_name(name: &OsStr) -> bool {
 
 /// Whether the folder with this identity is due a sweep (and mark it swept).
 fn due(key: (u64, u64), now: Instant) -> bool {
-    let mut guard = SWEPT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = match SWEPT.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        // Another thread is deciding (or held the lock when a parent forked this process, which
+        // would make waiting forever): this write skips the sweep, a later one makes it.
+        Err(TryLockError::WouldBlock) => return false,
+    };
     let map = guard.get_or_insert_with(HashMap::new);
     if map
         .get(&key)
