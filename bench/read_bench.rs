@@ -14,9 +14,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use _core::limits::Limits;
+use _core::metabatch::ChunkReader;
 
 const USAGE: &str = "usage: read_bench FOLDER [--rounds N] [--repeat K]";
-use _core::metabatch::ChunkReader;
 
 /// Process CPU time, seconds.
 fn cpu_seconds() -> f64 {
@@ -93,12 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let folder = folder.ok_or(USAGE)?;
-    if repeat == 0 {
-        return Err("--repeat must be at least 1".into());
+    if repeat == 0 || rounds == 0 {
+        return Err("--repeat and --rounds must be at least 1".into());
     }
     if let Some(cores) = child {
-        if cores == "one" {
-            one_core()?;
+        match cores.as_str() {
+            "one" => one_core()?,
+            "all" => {}
+            _ => return Err("--child takes all or one".into()),
         }
         let paths = pngs(&folder)?;
         read(paths.clone()); // the page cache and the pool warmed
