@@ -9,7 +9,7 @@
 //! threads are not there to be stopped), and the child's first parallel call makes a new one.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Once;
 
 use rayon::{Scope, ThreadPool, ThreadPoolBuilder};
@@ -19,6 +19,21 @@ use rayon::{Scope, ThreadPool, ThreadPoolBuilder};
 static POOL: AtomicPtr<ThreadPool> = AtomicPtr::new(ptr::null_mut());
 
 static FORK_HANDLER: Once = Once::new();
+
+/// Set in a forked child by the fork handler: locks a parent's thread may have held at the fork
+/// must then not be waited for (`crate::literal::spare`).
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a forked child (of a process that had loaded the core).
+pub fn in_forked_child() -> bool {
+    FORKED_CHILD.load(Ordering::Relaxed)
+}
+
+/// Mark this process a forked child (the fork handler's second half; an atomic store, so safe
+/// in a just-forked child).
+pub fn mark_forked_child() {
+    FORKED_CHILD.store(true, Ordering::Relaxed);
+}
 
 /// The pool, made on first use. `None` if its threads cannot be started.
 fn pool() -> Option<&'static ThreadPool> {
@@ -71,7 +86,7 @@ pub fn in_place_scope<'scope, R>(op: impl FnOnce(&Scope<'scope>) -> R) -> R {
 extern "C" fn forget_in_child() {
     // Leaked, not dropped: ending a pool signals threads this process does not have.
     POOL.store(ptr::null_mut(), Ordering::Release);
-    crate::literal::spare::forked();
+    mark_forked_child();
 }
 
 /// Have forked children make a pool of their own (once: when the module loads, and before

@@ -18,7 +18,7 @@
 //! is busy. Elsewhere that end waits for the lock, so the promise above holds; the lock is held
 //! only to push or pop a buffer, never while buffers are freed.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::tape::{Node, Parsed};
@@ -41,15 +41,6 @@ static BATCHES: AtomicUsize = AtomicUsize::new(0);
 
 fn held(p: &Parsed) -> usize {
     p.nodes.capacity() * std::mem::size_of::<Node>() + p.arena.capacity()
-}
-
-/// Set in a forked child (by the fork handler in `crate::pool`).
-static FORKED: AtomicBool = AtomicBool::new(false);
-
-/// This process is a forked child: never wait for the lock (an atomic store, so safe to call
-/// in a just-forked child).
-pub fn forked() {
-    FORKED.store(true, Ordering::Relaxed);
 }
 
 /// Empty buffers with room for at least `nodes` nodes and `arena` bytes: kept ones if any.
@@ -117,7 +108,7 @@ pub fn batch_ended() {
 
 /// Free the kept buffers (see the module docs for when the lock is only tried).
 fn empty() {
-    let guard = if FORKED.load(Ordering::Relaxed) {
+    let guard = if crate::pool::in_forked_child() {
         SPARE.try_lock().ok()
     } else {
         SPARE.lock().ok()
@@ -165,7 +156,7 @@ mod tests {
     fn a_held_lock_is_never_waited_for_in_a_forked_child() {
         // As in a child forked while a worker held the lock: nothing may wait for it. (Other
         // tests then only try the lock at a batch's end too, which none of them depends on.)
-        forked();
+        crate::pool::mark_forked_child();
         let guard = SPARE.lock().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
