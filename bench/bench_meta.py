@@ -391,6 +391,7 @@ def fresh_child_main(folder: str, pattern: str, count: int) -> None:
                 "main_user_us": (thread - kernel) / count * 1e6,
                 "main_sys_us": kernel / count * 1e6,
                 "all_us": process / count * 1e6,
+                "busy": process / wall,
                 "main_faults": faults / count,
                 "faults": (after.ru_minflt - before.ru_minflt) / count,
             }
@@ -421,11 +422,6 @@ def fresh_rounds(folder: str, rounds: int, count: int, n: int) -> list[dict[str,
     return out
 
 
-def busy(child: dict[str, float]) -> float:
-    """Cores busy in a fresh-process read: CPU a file times files a second."""
-    return child["all_us"] * child["files_s"] / 1e6
-
-
 def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) -> None:
     """Print the fresh-process table and its kept / dropped ratio."""
     print()
@@ -453,7 +449,7 @@ def report_fresh(rows: list[dict[str, dict[str, float]]], count: int, n: int) ->
             f"| {label} | {fmt_range([c['files_s'] for c in col])} | {main} "
             f"| {fmt_range([c['all_us'] for c in col], ' µs', 1)}; "
             f"{fmt_range([c['faults'] for c in col], '', 2)} "
-            f"| {fmt_range([busy(c) for c in col], '', 2)} |"
+            f"| {fmt_range([c['busy'] for c in col], '', 2)} |"
         )
     ratio = [100 * r["kept"]["files_s"] / r["dropped"]["files_s"] for r in rows]
     # The kernel time keeping adds on the object thread, over the faults it adds there: what a
